@@ -1,0 +1,164 @@
+"""Actors (people, states, organizations, groups) and topics: the vocabulary records use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import rules
+from domain.errors import InvalidInput, RuleViolation
+from domain.when import parse_when
+
+
+class Actor(Aggregate):
+    """A person, state, organization or group that speaks or acts."""
+
+    Registered: ClassVar[type[Aggregate.Created]]  # defined by @event below
+
+    @event("Registered")
+    def __init__(
+        self,
+        slug: str,
+        name: str,
+        kind: str,
+        aliases: list[str],
+        roles: list[dict[str, Any]],
+        fingerprint: str,
+        writer: str,
+        batch_id: str | None,
+    ) -> None:
+        self.fingerprint = fingerprint
+        self.slug = slug
+        self.name = name
+        self.kind = kind
+        self.aliases: list[str] = list(aliases)
+        self.roles: list[dict[str, Any]] = [dict(r) for r in roles]
+
+    @event("AliasAdded")
+    def add_alias(self, alias: str, writer: str, batch_id: str | None) -> None:
+        self.aliases.append(alias)
+
+    @event("RoleAssumed")
+    def assume_role(self, role: dict[str, Any], writer: str, batch_id: str | None) -> None:
+        self.roles.append(dict(role))
+
+    @event("RoleEnded")
+    def end_role(self, title: str, until: str, writer: str, batch_id: str | None) -> None:
+        self.roles[self.open_role(title)]["until"] = until
+
+    def open_role(self, title: str) -> int:
+        """The index of the role of that title that has no end yet."""
+        for i in reversed(range(len(self.roles))):
+            if self.roles[i]["title"] == title and "until" not in self.roles[i]:
+                return i
+        raise RuleViolation(f"{self.slug} holds no open role {title!r}", field="title")
+
+    def registration(self) -> dict[str, Any]:
+        return {"id": self.slug, "name": self.name, "kind": self.kind}
+
+
+class Topic(Aggregate):
+    """A controlled subject a record bears on, in a tree."""
+
+    Defined: ClassVar[type[Aggregate.Created]]  # defined by @event below
+
+    @event("Defined")
+    def __init__(
+        self,
+        slug: str,
+        label: str,
+        parent: str | None,
+        description: str | None,
+        fingerprint: str,
+        writer: str,
+        batch_id: str | None,
+    ) -> None:
+        self.fingerprint = fingerprint
+        self.slug = slug
+        self.label = label
+        self.parent = parent
+        self.description = description
+
+    @event("Relabelled")
+    def relabel(self, label: str, writer: str, batch_id: str | None) -> None:
+        self.label = label
+
+    @event("Moved")
+    def move(self, parent: str | None, writer: str, batch_id: str | None) -> None:
+        self.parent = parent
+
+    def definition(self) -> dict[str, Any]:
+        return {
+            "id": self.slug,
+            "label": self.label,
+            "parent": self.parent,
+            "description": self.description,
+        }
+
+
+def _name(value: object, field: str) -> str:
+    return rules.text(value, field, max_length=200)
+
+
+def clean_role(value: object, field: str = "role") -> dict[str, Any]:
+    """A dated role: `{title, organization?, since?, until?}`."""
+    raw = rules.known_keys(value, field, _ROLE_FIELDS)
+    if raw.get("title") is None:
+        raise InvalidInput("is required", field=f"{field}.title")
+    role = {
+        name: rule(raw[name], f"{field}.{name}")
+        for name, rule in _ROLE_FIELDS.items()
+        if raw.get(name) is not None
+    }
+    if (
+        "since" in role
+        and "until" in role
+        and parse_when(role["until"]).end <= parse_when(role["since"]).start
+    ):
+        raise InvalidInput("must not be before since", field=f"{field}.until")
+    return role
+
+
+_ROLE_FIELDS: dict[str, Callable[[object, str], Any]] = {
+    "title": _name,
+    "organization": rules.slug,
+    "since": rules.when,
+    "until": rules.when,
+}
+
+
+def clean_actor(data: Mapping[str, object]) -> dict[str, Any]:
+    """A registration: `{id, name, kind, aliases?, roles?}`."""
+    raw = rules.known_keys(
+        dict(data), "", dict.fromkeys(("id", "name", "kind", "aliases", "roles"))
+    )
+    for required in ("id", "name", "kind"):
+        if raw.get(required) is None:
+            raise InvalidInput("is required", field=required)
+    return {
+        "slug": rules.slug(raw["id"], "id"),
+        "name": _name(raw["name"], "name"),
+        "kind": rules.choice(raw["kind"], "kind", rules.ACTOR_KINDS),
+        "aliases": rules.items(raw.get("aliases") or [], "aliases", _name),
+        "roles": rules.items(raw.get("roles") or [], "roles", clean_role, max_items=100),
+    }
+
+
+def clean_topic(data: Mapping[str, object]) -> dict[str, Any]:
+    """A definition: `{id, label, parent?, description?}`."""
+    raw = rules.known_keys(dict(data), "", dict.fromkeys(("id", "label", "parent", "description")))
+    for required in ("id", "label"):
+        if raw.get(required) is None:
+            raise InvalidInput("is required", field=required)
+    parent = raw.get("parent")
+    description = raw.get("description")
+    return {
+        "slug": rules.slug(raw["id"], "id"),
+        "label": _name(raw["label"], "label"),
+        "parent": None if parent is None else rules.slug(parent, "parent"),
+        "description": None
+        if description is None
+        else rules.text(description, "description", max_length=2000),
+    }

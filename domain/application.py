@@ -1,0 +1,398 @@
+"""The use cases: each loads, checks, calls one aggregate verb and saves.
+
+Every write answers a `Written` with the id, version, position (notification id) and
+recorded time; a repeated write answers the stored one with `duplicate=True`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import RecordConflictError
+
+from domain import records, rules
+from domain.actors import Actor, Topic, clean_actor, clean_role, clean_topic
+from domain.errors import (
+    ConcurrentWrite,
+    InvalidInput,
+    KeyConflict,
+    NotFound,
+    RuleViolation,
+    StaleVersion,
+    UnknownReference,
+)
+from domain.ids import actor_id, record_id, topic_id
+from domain.records import RECORD_CLASSES, Record
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who writes: the API key's name, and the import batch when there is one."""
+
+    writer: str
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The answer to a write."""
+
+    id: UUID
+    ref: str  # the slug of an actor or topic, the UUID text of a record
+    version: int
+    position: int
+    recorded_at: datetime
+    duplicate: bool = False
+
+
+class Timeline(Application[UUID]):
+    """The write model of the geopolitical timeline."""
+
+    name = "Timeline"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        # Actors and topics are never deleted: once seen, they exist.
+        self._known: set[UUID] = set()
+
+    # Actors ---------------------------------------------------------------------------
+
+    def register_actor(self, data: Mapping[str, object], by: Author) -> Written:
+        clean = clean_actor(data)
+        print_ = records.fingerprint(clean)
+        existing = self._find(Actor, actor_id(clean["slug"]))
+        if existing is not None:
+            return self._duplicate(existing, existing.slug, print_, field="id")
+        actor = Actor._create(
+            Actor.Registered,
+            id=actor_id(clean["slug"]),
+            **clean,
+            fingerprint=print_,
+            writer=by.writer,
+            batch_id=by.batch_id,
+        )
+        return self._save_new(actor, clean["slug"], print_, field="id")
+
+    def add_alias(
+        self, slug: str, alias: object, by: Author, expected_version: int | None = None
+    ) -> Written:
+        actor = self.get_actor(slug, expected_version)
+        name = rules.text(alias, "alias", max_length=200)
+        if name in actor.aliases or name == actor.name:
+            return self._unchanged(actor, slug)
+        actor.add_alias(alias=name, writer=by.writer, batch_id=by.batch_id)
+        return self._save(actor, slug)
+
+    def assume_role(
+        self, slug: str, role: object, by: Author, expected_version: int | None = None
+    ) -> Written:
+        actor = self.get_actor(slug, expected_version)
+        clean = clean_role(role)
+        if clean in actor.roles:
+            return self._unchanged(actor, slug)
+        actor.assume_role(role=clean, writer=by.writer, batch_id=by.batch_id)
+        return self._save(actor, slug)
+
+    def end_role(
+        self,
+        slug: str,
+        title: object,
+        until: object,
+        by: Author,
+        expected_version: int | None = None,
+    ) -> Written:
+        actor = self.get_actor(slug, expected_version)
+        open_title = rules.text(title, "title", max_length=200)
+        actor.open_role(open_title)
+        actor.end_role(
+            title=open_title,
+            until=rules.when(until, "until"),
+            writer=by.writer,
+            batch_id=by.batch_id,
+        )
+        return self._save(actor, slug)
+
+    def get_actor(self, slug: str, expected_version: int | None = None) -> Actor:
+        return self._load(Actor, actor_id(rules.slug(slug, "id")), expected_version, "actor")
+
+    # Topics ---------------------------------------------------------------------------
+
+    def define_topic(self, data: Mapping[str, object], by: Author) -> Written:
+        clean = clean_topic(data)
+        if clean["parent"] is not None:
+            self._check_exists(topic_id(clean["parent"]), "parent", "topic", clean["parent"])
+        print_ = records.fingerprint(clean)
+        existing = self._find(Topic, topic_id(clean["slug"]))
+        if existing is not None:
+            return self._duplicate(existing, existing.slug, print_, field="id")
+        topic = Topic._create(
+            Topic.Defined,
+            id=topic_id(clean["slug"]),
+            **clean,
+            fingerprint=print_,
+            writer=by.writer,
+            batch_id=by.batch_id,
+        )
+        return self._save_new(topic, clean["slug"], print_, field="id")
+
+    def relabel_topic(
+        self, slug: str, label: object, by: Author, expected_version: int | None = None
+    ) -> Written:
+        topic = self.get_topic(slug, expected_version)
+        topic.relabel(
+            label=rules.text(label, "label", max_length=200), writer=by.writer, batch_id=by.batch_id
+        )
+        return self._save(topic, slug)
+
+    def move_topic(
+        self, slug: str, parent: object, by: Author, expected_version: int | None = None
+    ) -> Written:
+        topic = self.get_topic(slug, expected_version)
+        new_parent = None if parent is None else rules.slug(parent, "parent")
+        if new_parent is not None:
+            self.check_no_cycle(topic.slug, new_parent)
+        topic.move(parent=new_parent, writer=by.writer, batch_id=by.batch_id)
+        return self._save(topic, slug)
+
+    def check_no_cycle(self, slug: str, parent: str) -> None:
+        """A topic may not become its own ancestor."""
+        seen: str | None = parent
+        while seen is not None:
+            if seen == slug:
+                raise RuleViolation(f"{parent!r} is {slug!r} or below it", field="parent")
+            seen = self.get_topic(seen).parent
+
+    def get_topic(self, slug: str, expected_version: int | None = None) -> Topic:
+        return self._load(Topic, topic_id(rules.slug(slug, "id")), expected_version, "topic")
+
+    # Records --------------------------------------------------------------------------
+
+    def record(self, kind: str, data: Mapping[str, object], by: Author) -> Written:
+        """Record a statement, announcement or occurrence, once per key."""
+        body = dict(data)
+        given_key = body.pop("key", None)
+        content = records.normalise(kind, body)
+        self._check_references(kind, content, content)
+        key = (
+            records.derive_key(kind, content)
+            if given_key is None
+            else rules.text(given_key, "key", max_length=200)
+        )
+        print_ = records.fingerprint(content)
+        cls = RECORD_CLASSES[kind]
+        existing = self._find(cls, record_id(kind, key))
+        if existing is not None:
+            return self._duplicate(existing, str(existing.id), print_, field="key")
+        rec = cls._create(
+            cls.Recorded,
+            id=record_id(kind, key),
+            key=key,
+            content=content,
+            fingerprint=print_,
+            writer=by.writer,
+            batch_id=by.batch_id,
+        )
+        return self._save_new(rec, str(rec.id), print_, field="key")
+
+    def correct(
+        self,
+        kind: str,
+        id: UUID,
+        changes: object,
+        reason: object,
+        by: Author,
+        expected_version: int | None = None,
+    ) -> Written:
+        rec = self.get_record(kind, id, expected_version)
+        rec.check_not_retracted()
+        new = records.apply_changes(kind, rec.content, changes)
+        assert isinstance(changes, dict)
+        delta = {name: new.get(name) for name in changes}
+        self._check_references(kind, new, delta)
+        rec.correct(
+            changes=delta,
+            reason=rules.text(reason, "reason", max_length=2000),
+            writer=by.writer,
+            batch_id=by.batch_id,
+        )
+        return self._save(rec, str(id))
+
+    def retract(
+        self,
+        kind: str,
+        id: UUID,
+        reason: object,
+        by: Author,
+        expected_version: int | None = None,
+    ) -> Written:
+        rec = self.get_record(kind, id, expected_version)
+        rec.retract(
+            reason=rules.text(reason, "reason", max_length=2000),
+            writer=by.writer,
+            batch_id=by.batch_id,
+        )
+        return self._save(rec, str(id))
+
+    def add_source(
+        self,
+        kind: str,
+        id: UUID,
+        source: object,
+        by: Author,
+        expected_version: int | None = None,
+    ) -> Written:
+        rec = self.get_record(kind, id, expected_version)
+        clean = rules.source(source, "source")
+        rec.check_not_retracted()
+        if rec.has_source(clean["url"]):
+            return self._unchanged(rec, str(id))
+        rec.add_source(source=clean, writer=by.writer, batch_id=by.batch_id)
+        return self._save(rec, str(id))
+
+    def tag(
+        self,
+        kind: str,
+        id: UUID,
+        topics: object,
+        by: Author,
+        expected_version: int | None = None,
+    ) -> Written:
+        rec = self.get_record(kind, id, expected_version)
+        slugs = rules.items(topics, "topics", rules.slug, min_items=1)
+        for i, slug in enumerate(slugs):
+            self._check_exists(topic_id(slug), f"topics[{i}]", "topic", slug)
+        new = [s for s in slugs if s not in rec.content.get("topics", [])]
+        if not new:
+            return self._unchanged(rec, str(id))
+        rec.tag(topics=new, writer=by.writer, batch_id=by.batch_id)
+        return self._save(rec, str(id))
+
+    def untag(
+        self,
+        kind: str,
+        id: UUID,
+        topics: object,
+        by: Author,
+        expected_version: int | None = None,
+    ) -> Written:
+        rec = self.get_record(kind, id, expected_version)
+        slugs = rules.items(topics, "topics", rules.slug, min_items=1)
+        gone = [s for s in slugs if s in rec.content.get("topics", [])]
+        if not gone:
+            return self._unchanged(rec, str(id))
+        rec.untag(topics=gone, writer=by.writer, batch_id=by.batch_id)
+        return self._save(rec, str(id))
+
+    def get_record(self, kind: str, id: UUID, expected_version: int | None = None) -> Record:
+        if kind not in RECORD_CLASSES:
+            raise InvalidInput(f"must be one of {', '.join(RECORD_CLASSES)}", field="kind")
+        return self._load(RECORD_CLASSES[kind], id, expected_version, kind)
+
+    def history(self, id: UUID) -> Iterator[DomainEventProtocol[UUID]]:
+        """An aggregate's domain events in version order."""
+        return iter(self.events.get(id))
+
+    # Plumbing -------------------------------------------------------------------------
+
+    def head_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def _find(self, cls: type[A], id: UUID) -> A | None:
+        try:
+            found: Aggregate = self.repository.get(id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(found, cls):
+            raise NotFound(f"{id} is a {type(found).__name__.lower()}, not a {cls.__name__}")
+        return found
+
+    def _load(self, cls: type[A], id: UUID, expected_version: int | None, what: str) -> A:
+        found = self._find(cls, id)
+        if found is None:
+            raise NotFound(f"no {what} {id}", field="id")
+        if expected_version is not None and expected_version != found.version:
+            raise StaleVersion(
+                f"expected version {expected_version}, the {what} is at {found.version}",
+                current=found.version,
+            )
+        return found
+
+    def _check_exists(self, id: UUID, field: str, what: str, slug: str) -> None:
+        if id in self._known:
+            return
+        if next(iter(self.events.get(id, limit=1)), None) is None:
+            hint = "register it first" if what == "actor" else "define it first"
+            raise UnknownReference(f"no {what} {slug!r}: {hint}", field=field)
+        self._known.add(id)
+
+    def _check_references(
+        self, kind: str, content: dict[str, Any], fields: Mapping[str, object]
+    ) -> None:
+        for field, what, slug in records.references(kind, content):
+            if field.split("[")[0] in fields:
+                make = actor_id if what == "actor" else topic_id
+                self._check_exists(make(slug), field, what, slug)
+
+    def _duplicate(
+        self, existing: Actor | Topic | Record, ref: str, print_: str, field: str
+    ) -> Written:
+        if existing.fingerprint != print_:
+            raise KeyConflict(f"{ref} was recorded before with other content", field=field)
+        return Written(
+            existing.id,
+            ref,
+            existing.version,
+            self.head_position(),
+            existing.created_on,
+            duplicate=True,
+        )
+
+    def _unchanged(self, aggregate: Actor | Topic | Record, ref: str) -> Written:
+        """Asked for what is already so: nothing is stored."""
+        return Written(
+            aggregate.id,
+            ref,
+            aggregate.version,
+            self.head_position(),
+            aggregate.modified_on,
+            duplicate=True,
+        )
+
+    def _save_new(
+        self, aggregate: Actor | Topic | Record, ref: str, print_: str, field: str
+    ) -> Written:
+        try:
+            return self._save(aggregate, ref)
+        except ConcurrentWrite:
+            # Another writer created it between our look and our save.
+            winner = self._find(type(aggregate), aggregate.id)
+            assert winner is not None
+            return self._duplicate(winner, ref, print_, field)
+
+    def _save(self, aggregate: Actor | Topic | Record, ref: str) -> Written:
+        recordings = self.save_atomically([aggregate])
+        last = recordings[-1]
+        return Written(
+            aggregate.id,
+            ref,
+            aggregate.version,
+            last.notification.id,
+            last.domain_event.timestamp,
+        )
+
+    def save_atomically(self, aggregates: Sequence[Aggregate]) -> list[Any]:
+        """Save several aggregates in one transaction: all are stored, or none."""
+        try:
+            return self.save(*aggregates)
+        except RecordConflictError:
+            raise ConcurrentWrite(
+                "another writer changed this first; reload and try again"
+            ) from None

@@ -1,0 +1,98 @@
+"""One backfill line (SPEC §7) turned into the matching use case.
+
+Lines are parsed JSON objects; `type` says which use case, `target` names an existing
+record by `{kind, key}` or `{kind, id}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from domain import rules
+from domain.application import Author, Timeline, Written
+from domain.errors import InvalidInput
+from domain.ids import record_id
+from domain.records import KINDS
+
+# Lines are applied in this order of their types, so that a record may come before
+# the actors and topics it names in the same file.
+TYPE_ORDER = {
+    "actor": 0,
+    "topic": 1,
+    "statement": 2,
+    "announcement": 2,
+    "occurrence": 2,
+    "correction": 3,
+    "retraction": 3,
+    "source": 3,
+}
+
+
+def line_type(line: object) -> str:
+    if not isinstance(line, dict):
+        raise InvalidInput("each line must be a JSON object", field="line")
+    kind = line.get("type")
+    if not isinstance(kind, str) or kind not in TYPE_ORDER:
+        raise InvalidInput(f"must be one of {', '.join(TYPE_ORDER)}", field="type")
+    return kind
+
+
+def line_key(line: Mapping[str, Any]) -> str | None:
+    """What a report calls the line by: its key, id or target."""
+    for name in ("key", "id"):
+        if isinstance(line.get(name), str):
+            return str(line[name])[:200]
+    target = line.get("target")
+    if isinstance(target, dict):
+        found = target.get("key") or target.get("id")
+        return str(found)[:200] if found is not None else None
+    return None
+
+
+def apply_line(app: Timeline, line: object, by: Author) -> Written:
+    kind = line_type(line)
+    assert isinstance(line, dict)
+    body = {k: v for k, v in line.items() if k != "type"}
+    if kind == "actor":
+        return app.register_actor(body, by)
+    if kind == "topic":
+        return app.define_topic(body, by)
+    if kind in KINDS:
+        return app.record(kind, body, by)
+    return _apply_change(app, kind, body, by)
+
+
+_CHANGE_FIELDS = {
+    "correction": ("target", "changes", "reason"),
+    "retraction": ("target", "reason"),
+    "source": ("target", "source"),
+}
+
+
+def _apply_change(app: Timeline, kind: str, body: dict[str, Any], by: Author) -> Written:
+    rules.known_keys(body, "", dict.fromkeys(_CHANGE_FIELDS[kind]))
+    for name in _CHANGE_FIELDS[kind]:
+        if name not in body:
+            raise InvalidInput("is required", field=name)
+    record_kind, id = resolve_target(body["target"])
+    if kind == "correction":
+        return app.correct(record_kind, id, body["changes"], body["reason"], by)
+    if kind == "retraction":
+        return app.retract(record_kind, id, body["reason"], by)
+    return app.add_source(record_kind, id, body["source"], by)
+
+
+def resolve_target(target: object) -> tuple[str, UUID]:
+    """`{kind, key}` or `{kind, id}` to the record's kind and id."""
+    raw = rules.known_keys(target, "target", dict.fromkeys(("kind", "key", "id")))
+    kind = rules.choice(raw.get("kind"), "target.kind", frozenset(KINDS))
+    if ("key" in raw) == ("id" in raw):
+        raise InvalidInput("give either key or id", field="target")
+    if "key" in raw:
+        return kind, record_id(kind, rules.text(raw["key"], "target.key", max_length=200))
+    try:
+        return kind, UUID(rules.text(raw["id"], "target.id", max_length=64))
+    except ValueError:
+        raise InvalidInput("must be a UUID", field="target.id") from None

@@ -1,0 +1,19 @@
+"""Stable ids: the same slug or key gives the same UUID in every store."""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+NAMESPACE = UUID("6f1c1f55-9a53-4d67-9d2e-3f1f8a3c2b10")
+
+
+def actor_id(slug: str) -> UUID:
+    return uuid5(NAMESPACE, f"actor:{slug}")
+
+
+def topic_id(slug: str) -> UUID:
+    return uuid5(NAMESPACE, f"topic:{slug}")
+
+
+def record_id(kind: str, key: str) -> UUID:
+    return uuid5(NAMESPACE, f"{kind}:{key}")

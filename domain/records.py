@@ -1,0 +1,243 @@
+"""Records — statements, announcements, occurrences — and the rules of their content.
+
+A record's content is a plain dict of JSON values, checked field by field against its
+kind's schema; corrections, tags and sources are events that change it, never edits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import rules
+from domain.errors import InvalidInput, RuleViolation
+from domain.when import parse_when
+
+Rule = Callable[[object, str], Any]
+MAX_TEXT = 5000
+
+
+def _long(value: object, field: str) -> str:
+    return rules.text(value, field, max_length=MAX_TEXT)
+
+
+def _short(value: object, field: str) -> str:
+    return rules.text(value, field, max_length=300)
+
+
+def _slugs(min_items: int = 0) -> Rule:
+    return lambda v, f: rules.items(v, f, rules.slug, min_items=min_items)
+
+
+def _sources(value: object, field: str) -> list[dict[str, str]]:
+    return rules.items(value, field, rules.source, min_items=1, max_items=20)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    rule: Rule
+    required: bool = False
+    is_list: bool = False
+    actors: bool = False  # holds actor slugs
+    topics: bool = False  # holds topic slugs
+
+
+_COMMON = {
+    "occurred_at": Field(rules.when, required=True),
+    "location": Field(_short),
+    "topics": Field(_slugs(), is_list=True, topics=True),
+    "sources": Field(_sources, required=True, is_list=True),
+}
+SCHEMAS: dict[str, dict[str, Field]] = {
+    "statement": {
+        "speaker": Field(rules.slug, required=True, actors=True),
+        "quote": Field(_long),
+        "summary": Field(_long),
+        "channel": Field(lambda v, f: rules.choice(v, f, rules.CHANNELS), required=True),
+        "mentions": Field(_slugs(), is_list=True, actors=True),
+        **_COMMON,
+    },
+    "announcement": {
+        "by": Field(_slugs(min_items=1), required=True, is_list=True, actors=True),
+        "quote": Field(_long),
+        "summary": Field(_long, required=True),
+        "channel": Field(lambda v, f: rules.choice(v, f, rules.CHANNELS), required=True),
+        "mentions": Field(_slugs(), is_list=True, actors=True),
+        **_COMMON,
+    },
+    "occurrence": {
+        "title": Field(_short, required=True),
+        "summary": Field(_long),
+        "kind": Field(lambda v, f: rules.choice(v, f, rules.OCCURRENCE_KINDS), required=True),
+        "ended_at": Field(rules.when),
+        "participants": Field(_slugs(), is_list=True, actors=True),
+        **_COMMON,
+    },
+}
+KINDS = tuple(SCHEMAS)
+
+
+def normalise(kind: str, content: object, field: str = "") -> dict[str, Any]:
+    """Check a whole record content and return it clean: lists present, no nulls."""
+    schema = SCHEMAS[kind]
+    raw = rules.known_keys(content, field, schema)
+    prefix = f"{field}." if field else ""
+    clean: dict[str, Any] = {}
+    for name, spec in schema.items():
+        value = raw.get(name)
+        if value is None:
+            if spec.required:
+                raise InvalidInput("is required", field=f"{prefix}{name}")
+            if spec.is_list:
+                clean[name] = []
+            continue
+        clean[name] = spec.rule(value, f"{prefix}{name}")
+    _check_whole(kind, clean, prefix)
+    return clean
+
+
+def _check_whole(kind: str, content: dict[str, Any], prefix: str) -> None:
+    if kind == "statement" and "quote" not in content and "summary" not in content:
+        raise InvalidInput("a statement needs a quote or a summary", field=f"{prefix}quote")
+    if "ended_at" in content:
+        start = parse_when(content["occurred_at"]).start
+        if parse_when(content["ended_at"]).end <= start:
+            raise InvalidInput("must not be before occurred_at", field=f"{prefix}ended_at")
+
+
+def apply_changes(kind: str, content: dict[str, Any], changes: object) -> dict[str, Any]:
+    """The content after a correction; `null` removes an optional field."""
+    raw = rules.known_keys(changes, "changes", SCHEMAS[kind])
+    if not raw:
+        raise InvalidInput("must name at least one field to change", field="changes")
+    merged = {**content, **raw}
+    new = normalise(kind, {k: v for k, v in merged.items() if v is not None}, "changes")
+    if all(new.get(k) == content.get(k) for k in raw):
+        raise InvalidInput("changes nothing: every value is already current", field="changes")
+    return new
+
+
+def references(kind: str, content: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """Each (field, 'actor' | 'topic', slug) that the content refers to."""
+    for name, spec in SCHEMAS[kind].items():
+        if not (spec.actors or spec.topics) or name not in content:
+            continue
+        what = "actor" if spec.actors else "topic"
+        values = content[name] if spec.is_list else [content[name]]
+        for i, slug in enumerate(values):
+            yield (f"{name}[{i}]" if spec.is_list else name), what, slug
+
+
+def fingerprint(content: dict[str, Any]) -> str:
+    """A digest of content, independent of key order."""
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def derive_key(kind: str, content: dict[str, Any]) -> str:
+    """A key from who, the occurred day, what, and the first source."""
+    who = content.get("speaker") or sorted(content.get("by") or content.get("participants", []))
+    what = content.get("quote") or content.get("summary") or content.get("title")
+    day = parse_when(content["occurred_at"]).text[:10]
+    first_url = content["sources"][0]["url"]
+    basis = json.dumps([kind, who, day, what, first_url], ensure_ascii=False)
+    return "auto-" + hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+class Record(Aggregate):
+    """One entry of the timeline; `KIND` says which schema its content follows."""
+
+    KIND: ClassVar[str]
+
+    class Recorded(Aggregate.Created):
+        """v2 added `fingerprint`; v1 events get it computed from their content."""
+
+        class_version = 2
+        key: str
+        content: dict[str, Any]
+        fingerprint: str
+        writer: str
+        batch_id: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["fingerprint"] = fingerprint(state["content"])
+
+    @event(Recorded)
+    def __init__(
+        self,
+        key: str,
+        content: dict[str, Any],
+        fingerprint: str,
+        writer: str,
+        batch_id: str | None,
+    ) -> None:
+        self.key = key
+        self.content = content
+        self.fingerprint = fingerprint
+        self.retracted: str | None = None  # the reason, once retracted
+
+    def check_not_retracted(self) -> None:
+        if self.retracted is not None:
+            raise RuleViolation(f"this {self.KIND} was retracted and cannot change", field="id")
+
+    @event("Corrected")
+    def correct(
+        self,
+        changes: dict[str, Any],
+        reason: str,
+        writer: str,
+        batch_id: str | None,
+    ) -> None:
+        self.check_not_retracted()
+        merged = {**self.content, **changes}
+        self.content = {k: v for k, v in merged.items() if v is not None}
+
+    @event("Retracted")
+    def retract(self, reason: str, writer: str, batch_id: str | None) -> None:
+        self.check_not_retracted()
+        self.retracted = reason
+
+    @event("SourceAdded")
+    def add_source(self, source: dict[str, Any], writer: str, batch_id: str | None) -> None:
+        self.check_not_retracted()
+        self.content = {**self.content, "sources": [*self.content["sources"], source]}
+
+    @event("TopicsTagged")
+    def tag(self, topics: list[str], writer: str, batch_id: str | None) -> None:
+        self.check_not_retracted()
+        self.content = {**self.content, "topics": [*self.content.get("topics", []), *topics]}
+
+    @event("TopicsUntagged")
+    def untag(self, topics: list[str], writer: str, batch_id: str | None) -> None:
+        self.check_not_retracted()
+        kept = [t for t in self.content.get("topics", []) if t not in topics]
+        self.content = {**self.content, "topics": kept}
+
+    def has_source(self, url: str) -> bool:
+        return any(s["url"] == url for s in self.content["sources"])
+
+
+class Statement(Record):
+    KIND = "statement"
+    __init__ = Record.__init__  # aggregates are dataclasses: keep the decorated one
+
+
+class Announcement(Record):
+    KIND = "announcement"
+    __init__ = Record.__init__  # aggregates are dataclasses: keep the decorated one
+
+
+class Occurrence(Record):
+    KIND = "occurrence"
+    __init__ = Record.__init__  # aggregates are dataclasses: keep the decorated one
+
+
+RECORD_CLASSES: dict[str, type[Record]] = {
+    cls.KIND: cls for cls in (Statement, Announcement, Occurrence)
+}

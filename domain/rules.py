@@ -1,0 +1,134 @@
+"""Field rules shared by every aggregate: text, slugs, lists, sources and record content.
+
+Each rule returns the clean value or raises `InvalidInput` naming the field, so that the
+HTTP edge and the backfill report say exactly what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from domain.errors import InvalidInput
+from domain.when import parse_when
+
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+SLUG_MAX = 64
+# C0 controls other than tab, line feed and carriage return, DEL, and the C1 block.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_URI = re.compile(r"(?:https?://[^\s/?#]+[^\s]*|urn:[a-z0-9][a-z0-9-]{0,31}:\S+)", re.IGNORECASE)
+
+CHANNELS = frozenset(
+    {
+        "press-conference",
+        "social-media",
+        "interview",
+        "speech",
+        "written-statement",
+        "phone-call",
+        "meeting",
+        "other",
+    }
+)
+OCCURRENCE_KINDS = frozenset(
+    {"annexation", "invasion", "call", "meeting", "agreement", "sanction", "election", "other"}
+)
+ACTOR_KINDS = frozenset({"person", "state", "organization", "group"})
+
+
+def text(value: object, field: str, *, max_length: int = 500) -> str:
+    """A non-blank string without control characters or lone surrogates."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"must be a string, not {type(value).__name__}", field=field)
+    if not value.strip():
+        raise InvalidInput("must not be empty", field=field)
+    if len(value) > max_length:
+        raise InvalidInput(f"must be at most {max_length} characters", field=field)
+    if _CONTROL.search(value):
+        raise InvalidInput("must not contain control characters (such as NUL)", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("must be valid Unicode (no lone surrogates)", field=field) from None
+    return value
+
+
+def slug(value: object, field: str) -> str:
+    """A lower-case slug such as `donald-trump`."""
+    if not isinstance(value, str) or len(value) > SLUG_MAX or not SLUG.fullmatch(value):
+        raise InvalidInput(
+            f"must be a slug of lower-case letters, digits and single hyphens, "
+            f"at most {SLUG_MAX} characters",
+            field=field,
+        )
+    return value
+
+
+def choice(value: object, field: str, allowed: frozenset[str]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidInput(f"must be one of {', '.join(sorted(allowed))}", field=field)
+    return value
+
+
+def items(
+    value: object,
+    field: str,
+    rule: Callable[[object, str], Any],
+    *,
+    min_items: int = 0,
+    max_items: int = 50,
+) -> list[Any]:
+    """A list whose items each pass `rule`; duplicates are refused."""
+    if not isinstance(value, list):
+        raise InvalidInput(f"must be a list, not {type(value).__name__}", field=field)
+    if not min_items <= len(value) <= max_items:
+        raise InvalidInput(f"must have {min_items} to {max_items} items", field=field)
+    clean = [rule(item, f"{field}[{i}]") for i, item in enumerate(value)]
+    keys = [repr(c) for c in clean]
+    if len(set(keys)) != len(keys):
+        raise InvalidInput("must not repeat an item", field=field)
+    return clean
+
+
+def when(value: object, field: str) -> str:
+    return parse_when(value, field).text
+
+
+def uri(value: object, field: str) -> str:
+    value = text(value, field, max_length=2048)
+    if not _URI.fullmatch(value):
+        raise InvalidInput("must be an absolute http(s) URL or a URN", field=field)
+    return value
+
+
+def known_keys(value: object, field: str, allowed: Mapping[str, object]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"must be an object, not {type(value).__name__}", field=field)
+    prefix = f"{field}." if field else ""
+    for key in value:
+        if key not in allowed:
+            raise InvalidInput("is not a known field", field=f"{prefix}{key}")
+    return value
+
+
+_SOURCE_FIELDS: dict[str, Callable[[object, str], Any]] = {
+    "publisher": lambda v, f: text(v, f, max_length=200),
+    "url": uri,
+    "title": lambda v, f: text(v, f, max_length=500),
+    "published_at": when,
+    "excerpt": lambda v, f: text(v, f, max_length=2000),
+}
+
+
+def source(value: object, field: str) -> dict[str, str]:
+    """A source: `{publisher, url, title?, published_at?, excerpt?}`."""
+    raw = known_keys(value, field, _SOURCE_FIELDS)
+    for required in ("publisher", "url"):
+        if required not in raw:
+            raise InvalidInput("is required", field=f"{field}.{required}")
+    return {
+        name: rule(raw[name], f"{field}.{name}")
+        for name, rule in _SOURCE_FIELDS.items()
+        if name in raw and raw[name] is not None
+    }

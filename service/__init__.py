@@ -1,0 +1,4 @@
+"""The adapters: settings and stores, the HTTP API (Litestar, msgspec) and the command line.
+
+May import `projections` and `domain`; nothing imports `service`.
+"""

@@ -1,0 +1,100 @@
+"""Actors and topics: registered once, grown by events, kept free of cycles."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.application import Author, Timeline
+from domain.errors import InvalidInput, KeyConflict, NotFound, RuleViolation, UnknownReference
+from domain.ids import actor_id
+
+HEGSETH = {
+    "id": "pete-hegseth",
+    "name": "Pete Hegseth",
+    "kind": "person",
+    "aliases": ["Hegseth"],
+    "roles": [{"title": "US Secretary of Defense", "since": "2025-01-25"}],
+}
+
+
+def test_an_actor_is_registered_once_and_grows_aliases_and_roles(
+    timeline: Timeline, author: Author
+) -> None:
+    # Registered with an alias and a dated role.
+    written = timeline.register_actor(HEGSETH, author)
+    assert (written.id, written.ref, written.version) == (
+        actor_id("pete-hegseth"),
+        "pete-hegseth",
+        1,
+    )
+    # The same registration again is a duplicate; other content under the slug is a conflict.
+    assert timeline.register_actor(HEGSETH, author).duplicate
+    with pytest.raises(KeyConflict):
+        timeline.register_actor({**HEGSETH, "name": "Someone Else"}, author)
+    # An alias and a second role are added, then the role ends.
+    timeline.add_alias("pete-hegseth", "US Defence Secretary Pete Hegseth", author)
+    assert timeline.add_alias("pete-hegseth", "Hegseth", author).duplicate
+    timeline.assume_role("pete-hegseth", {"title": "Envoy", "since": "2025-03"}, author)
+    ended = timeline.end_role("pete-hegseth", "Envoy", "2025-06", author)
+    assert ended.version == 4
+    actor = timeline.get_actor("pete-hegseth")
+    assert actor.aliases == ["Hegseth", "US Defence Secretary Pete Hegseth"]
+    assert actor.roles[1] == {"title": "Envoy", "since": "2025-03", "until": "2025-06"}
+    # A role that is not open cannot end.
+    with pytest.raises(RuleViolation):
+        timeline.end_role("pete-hegseth", "Envoy", "2025-07", author)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**HEGSETH, "id": "Pete Hegseth"}, "id"),
+        ({**HEGSETH, "kind": "robot"}, "kind"),
+        ({**HEGSETH, "name": ""}, "name"),
+        ({**HEGSETH, "roles": [{"title": "X", "since": "2025-01-25T10:00"}]}, "roles[0].since"),
+        (
+            {**HEGSETH, "roles": [{"title": "X", "since": "2025", "until": "2024"}]},
+            "roles[0].until",
+        ),
+        ({**HEGSETH, "aliases": ["Hegseth", "Hegseth"]}, "aliases"),
+        ({**HEGSETH, "age": 44}, "age"),
+        ({"name": "Nobody", "kind": "person"}, "id"),
+    ],
+)
+def test_bad_registrations_are_refused(
+    timeline: Timeline, author: Author, body: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        timeline.register_actor(body, author)
+    assert caught.value.field == field
+    assert timeline.head_position() == 0
+
+
+def test_topics_form_a_tree_without_cycles(timeline: Timeline, author: Author) -> None:
+    # A small tree: war > negotiations > territory.
+    timeline.define_topic({"id": "war", "label": "War"}, author)
+    timeline.define_topic({"id": "negotiations", "label": "Negotiations", "parent": "war"}, author)
+    timeline.define_topic(
+        {"id": "territory", "label": "Territory", "parent": "negotiations"}, author
+    )
+    # A parent must exist before its child.
+    with pytest.raises(UnknownReference) as caught:
+        timeline.define_topic({"id": "crimea", "label": "Crimea", "parent": "ghost"}, author)
+    assert caught.value.field == "parent"
+    # Moving a topic below itself or its descendants is refused.
+    for parent in ("war", "negotiations", "territory"):
+        with pytest.raises(RuleViolation, match="below"):
+            timeline.move_topic("war", parent, author)
+    # Moving it elsewhere, and relabelling, are events.
+    timeline.define_topic({"id": "diplomacy", "label": "Diplomacy"}, author)
+    timeline.move_topic("negotiations", "diplomacy", author)
+    timeline.relabel_topic("negotiations", "Peace negotiations", author)
+    topic = timeline.get_topic("negotiations")
+    assert (topic.parent, topic.label, topic.version) == ("diplomacy", "Peace negotiations", 3)
+
+
+def test_unknown_actors_and_topics_are_not_found(timeline: Timeline, author: Author) -> None:
+    with pytest.raises(NotFound):
+        timeline.add_alias("nobody", "N", author)
+    with pytest.raises(NotFound):
+        timeline.relabel_topic("nothing", "N", author)

@@ -1,0 +1,250 @@
+"""The life of a statement, told on every store."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from domain.application import Author, Timeline
+from domain.errors import (
+    ConcurrentWrite,
+    InvalidInput,
+    InvalidTime,
+    KeyConflict,
+    RuleViolation,
+    StaleVersion,
+    TimelineError,
+    UnknownReference,
+)
+from domain.ids import record_id
+from tests.domain.conftest import BBC, statement
+
+
+def test_a_statement_is_recorded_corrected_sourced_and_retracted(
+    world: Timeline, author: Author
+) -> None:
+    # Rutte's words are recorded, with a key of our own.
+    written = world.record("statement", statement(key="rutte-square-mile"), author)
+    assert (written.version, written.duplicate) == (1, False)
+    assert written.id == record_id("statement", "rutte-square-mile")
+    # The place is confirmed later: a correction names the field and the reason.
+    corrected = world.correct(
+        "statement", written.id, {"location": "Brussels"}, "confirmed", author
+    )
+    assert corrected.version == 2 and corrected.position > written.position
+    # A second outlet corroborates it.
+    other = {"publisher": "Reuters", "url": "https://www.reuters.com/example"}
+    sourced = world.add_source("statement", written.id, other, author)
+    assert sourced.version == 3
+    # Then it turns out to be misattributed and is retracted.
+    retracted = world.retract("statement", written.id, "misattributed", author)
+    assert retracted.version == 4
+    # The history keeps every step, each with who wrote it.
+    events: list[Any] = list(world.history(written.id))
+    assert [type(e).__name__ for e in events] == [
+        "Recorded",
+        "Corrected",
+        "SourceAdded",
+        "Retracted",
+    ]
+    assert all(e.writer == "tester" for e in events)
+    corrected_event = events[1]
+    assert corrected_event.changes == {"location": "Brussels"}
+    assert corrected_event.reason == "confirmed"
+    # The stored record reflects it all.
+    record = world.get_record("statement", written.id)
+    assert record.content["location"] == "Brussels"
+    assert [s["url"] for s in record.content["sources"]] == [BBC["url"], other["url"]]
+    assert record.retracted == "misattributed"
+
+
+def test_a_retracted_record_cannot_be_corrected_again(world: Timeline, author: Author) -> None:
+    written = world.record("statement", statement(), author)
+    world.retract("statement", written.id, "wrong speaker", author)
+    head = world.head_position()
+    with pytest.raises(RuleViolation, match="retracted"):
+        world.correct("statement", written.id, {"location": "Brussels"}, "late", author)
+    with pytest.raises(RuleViolation, match="retracted"):
+        world.retract("statement", written.id, "again", author)
+    assert world.head_position() == head
+
+
+def test_the_same_statement_twice_is_a_duplicate_and_stores_nothing(
+    world: Timeline, author: Author
+) -> None:
+    first = world.record("statement", statement(), author)
+    head = world.head_position()
+    # Sent again without a key: the derived key finds it.
+    again = world.record("statement", statement(), author)
+    assert again.duplicate and again.id == first.id and again.version == 1
+    assert world.head_position() == head
+    # Still a duplicate after a correction: the key remembers the first content.
+    world.correct("statement", first.id, {"location": "Brussels"}, "confirmed", author)
+    assert world.record("statement", statement(), author).duplicate
+
+
+def test_the_same_key_with_other_content_is_a_conflict(world: Timeline, author: Author) -> None:
+    world.record("statement", statement(key="k1"), author)
+    head = world.head_position()
+    with pytest.raises(KeyConflict) as caught:
+        world.record("statement", statement(key="k1", summary="something else"), author)
+    assert caught.value.field == "key"
+    assert world.head_position() == head
+
+
+def test_two_writers_who_loaded_the_same_version_cannot_both_save(
+    world: Timeline, author: Author
+) -> None:
+    written = world.record("statement", statement(), author)
+    # Both writers hold version 1 of the record.
+    first = world.get_record("statement", written.id)
+    second = world.get_record("statement", written.id)
+    first.correct(changes={"location": "Brussels"}, reason="a", writer="a", batch_id=None)
+    second.correct(changes={"location": "Kyiv"}, reason="b", writer="b", batch_id=None)
+    world.save_atomically([first])
+    with pytest.raises(ConcurrentWrite):
+        world.save_atomically([second])
+    assert world.get_record("statement", written.id).content["location"] == "Brussels"
+
+
+def test_racing_correctors_get_one_version_each_or_a_conflict(
+    world: Timeline, author: Author
+) -> None:
+    written = world.record("statement", statement(), author)
+    threads, barrier = 8, threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def correct(n: int) -> None:
+        barrier.wait()
+        try:
+            world.correct("statement", written.id, {"location": f"place {n}"}, "race", author)
+            outcomes.append("won")
+        except ConcurrentWrite:
+            outcomes.append("conflict")
+
+    workers = [threading.Thread(target=correct, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    # Every attempt ended one way or the other, and versions never repeat.
+    assert len(outcomes) == threads and "won" in outcomes
+    versions = [e.originator_version for e in world.history(written.id)]
+    assert versions == list(range(1, len(versions) + 1))
+    assert len(versions) == 1 + outcomes.count("won")
+
+
+def test_a_stale_expected_version_is_refused(world: Timeline, author: Author) -> None:
+    written = world.record("statement", statement(), author)
+    world.correct("statement", written.id, {"location": "Brussels"}, "place", author)
+    with pytest.raises(StaleVersion) as caught:
+        world.retract("statement", written.id, "x", author, expected_version=1)
+    assert caught.value.current == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "field"),
+    [
+        (statement(speaker="nobody-known"), UnknownReference, "speaker"),
+        (statement(mentions=["ghost"]), UnknownReference, "mentions[0]"),
+        (statement(topics=["no-such-topic"]), UnknownReference, "topics[0]"),
+        (statement(occurred_at="2025-02-13T10:00:00"), InvalidTime, "occurred_at"),
+        (statement(occurred_at="2025-02-30"), InvalidTime, "occurred_at"),
+        (statement(occurred_at=20250213), InvalidTime, "occurred_at"),
+        (statement(quote="grab another\x00square mile"), InvalidInput, "quote"),
+        (statement(quote="lone \ud800 surrogate"), InvalidInput, "quote"),
+        (statement(quote=None, summary=None), InvalidInput, "quote"),
+        (statement(channel="telepathy"), InvalidInput, "channel"),
+        (statement(sources=[]), InvalidInput, "sources"),
+        (
+            statement(sources=[{"publisher": "BBC", "url": "not a url"}]),
+            InvalidInput,
+            "sources[0].url",
+        ),
+        (statement(colour="red"), InvalidInput, "colour"),
+        (statement(topics=["Bad Slug"]), InvalidInput, "topics[0]"),
+    ],
+)
+def test_bad_records_are_refused_with_the_field_named_and_nothing_stored(
+    world: Timeline, author: Author, body: dict[str, Any], error: type[TimelineError], field: str
+) -> None:
+    head = world.head_position()
+    with pytest.raises(error) as caught:
+        world.record("statement", body, author)
+    assert caught.value.field == field
+    assert world.head_position() == head
+
+
+def test_a_correction_that_breaks_a_rule_stores_nothing(world: Timeline, author: Author) -> None:
+    written = world.record("statement", statement(), author)
+    head = world.head_position()
+    for changes, field in [
+        ({"speaker": "ghost"}, "speaker"),
+        ({"occurred_at": "2025-02-13T09:00"}, "changes.occurred_at"),
+        ({"location": "Brussels\x00"}, "changes.location"),
+        ({"quote": None}, "changes.quote"),  # neither quote nor summary would remain
+        ({"key": "other"}, "changes.key"),
+        ({}, "changes"),
+        ({"channel": "press-conference"}, "changes"),  # changes nothing
+    ]:
+        with pytest.raises((InvalidInput, UnknownReference)) as caught:
+            world.correct("statement", written.id, changes, "why", author)
+        assert caught.value.field == field, changes
+    assert world.head_position() == head
+
+
+def test_a_correction_may_move_a_record_in_occurred_time(world: Timeline, author: Author) -> None:
+    written = world.record("statement", statement(), author)
+    world.correct(
+        "statement", written.id, {"occurred_at": "2025-02-12"}, "it was Wednesday", author
+    )
+    assert world.get_record("statement", written.id).content["occurred_at"] == "2025-02-12"
+
+
+def test_adding_a_source_already_there_stores_nothing(world: Timeline, author: Author) -> None:
+    written = world.record("statement", statement(), author)
+    head = world.head_position()
+    again = world.add_source("statement", written.id, dict(BBC), author)
+    assert again.duplicate and again.version == 1
+    assert world.head_position() == head
+
+
+def test_topics_are_tagged_and_untagged(world: Timeline, author: Author) -> None:
+    written = world.record("statement", statement(), author)
+    world.tag("statement", written.id, ["negotiations"], author)
+    assert world.get_record("statement", written.id).content["topics"] == [
+        "territory",
+        "negotiations",
+    ]
+    world.untag("statement", written.id, ["territory"], author)
+    assert world.get_record("statement", written.id).content["topics"] == ["negotiations"]
+    with pytest.raises(UnknownReference):
+        world.tag("statement", written.id, ["ghost-topic"], author)
+
+
+def test_every_event_carries_the_import_batch(world: Timeline) -> None:
+    importer = Author(writer="admin-script", batch_id="batch-2025-02")
+    written = world.record("statement", statement(), importer)
+    event: Any
+    (event,) = world.history(written.id)
+    assert (event.writer, event.batch_id) == (
+        "admin-script",
+        "batch-2025-02",
+    )
+
+
+def test_several_aggregates_save_atomically(world: Timeline, author: Author) -> None:
+    written = world.record("statement", statement(), author)
+    stale = world.get_record("statement", written.id)
+    world.correct("statement", written.id, {"location": "Brussels"}, "first", author)
+    head = world.head_position()
+    fresh = world.get_actor("mark-rutte")
+    fresh.add_alias(alias="Rutte", writer="t", batch_id=None)
+    stale.retract(reason="stale", writer="t", batch_id=None)
+    # One of the two is stale: neither is stored.
+    with pytest.raises(ConcurrentWrite):
+        world.save_atomically([fresh, stale])
+    assert world.head_position() == head
+    assert world.get_actor("mark-rutte").aliases == []

@@ -1,0 +1,85 @@
+"""Choosing the store from one URL, and refusing a store that could lose writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from domain.application import Author
+from service.store import StoreError, open_timeline, parse_url
+
+
+def test_memory_sqlite_and_postgres_urls_become_library_settings(tmp_path: Path) -> None:
+    assert parse_url("memory://").env == {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    # A directory gets a database file inside it; a file path is used as it is.
+    assert parse_url(f"sqlite:///{tmp_path}/dir").sqlite_path == f"{tmp_path}/dir/timeline.sqlite3"
+    assert parse_url(f"sqlite:///{tmp_path}/a.db").sqlite_path == f"{tmp_path}/a.db"
+    pg = parse_url("postgresql://ann:s%40cret@db.example:6543/timeline?lock_timeout=3").env
+    assert (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], pg["POSTGRES_HOST"]) == (
+        "ann",
+        "s@cret",
+        "db.example",
+    )
+    assert (pg["POSTGRES_PORT"], pg["POSTGRES_DBNAME"], pg["POSTGRES_LOCK_TIMEOUT"]) == (
+        "6543",
+        "timeline",
+        "3",
+    )
+    # Never the insert function that takes no table lock; never an unbounded connect wait.
+    assert pg["POSTGRES_ENABLE_DB_FUNCTIONS"] == "n"
+    assert float(pg["POSTGRES_CONNECT_TIMEOUT"]) > 0
+
+
+def test_an_unknown_scheme_is_refused_with_the_choices() -> None:
+    with pytest.raises(StoreError, match="memory://, sqlite:/// or postgresql://"):
+        parse_url("mysql://localhost/timeline")
+
+
+def test_the_library_insert_function_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTGRES_ENABLE_DB_FUNCTIONS", "y")
+    with pytest.raises(StoreError, match="takes no table lock"):
+        open_timeline(parse_url("memory://"))
+
+
+@pytest.fixture
+def lax_database(postgres_database: str) -> Iterator[str]:
+    """A database whose sessions commit without waiting for the disk."""
+    admin = parse_url(postgres_database)
+    name = "timeline_lax_" + admin.env["POSTGRES_DBNAME"][-12:]
+    with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name))
+        )
+    yield postgres_database.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(admin.conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.mark.postgres
+def test_postgres_with_synchronous_commit_off_is_refused(lax_database: str) -> None:
+    with pytest.raises(StoreError, match="synchronous_commit=off"):
+        open_timeline(parse_url(lax_database))
+
+
+@pytest.mark.postgres
+def test_postgres_with_durable_settings_opens(postgres_database: str) -> None:
+    app = open_timeline(parse_url(postgres_database, schema="durable_check"))
+    try:
+        assert (
+            app.register_actor(
+                {"id": "nato", "name": "NATO", "kind": "organization"}, Author("t")
+            ).position
+            >= 1
+        )
+    finally:
+        app.close()
+
+
+def test_an_unreachable_postgres_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match=r"cannot reach PostgreSQL at 127\.0\.0\.1:1/x"):
+        open_timeline(parse_url("postgresql://postgres@127.0.0.1:1/x?connect_timeout=1"))
