@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -15,9 +15,33 @@ from domain.when import parse_when
 class Actor(Aggregate):
     """A person, state, organization or group that speaks or acts."""
 
-    Registered: ClassVar[type[Aggregate.Created]]  # defined by @event below
+    class Registered(Aggregate.Created):
+        slug: str
+        name: str
+        kind: str
+        aliases: list[str]
+        roles: list[dict[str, Any]]
+        fingerprint: str
+        writer: str
+        batch_id: str | None
 
-    @event("Registered")
+    class AliasAdded(Aggregate.Event):
+        alias: str
+        writer: str
+        batch_id: str | None
+
+    class RoleAssumed(Aggregate.Event):
+        role: dict[str, Any]
+        writer: str
+        batch_id: str | None
+
+    class RoleEnded(Aggregate.Event):
+        title: str
+        until: str
+        writer: str
+        batch_id: str | None
+
+    @event(Registered)
     def __init__(
         self,
         slug: str,
@@ -36,15 +60,15 @@ class Actor(Aggregate):
         self.aliases: list[str] = list(aliases)
         self.roles: list[dict[str, Any]] = [dict(r) for r in roles]
 
-    @event("AliasAdded")
+    @event(AliasAdded)
     def add_alias(self, alias: str, writer: str, batch_id: str | None) -> None:
         self.aliases.append(alias)
 
-    @event("RoleAssumed")
+    @event(RoleAssumed)
     def assume_role(self, role: dict[str, Any], writer: str, batch_id: str | None) -> None:
         self.roles.append(dict(role))
 
-    @event("RoleEnded")
+    @event(RoleEnded)
     def end_role(self, title: str, until: str, writer: str, batch_id: str | None) -> None:
         self.roles[self.open_role(title)]["until"] = until
 
@@ -55,16 +79,30 @@ class Actor(Aggregate):
                 return i
         raise RuleViolation(f"{self.slug} holds no open role {title!r}", field="title")
 
-    def registration(self) -> dict[str, Any]:
-        return {"id": self.slug, "name": self.name, "kind": self.kind}
-
 
 class Topic(Aggregate):
     """A controlled subject a record bears on, in a tree."""
 
-    Defined: ClassVar[type[Aggregate.Created]]  # defined by @event below
+    class Defined(Aggregate.Created):
+        slug: str
+        label: str
+        parent: str | None
+        description: str | None
+        fingerprint: str
+        writer: str
+        batch_id: str | None
 
-    @event("Defined")
+    class Relabelled(Aggregate.Event):
+        label: str
+        writer: str
+        batch_id: str | None
+
+    class Moved(Aggregate.Event):
+        parent: str | None
+        writer: str
+        batch_id: str | None
+
+    @event(Defined)
     def __init__(
         self,
         slug: str,
@@ -81,21 +119,13 @@ class Topic(Aggregate):
         self.parent = parent
         self.description = description
 
-    @event("Relabelled")
+    @event(Relabelled)
     def relabel(self, label: str, writer: str, batch_id: str | None) -> None:
         self.label = label
 
-    @event("Moved")
+    @event(Moved)
     def move(self, parent: str | None, writer: str, batch_id: str | None) -> None:
         self.parent = parent
-
-    def definition(self) -> dict[str, Any]:
-        return {
-            "id": self.slug,
-            "label": self.label,
-            "parent": self.parent,
-            "description": self.description,
-        }
 
 
 def _name(value: object, field: str) -> str:

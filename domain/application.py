@@ -6,7 +6,7 @@ recorded time; a repeated write answers the stored one with `duplicate=True`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -14,7 +14,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.persistence import RecordConflictError, Recording
 
 from domain import records, rules
 from domain.actors import Actor, Topic, clean_actor, clean_role, clean_topic
@@ -53,6 +53,13 @@ class Written:
     duplicate: bool = False
 
 
+def recorded_at(event: DomainEventProtocol[UUID]) -> datetime:
+    """When the service learned it: the stored event's time."""
+    moment = getattr(event, "timestamp", None)
+    assert isinstance(moment, datetime)
+    return moment
+
+
 class Timeline(Application[UUID]):
     """The write model of the geopolitical timeline."""
 
@@ -62,6 +69,14 @@ class Timeline(Application[UUID]):
         super().__init__(env)
         # Actors and topics are never deleted: once seen, they exist.
         self._known: set[UUID] = set()
+        self.listeners: list[Callable[[int], None]] = []  # told each new head position
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        recordings = super().save(*objs, **kwargs)
+        if recordings:
+            for listener in self.listeners:
+                listener(recordings[-1].notification.id)
+        return recordings
 
     # Actors ---------------------------------------------------------------------------
 
@@ -385,10 +400,10 @@ class Timeline(Application[UUID]):
             ref,
             aggregate.version,
             last.notification.id,
-            last.domain_event.timestamp,
+            recorded_at(last.domain_event),
         )
 
-    def save_atomically(self, aggregates: Sequence[Aggregate]) -> list[Any]:
+    def save_atomically(self, aggregates: Sequence[Aggregate]) -> list[Recording[UUID]]:
         """Save several aggregates in one transaction: all are stored, or none."""
         try:
             return self.save(*aggregates)

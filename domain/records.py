@@ -122,6 +122,12 @@ def apply_changes(kind: str, content: dict[str, Any], changes: object) -> dict[s
     return new
 
 
+def merge(content: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Content after a correction's changes; a None value removes the field."""
+    merged = {**content, **changes}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 def references(kind: str, content: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     """Each (field, 'actor' | 'topic', slug) that the content refers to."""
     for name, spec in SCHEMAS[kind].items():
@@ -182,38 +188,61 @@ class Record(Aggregate):
         self.fingerprint = fingerprint
         self.retracted: str | None = None  # the reason, once retracted
 
+    class Corrected(Aggregate.Event):
+        """`changes` maps each changed field to its new value (None: removed)."""
+
+        changes: dict[str, Any]
+        reason: str
+        writer: str
+        batch_id: str | None
+
+    class Retracted(Aggregate.Event):
+        reason: str
+        writer: str
+        batch_id: str | None
+
+    class SourceAdded(Aggregate.Event):
+        source: dict[str, Any]
+        writer: str
+        batch_id: str | None
+
+    class TopicsTagged(Aggregate.Event):
+        topics: list[str]
+        writer: str
+        batch_id: str | None
+
+    class TopicsUntagged(Aggregate.Event):
+        topics: list[str]
+        writer: str
+        batch_id: str | None
+
     def check_not_retracted(self) -> None:
         if self.retracted is not None:
             raise RuleViolation(f"this {self.KIND} was retracted and cannot change", field="id")
 
-    @event("Corrected")
+    @event(Corrected)
     def correct(
-        self,
-        changes: dict[str, Any],
-        reason: str,
-        writer: str,
-        batch_id: str | None,
+        self, changes: dict[str, Any], reason: str, writer: str, batch_id: str | None
     ) -> None:
         self.check_not_retracted()
-        merged = {**self.content, **changes}
-        self.content = {k: v for k, v in merged.items() if v is not None}
+        self.content = merge(self.content, changes)
 
-    @event("Retracted")
+    @event(Retracted)
     def retract(self, reason: str, writer: str, batch_id: str | None) -> None:
         self.check_not_retracted()
         self.retracted = reason
 
-    @event("SourceAdded")
+    @event(SourceAdded)
     def add_source(self, source: dict[str, Any], writer: str, batch_id: str | None) -> None:
         self.check_not_retracted()
         self.content = {**self.content, "sources": [*self.content["sources"], source]}
 
-    @event("TopicsTagged")
+    @event(TopicsTagged)
     def tag(self, topics: list[str], writer: str, batch_id: str | None) -> None:
         self.check_not_retracted()
         self.content = {**self.content, "topics": [*self.content.get("topics", []), *topics]}
 
-    @event("TopicsUntagged")
+    @event(TopicsUntagged)
     def untag(self, topics: list[str], writer: str, batch_id: str | None) -> None:
         self.check_not_retracted()
         kept = [t for t in self.content.get("topics", []) if t not in topics]

@@ -1,0 +1,290 @@
+"""The handlers every read model shares: actors, topics and records become row versions.
+
+Each read model says which record kinds it keeps and how it links them (to actors, to
+topics); the rest — versions opened by corrections, closed by retractions, the clock —
+is the same for all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.domain import DomainEvent
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from domain.actors import Actor, Topic
+from domain.ids import actor_id, topic_id
+from domain.records import KINDS, RECORD_CLASSES, Record, merge
+from domain.when import parse_when
+from projections.rows import Row, RowsView, utc_text
+
+# Fields of record content that name actors, and how each appears in an item.
+ACTOR_FIELDS = ("speaker", "by", "participants", "mentions")
+SPEAKER_FIELDS = ("speaker", "by")
+
+
+class RowsProjection(Projection[RowsView]):
+    """Folds domain events into versioned rows; one subclass per read model."""
+
+    record_kinds: ClassVar[tuple[str, ...]] = KINDS
+    actor_link_fields: ClassVar[tuple[str, ...]] = ()  # content fields linked as "actor"
+    speaker_links: ClassVar[bool] = False  # link speaker / by as "speaker"
+    topic_links: ClassVar[bool] = True
+
+    def __init__(self, view: RowsView) -> None:
+        super().__init__(view)
+        self._names: dict[str, str] = {}  # actor names never change once registered
+        self._slugs: dict[UUID, str] = {}
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events no read model needs only move the clock."""
+        self._tick(domain_event, tracking)
+
+    def _tick(self, event: DomainEvent, tracking: Tracking) -> None:
+        self.view.tick(tracking.notification_id, event.timestamp)
+
+    # Actors and topics -------------------------------------------------------------
+
+    @process_event.register
+    def _(self, event: Actor.Registered, tracking: Tracking) -> None:
+        self._tick(event, tracking)
+        profile = {
+            "id": event.slug,
+            "name": event.name,
+            "kind": event.kind,
+            "aliases": event.aliases,
+            "roles": event.roles,
+        }
+        self._open_entity("actor", event.slug, profile, event, tracking)
+
+    @process_event.register
+    def _(self, event: Actor.AliasAdded, tracking: Tracking) -> None:
+        self._change_entity(
+            "actor",
+            event,
+            tracking,
+            lambda b: {**b, "aliases": [*b["aliases"], event.alias]},
+        )
+
+    @process_event.register
+    def _(self, event: Actor.RoleAssumed, tracking: Tracking) -> None:
+        self._change_entity(
+            "actor",
+            event,
+            tracking,
+            lambda b: {**b, "roles": [*b["roles"], event.role]},
+        )
+
+    @process_event.register
+    def _(self, event: Actor.RoleEnded, tracking: Tracking) -> None:
+        def end(body: dict[str, Any]) -> dict[str, Any]:
+            roles = [dict(r) for r in body["roles"]]
+            for role in reversed(roles):
+                if role["title"] == event.title and "until" not in role:
+                    role["until"] = event.until
+                    break
+            return {**body, "roles": roles}
+
+        self._change_entity("actor", event, tracking, end)
+
+    @process_event.register
+    def _(self, event: Topic.Defined, tracking: Tracking) -> None:
+        self._tick(event, tracking)
+        body = {
+            "id": event.slug,
+            "label": event.label,
+            "parent": event.parent,
+            "description": event.description,
+        }
+        self._open_entity("topic", event.slug, body, event, tracking)
+
+    @process_event.register
+    def _(self, event: Topic.Relabelled, tracking: Tracking) -> None:
+        self._change_entity("topic", event, tracking, lambda b: {**b, "label": event.label})
+
+    @process_event.register
+    def _(self, event: Topic.Moved, tracking: Tracking) -> None:
+        self._change_entity("topic", event, tracking, lambda b: {**b, "parent": event.parent})
+
+    def _open_entity(
+        self,
+        kind: str,
+        slug: str,
+        body: dict[str, Any],
+        event: DomainEvent,
+        tracking: Tracking,
+        first_pos: int | None = None,
+    ) -> None:
+        position = tracking.notification_id
+        body = {**body, "version": event.originator_version, "position": position}
+        links = [("parent", body["parent"])] if kind == "topic" and body.get("parent") else []
+        self._slugs[event.originator_id] = slug
+        if kind == "actor":
+            self._names[slug] = body["name"]
+        self.view.open(Row(kind, slug, position, first_pos or position, body, {}, links))
+
+    def _change_entity(
+        self,
+        kind: str,
+        event: DomainEvent,
+        tracking: Tracking,
+        change: Any,
+    ) -> None:
+        self._tick(event, tracking)
+        slug = self._slug_of(kind, event)
+        row = self.view.current(kind, slug)
+        if row is not None:
+            self._open_entity(kind, slug, change(row.body), event, tracking, row.first_pos)
+
+    def _slug_of(self, kind: str, event: DomainEvent) -> str:
+        """Later events name an actor or topic by UUID only; ids are uuid5 of slugs, so
+        the slugs stored so far are enough to find it after a restart."""
+        if event.originator_id not in self._slugs:
+            make = actor_id if kind == "actor" else topic_id
+            for (ref,) in self.view.query(
+                f"SELECT ref FROM {self.view.prefix}_rows WHERE kind = %s AND to_pos IS NULL",
+                (kind,),
+            ):
+                self._slugs[make(ref)] = ref
+        return self._slugs[event.originator_id]
+
+    # Records -----------------------------------------------------------------------
+
+    @process_event.register
+    def _(self, event: Record.Recorded, tracking: Tracking) -> None:
+        self._tick(event, tracking)
+        kind = next(k for k, cls in RECORD_CLASSES.items() if isinstance(event, cls.Recorded))
+        if kind not in self.record_kinds:
+            return
+        state = {
+            "kind": kind,
+            "id": str(event.originator_id),
+            "key": event.key,
+            "content": event.content,
+            "first_recorded_at": utc_text(event.timestamp),
+        }
+        self._open_record(state, event, tracking, tracking.notification_id)
+
+    @process_event.register
+    def _(self, event: Record.Corrected, tracking: Tracking) -> None:
+        self._change_record(event, tracking, lambda c: merge(c, event.changes))
+
+    @process_event.register
+    def _(self, event: Record.SourceAdded, tracking: Tracking) -> None:
+        source = event.source
+        self._change_record(event, tracking, lambda c: {**c, "sources": [*c["sources"], source]})
+
+    @process_event.register
+    def _(self, event: Record.TopicsTagged, tracking: Tracking) -> None:
+        topics = event.topics
+        self._change_record(
+            event, tracking, lambda c: {**c, "topics": [*c.get("topics", []), *topics]}
+        )
+
+    @process_event.register
+    def _(self, event: Record.TopicsUntagged, tracking: Tracking) -> None:
+        gone = set(event.topics)
+        self._change_record(
+            event,
+            tracking,
+            lambda c: {**c, "topics": [t for t in c.get("topics", []) if t not in gone]},
+        )
+
+    @process_event.register
+    def _(self, event: Record.Retracted, tracking: Tracking) -> None:
+        self._tick(event, tracking)
+        row = self.view.current_of(self.record_kinds, str(event.originator_id))
+        if row is not None:
+            self.view.close(row.kind, row.ref, tracking.notification_id)
+
+    def _change_record(self, event: DomainEvent, tracking: Tracking, change: Any) -> None:
+        self._tick(event, tracking)
+        row = self.view.current_of(self.record_kinds, str(event.originator_id))
+        if row is None:
+            return
+        state = {**row.state, "content": change(row.state["content"])}
+        self._open_record(state, event, tracking, row.first_pos)
+
+    def _open_record(
+        self,
+        state: dict[str, Any],
+        event: DomainEvent,
+        tracking: Tracking,
+        first_pos: int,
+    ) -> None:
+        content = state["content"]
+        occurred = parse_when(content["occurred_at"])
+        body = self.item(state, event.originator_version, tracking.notification_id, event.timestamp)
+        self.view.open(
+            Row(
+                state["kind"],
+                state["id"],
+                tracking.notification_id,
+                first_pos,
+                body,
+                state,
+                list(self.links(content)),
+                start_at=occurred.start,
+                end_at=occurred.end,
+            )
+        )
+
+    def links(self, content: dict[str, Any]) -> Iterable[tuple[str, str]]:
+        for field in self.actor_link_fields:
+            for slug in _slugs(content.get(field)):
+                yield "actor", slug
+        if self.speaker_links:
+            for field in SPEAKER_FIELDS:
+                for slug in _slugs(content.get(field)):
+                    yield "speaker", slug
+        if self.topic_links:
+            for slug in content.get("topics", []):
+                yield "topic", slug
+
+    def item(
+        self, state: dict[str, Any], version: int, position: int, recorded_at: datetime
+    ) -> dict[str, Any]:
+        """A timeline item: the record's fields, actors expanded, times normalised."""
+        content = state["content"]
+        occurred = parse_when(content["occurred_at"])
+        item: dict[str, Any] = {"kind": state["kind"], "id": state["id"], "key": state["key"]}
+        for name, value in content.items():
+            if name == "speaker":
+                item[name] = self._actor(value)
+            elif name in ACTOR_FIELDS:
+                item[name] = [self._actor(slug) for slug in value]
+            else:
+                item[name] = value
+        item.update(
+            occurred_at=utc_text(occurred.start),
+            occurred_precision=occurred.precision,
+            occurred_as_given=occurred.text,
+            version=version,
+            position=position,
+            recorded_at=utc_text(recorded_at),
+            first_recorded_at=state["first_recorded_at"],
+        )
+        return item
+
+    def _actor(self, slug: str) -> dict[str, str]:
+        name = self._names.get(slug)
+        if name is None:
+            row = self.view.current("actor", slug)
+            name = row.body["name"] if row is not None else slug
+            self._names[slug] = name
+        return {"id": slug, "name": name}
+
+
+def _slugs(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    assert isinstance(value, list)
+    return [str(v) for v in value]

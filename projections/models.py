@@ -1,0 +1,197 @@
+"""The four read models over one database: their views, workers, status and rebuilds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Protocol
+
+from domain.application import Timeline
+from projections.actors import ActorsProjection
+from projections.base import RowsProjection
+from projections.rows import RowsView
+from projections.runner import Runner, Status
+from projections.timeline import TimelineProjection
+from projections.topics import TopicsProjection
+from projections.whosaid import WhoSaidWhatProjection
+
+log = logging.getLogger("timeline.projections")
+
+PROJECTIONS: dict[str, type[RowsProjection]] = {
+    cls.name: cls
+    for cls in (TimelineProjection, WhoSaidWhatProjection, ActorsProjection, TopicsProjection)
+}
+REGISTRY_TTL = 1.0  # how long readers trust the generation they looked up
+
+
+class Lease(Protocol):
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+ViewFactory = Callable[[str, int], RowsView]
+LeaseFactory = Callable[[str], Lease]
+
+
+class ReadModels:
+    """Views for readers (following rebuilds), and workers that keep them current."""
+
+    def __init__(
+        self,
+        app: Timeline,
+        make_view: ViewFactory,
+        make_lease: LeaseFactory,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.make_view = make_view
+        self.make_lease = make_lease
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._views: dict[str, tuple[RowsView, float]] = {}
+        self._runners: dict[str, Runner] = {}
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        for name in PROJECTIONS:
+            self._views[name] = (self._open(name), time.monotonic())
+        app.listeners.append(self._nudge)
+
+    def _open(self, name: str) -> RowsView:
+        probe = self.make_view(name, 1)
+        probe.create_tables()
+        generation = probe.generation_in_use()
+        if generation is None:
+            probe.use_generation(1)
+            return probe
+        if generation == 1:
+            return probe
+        view = self.make_view(name, generation)
+        view.create_tables()
+        return view
+
+    # Reading ------------------------------------------------------------------------
+
+    def view(self, name: str) -> RowsView:
+        """The view readers use now; follows a rebuild beside the live one."""
+        view, checked = self._views[name]
+        if time.monotonic() - checked > REGISTRY_TTL:
+            generation = view.generation_in_use() or view.generation
+            if generation != view.generation:
+                view = self.make_view(name, generation)
+            self._views[name] = (view, time.monotonic())
+        return view
+
+    def status(self) -> list[Status]:
+        head = self.app.head_position()
+        out = []
+        for name in PROJECTIONS:
+            view = self.view(name)
+            state, error, error_position = view.status()
+            out.append(Status(name, state, view.position(), head, error, error_position))
+        return out
+
+    # Working ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run every projection in a background thread (as leader or hot standby)."""
+        for name in PROJECTIONS:
+            thread = threading.Thread(
+                target=self._work, args=(name,), name=f"projection-{name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for runner in self._runners.values():
+            runner.wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while any(t.is_alive() for t in self._threads):
+                time.sleep(0.5)
+        finally:
+            self.stop()
+
+    def _work(self, name: str) -> None:
+        lease = self.make_lease(name)
+        try:
+            while not self._stop.is_set():
+                if not lease.acquire():
+                    self._stop.wait(1.0)  # hot standby: take over when the leader goes
+                    continue
+                runner = self.runner(name)
+                runner.run(self._stop, still_current=partial(self._is_current, runner))
+                if runner.state == "failed":
+                    return
+        finally:
+            lease.release()
+
+    def runner(self, name: str) -> Runner:
+        view = self.view(name)
+        runner = Runner(
+            self.app,
+            PROJECTIONS[name](view),
+            batch_size=self.batch_size,
+            poll_interval=self.poll_interval,
+        )
+        self._runners[name] = runner
+        return runner
+
+    def _is_current(self, runner: Runner) -> bool:
+        view = runner.view
+        return (view.generation_in_use() or view.generation) == view.generation
+
+    def _nudge(self, _: int) -> None:
+        for runner in self._runners.values():
+            runner.wake.set()
+
+    def wake_all(self) -> None:
+        self._nudge(0)
+
+    def catch_up(self) -> None:
+        """Bring every view to the head of the log in this thread (tests, commands)."""
+        for name in PROJECTIONS:
+            self.runner(name).catch_up()
+
+    # Rebuilding ---------------------------------------------------------------------
+
+    def rebuild(self, name: str) -> int:
+        """Rebuild in place from position 0. The caller holds the projection's lease."""
+        view = self.view(name)
+        view.drop_tables()
+        view.create_tables()
+        view.save_status("rebuilding", None, None)
+        runner = Runner(self.app, PROJECTIONS[name](view), batch_size=self.batch_size)
+        applied = runner.catch_up()
+        view.save_status("running", None, None)
+        return applied
+
+    def rebuild_beside(self, name: str, on_progress: Callable[[int], None] | None = None) -> int:
+        """Build a new generation next to the live one; switch readers once caught up."""
+        old = self.view(name)
+        new = self.make_view(name, old.generation + 1)
+        new.drop_tables()
+        new.create_tables()
+        runner = Runner(self.app, PROJECTIONS[name](new), batch_size=self.batch_size)
+        applied = 0
+        while step := runner.step():
+            applied += step
+            if on_progress:
+                on_progress(new.position())
+        new.use_generation(new.generation)
+        applied += runner.catch_up()
+        self._views[name] = (new, time.monotonic())
+        # Readers trust their lookup for REGISTRY_TTL: keep the old tables until then.
+        time.sleep(REGISTRY_TTL * 2)
+        old.drop_tables()
+        return applied

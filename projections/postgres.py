@@ -1,0 +1,204 @@
+"""The read models' rows in PostgreSQL, beside the event store's tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Tracking
+from psycopg_pool import ConnectionPool
+
+from projections.rows import (
+    APPLICATION,
+    Pending,
+    RowsView,
+    TrackingConflict,
+    clock_rows,
+    drop,
+    dumps,
+    schema,
+)
+
+
+def make_pool(conninfo: str, size: int = 4, name: str = "timeline-views") -> ConnectionPool:
+    """A pool of autocommit connections; reads are single statements."""
+    return ConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True},
+        timeout=5,
+        name=name,
+        open=True,
+    )
+
+
+class PostgresRows(RowsView):
+    def __init__(self, pool: ConnectionPool, name: str, generation: int = 1) -> None:
+        super().__init__(name)
+        self.pool = pool
+        self.generation = generation
+        self.prefix = f"rm_{name}_g{generation}"
+
+    def create_tables(self) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            # One creator at a time: workers and API processes may start together.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('timeline-read-model-ddl'))")
+            for statement in schema(self.prefix, "bigint", "timestamptz"):
+                conn.execute(statement)
+            conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {self.prefix}_row_seq")
+
+    def drop_tables(self) -> None:
+        with self.pool.connection() as conn, conn.transaction():
+            for statement in drop(self.prefix):
+                conn.execute(statement)
+            conn.execute(f"DROP SEQUENCE IF EXISTS {self.prefix}_row_seq")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.pool.connection() as conn:
+            return conn.execute(sql, params, prepare=True).fetchall()
+
+    def _write(self, pending: Pending, tracking: Tracking) -> None:
+        p = self.prefix
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if pending.closes:
+                kinds, refs, positions = zip(
+                    *((k, r, pos) for (k, r), pos in pending.closes.items()), strict=True
+                )
+                cur.execute(
+                    f"UPDATE {p}_rows AS r SET to_pos = v.to_pos "
+                    f"FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS v(kind, ref, to_pos) "
+                    f"WHERE r.kind = v.kind AND r.ref = v.ref AND r.to_pos IS NULL",
+                    (list(kinds), list(refs), list(positions)),
+                )
+            if pending.rows:
+                cur.execute(
+                    f"SELECT nextval('{p}_row_seq') FROM generate_series(1, %s)",
+                    (len(pending.rows),),
+                )
+                for row, (row_id,) in zip(pending.rows, cur.fetchall(), strict=True):
+                    row.row_id = row_id
+                with cur.copy(
+                    f"COPY {p}_rows (row_id, kind, ref, from_pos, to_pos, first_pos, "
+                    f"start_at, end_at, body, state) FROM STDIN"
+                ) as copy:
+                    for r in pending.rows:
+                        copy.write_row(
+                            (
+                                r.row_id,
+                                r.kind,
+                                r.ref,
+                                r.from_pos,
+                                r.to_pos,
+                                r.first_pos,
+                                r.start_at,
+                                r.end_at,
+                                dumps(r.body),
+                                dumps(r.state),
+                            )
+                        )
+                with cur.copy(f"COPY {p}_links (row_id, rel, value) FROM STDIN") as copy:
+                    for r in pending.rows:
+                        for rel, value in r.links:
+                            copy.write_row((r.row_id, rel, value))
+            self._tick(cur, pending)
+            self._track(cur, pending.after, tracking.notification_id)
+
+    def _tick(self, cur: psycopg.Cursor[Any], pending: Pending) -> None:
+        if not pending.clock:
+            return
+        cur.execute(
+            "SELECT high_water FROM rm_clock WHERE position < %s ORDER BY position DESC LIMIT 1",
+            (pending.clock[0][0],),
+        )
+        before = cur.fetchone()
+        rows = clock_rows(before[0] if before else None, pending.clock)
+        positions, recorded, highs = zip(*rows, strict=True)
+        cur.execute(
+            "INSERT INTO rm_clock SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], "
+            "%s::timestamptz[]) ON CONFLICT (position) DO NOTHING",
+            (list(positions), list(recorded), list(highs)),
+        )
+
+    def _track(self, cur: psycopg.Cursor[Any], after: int, position: int) -> None:
+        p = self.prefix
+        if after == 0:
+            cur.execute(
+                f"INSERT INTO {p}_tracking VALUES (%s, 0) ON CONFLICT DO NOTHING",
+                (APPLICATION,),
+            )
+        cur.execute(
+            f"UPDATE {p}_tracking SET notification_id = %s "
+            f"WHERE application_name = %s AND notification_id = %s",
+            (position, APPLICATION, after),
+        )
+        if cur.rowcount != 1:
+            raise TrackingConflict(f"{self.name}: tracking is no longer at {after}")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(sql, params)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        found = self.query(
+            f"SELECT notification_id FROM {self.prefix}_tracking WHERE application_name = %s",
+            (application_name,),
+        )
+        return found[0][0] if found else None
+
+    def position_at(self, instant: datetime) -> int:
+        found = self.query(
+            "SELECT position FROM rm_clock WHERE high_water <= %s "
+            "ORDER BY high_water DESC, position DESC LIMIT 1",
+            (instant,),
+        )
+        return int(found[0][0]) if found else 0
+
+    def save_status(self, state: str, error: str | None, error_position: int | None) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO rm_status VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+                "state = excluded.state, error = excluded.error, "
+                "error_position = excluded.error_position",
+                (self.name, state, error, error_position),
+            )
+
+    def status(self) -> tuple[str, str | None, int | None]:
+        found = self.query(
+            "SELECT state, error, error_position FROM rm_status WHERE name = %s", (self.name,)
+        )
+        if not found:
+            return ("stopped", None, None)
+        state, error, error_position = found[0]
+        return state, error, error_position
+
+
+class AdvisoryLease:
+    """Leadership of one read model across processes: a PostgreSQL advisory lock held by
+    a session of its own, released when the holder ends or dies."""
+
+    def __init__(self, conninfo: str, key: str) -> None:
+        self.conninfo = conninfo
+        self.key = key
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def acquire(self) -> bool:
+        if self._conn is not None and not self._conn.closed:
+            return True
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True)
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self.key,)).fetchone()
+        except psycopg.Error:
+            return False
+        if row and row[0]:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,288 @@
+"""Versioned rows: the storage every read model shares, and the view interface over it.
+
+A read model is a set of rows, each one version of an entity (a record, an actor, a topic)
+valid over a range of positions: `from_pos` (the event that opened it) up to `to_pos`
+(the event that closed it, NULL while current). Current answers read open rows; an answer
+`as_of_position=P` reads rows with `from_pos <= P < to_pos`. Links tag a row version with
+the actors and topics it concerns, for filters.
+
+A projection writes through a `RowsView` in batches: many events, one transaction, one
+tracking update. Each database (`projections/sqlite.py`, `projections/postgres.py`)
+implements the few storage primitives; the SQL of the read models is written once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+
+APPLICATION = "Timeline"
+
+
+def schema(prefix: str, bigint: str, instant: str) -> list[str]:
+    """The tables of one read model, and the ones all read models share."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {prefix}_rows ("
+        f" row_id {bigint} PRIMARY KEY, kind text NOT NULL, ref text NOT NULL,"
+        f" from_pos {bigint} NOT NULL, to_pos {bigint}, first_pos {bigint} NOT NULL,"
+        f" start_at {instant}, end_at {instant}, body text NOT NULL, state text NOT NULL)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {prefix}_current"
+        f" ON {prefix}_rows (ref, kind) WHERE to_pos IS NULL",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_order_current"
+        f" ON {prefix}_rows (start_at, first_pos) WHERE to_pos IS NULL",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_order ON {prefix}_rows (start_at, first_pos)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_entity ON {prefix}_rows (kind, ref, from_pos)",
+        f"CREATE TABLE IF NOT EXISTS {prefix}_links ("
+        f" row_id {bigint} NOT NULL, rel text NOT NULL, value text NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_links_value ON {prefix}_links (rel, value, row_id)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_links_row ON {prefix}_links (row_id)",
+        f"CREATE TABLE IF NOT EXISTS {prefix}_tracking ("
+        f" application_name text PRIMARY KEY, notification_id {bigint} NOT NULL)",
+        # Shared: when each position was recorded, and each read model's state.
+        f"CREATE TABLE IF NOT EXISTS rm_clock (position {bigint} PRIMARY KEY,"
+        f" recorded_at {instant} NOT NULL, high_water {instant} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS rm_clock_high_water ON rm_clock (high_water, position)",
+        "CREATE TABLE IF NOT EXISTS rm_status (name text PRIMARY KEY, state text NOT NULL,"
+        f" error text, error_position {bigint})",
+        "CREATE TABLE IF NOT EXISTS rm_registry (name text PRIMARY KEY,"
+        " generation integer NOT NULL)",
+    ]
+
+
+def drop(prefix: str) -> list[str]:
+    return [f"DROP TABLE IF EXISTS {prefix}_{t}" for t in ("rows", "links", "tracking")]
+
+
+@dataclass(slots=True)
+class Row:
+    """One version of an entity."""
+
+    kind: str
+    ref: str
+    from_pos: int
+    first_pos: int
+    body: dict[str, Any]
+    state: dict[str, Any]
+    links: list[tuple[str, str]] = field(default_factory=list)
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    to_pos: int | None = None
+    row_id: int | None = None  # set once stored
+
+
+@dataclass(slots=True)
+class Pending:
+    """What a batch will write: new rows (some closed within the batch) and closes of
+    rows stored before it."""
+
+    after: int  # the tracking position the batch starts from
+    rows: list[Row] = field(default_factory=list)
+    current: dict[tuple[str, str], Row | None] = field(default_factory=dict)
+    closes: dict[tuple[str, str], int] = field(default_factory=dict)
+    clock: list[tuple[int, datetime]] = field(default_factory=list)
+
+
+class RowsView(TrackingRecorder):
+    """The view interface shared by the read models: batched versioned rows, tracking,
+    status, and waiting for a position."""
+
+    prefix: str
+    generation: int
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pending: Pending | None = None
+        self._advanced = threading.Condition()
+
+    # Storage primitives, one implementation per database ------------------------------
+
+    @abstractmethod
+    def create_tables(self) -> None: ...
+
+    @abstractmethod
+    def drop_tables(self) -> None: ...
+
+    def _fetch_current(self, kinds: Sequence[str], ref: str) -> Row | None:
+        found = self.query(
+            f"SELECT row_id, kind, from_pos, first_pos, body, state, start_at, end_at "
+            f"FROM {self.prefix}_rows WHERE ref = %s AND to_pos IS NULL "
+            f"AND kind IN ({', '.join(['%s'] * len(kinds))})",
+            (ref, *kinds),
+        )
+        if not found:
+            return None
+        row_id, kind, from_pos, first_pos, body, state, start_at, end_at = found[0]
+        return Row(
+            kind,
+            ref,
+            from_pos,
+            first_pos,
+            json.loads(body),
+            json.loads(state),
+            start_at=None if start_at is None else parse_utc(start_at),
+            end_at=None if end_at is None else parse_utc(end_at),
+            row_id=row_id,
+        )
+
+    @abstractmethod
+    def _write(self, pending: Pending, tracking: Tracking) -> None:
+        """Close, insert, tick the clock and track, in one transaction."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only statement written with %s placeholders."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one writing statement, committed on its own."""
+
+    @abstractmethod
+    def position_at(self, instant: datetime) -> int:
+        """The last position recorded at or before the instant (0 if none)."""
+
+    @abstractmethod
+    def save_status(self, state: str, error: str | None, error_position: int | None) -> None: ...
+
+    @abstractmethod
+    def status(self) -> tuple[str, str | None, int | None]: ...
+
+    # Writing in batches ---------------------------------------------------------------
+
+    @contextmanager
+    def batch(self, after: int) -> Iterator[Pending]:
+        self.pending = Pending(after)
+        try:
+            yield self.pending
+        finally:
+            self.pending = None
+
+    def commit(self, pending: Pending, tracking: Tracking) -> None:
+        self._write(pending, tracking)
+        with self._advanced:
+            self._advanced.notify_all()
+
+    def current(self, kind: str, ref: str) -> Row | None:
+        pending = self._pending()
+        key = (kind, ref)
+        if key not in pending.current:
+            pending.current[key] = self._fetch_current((kind,), ref)
+        return pending.current[key]
+
+    def current_of(self, kinds: Sequence[str], ref: str) -> Row | None:
+        """The current row of an entity whose kind is one of several (records)."""
+        pending = self._pending()
+        for kind in kinds:
+            if (kind, ref) in pending.current:
+                return pending.current[(kind, ref)]
+        row = self._fetch_current(kinds, ref)
+        if row is not None:
+            pending.current[(row.kind, ref)] = row
+        return row
+
+    def open(self, row: Row) -> None:
+        """Open a new version of an entity, closing its current one."""
+        self.close(row.kind, row.ref, row.from_pos)
+        pending = self._pending()
+        pending.rows.append(row)
+        pending.current[(row.kind, row.ref)] = row
+
+    def close(self, kind: str, ref: str, position: int) -> None:
+        row = self.current(kind, ref)
+        if row is None:
+            return
+        pending = self._pending()
+        if row.row_id is None:  # opened in this batch
+            row.to_pos = position
+        else:
+            pending.closes.setdefault((kind, ref), position)
+        pending.current[(kind, ref)] = None
+
+    def tick(self, position: int, recorded_at: datetime) -> None:
+        self._pending().clock.append((position, recorded_at))
+
+    def _pending(self) -> Pending:
+        if self.pending is None:
+            raise RuntimeError("rows are written inside view.batch()")
+        return self.pending
+
+    # Tracking and waiting -------------------------------------------------------------
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        self.commit(Pending(self.position()), tracking)
+
+    def position(self) -> int:
+        return self.max_tracking_id(APPLICATION) or 0
+
+    def generation_in_use(self) -> int | None:
+        """The generation readers use, as the registry says (None: never registered)."""
+        found = self.query("SELECT generation FROM rm_registry WHERE name = %s", (self.name,))
+        return int(found[0][0]) if found else None
+
+    def use_generation(self, generation: int) -> None:
+        self.execute(
+            "INSERT INTO rm_registry VALUES (%s, %s) ON CONFLICT (name) "
+            "DO UPDATE SET generation = excluded.generation",
+            (self.name, generation),
+        )
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """True as soon as the view has reached the position; False after the timeout.
+
+        Woken at once by commits in this process; polls briefly for other processes.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            if self.position() >= position:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._advanced:
+                self._advanced.wait(min(delay, remaining))
+            delay = min(delay * 2, 0.05)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def utc_text(moment: datetime) -> str:
+    """A sortable UTC text form, as SQLite stores instants (and as the API shows them)."""
+    m = moment.astimezone(UTC)
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond:06d}Z"
+    )
+
+
+def parse_utc(value: datetime | str) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def clock_rows(
+    previous_high: datetime | None, ticks: Sequence[tuple[int, datetime]]
+) -> list[tuple[int, datetime, datetime]]:
+    """(position, recorded_at, high_water): the high water never goes back, so that an
+    instant maps to a prefix of the log even when a writer's clock runs behind."""
+    out = []
+    high = previous_high
+    for position, recorded_at in ticks:
+        high = recorded_at if high is None or recorded_at > high else high
+        out.append((position, recorded_at, high))
+    return out
+
+
+class TrackingConflict(Exception):
+    """Another worker moved this read model's tracking: the batch is not applied."""

@@ -1,0 +1,161 @@
+"""Running the projections: batches from the notification log, one worker per read model.
+
+A runner reads the events after its view's tracking position in batches and applies each
+batch in one transaction with the new tracking position, so that a crash loses or repeats
+nothing. It sleeps until woken by a write in this process, a PostgreSQL notification, or
+its poll interval. A handler that raises halts that projection only, at that event, with
+the error in its status; a restart resumes there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Notification, Tracking
+
+from domain.application import Timeline
+from projections.base import RowsProjection
+from projections.rows import APPLICATION, RowsView, TrackingConflict
+
+log = logging.getLogger("timeline.projections")
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    name: str
+    state: str  # running | rebuilding | failed | stopped | standby
+    position: int
+    head: int
+    error: str | None = None
+    error_position: int | None = None
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.position, 0)
+
+
+class ProjectionFailed(Exception):
+    def __init__(self, position: int, error: BaseException) -> None:
+        super().__init__(f"event {position}: {type(error).__name__}: {error}")
+        self.position = position
+        self.error = error
+
+
+class Runner:
+    """Applies one projection to one view, batch by batch."""
+
+    def __init__(
+        self,
+        app: Timeline,
+        projection: RowsProjection,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.projection = projection
+        self.view: RowsView = projection.view
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.wake = threading.Event()
+        self.state = "stopped"
+
+    def step(self) -> int:
+        """Apply the next batch; the number of events applied (0: caught up)."""
+        after = self.view.position()
+        notes = self.app.recorder.select_notifications(
+            start=after, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notes:
+            return 0
+        failed_at = self._apply(after, notes)
+        if failed_at is None:
+            return len(notes)
+        # Keep what came before the failing event, then halt at it.
+        index, error = failed_at
+        if index:
+            self._apply(after, notes[:index])
+        raise ProjectionFailed(notes[index].id, error)
+
+    def _apply(self, after: int, notes: Sequence[Notification]) -> tuple[int, BaseException] | None:
+        with self.view.batch(after) as pending:
+            for index, note in enumerate(notes):
+                try:
+                    event = self.app.mapper.to_domain_event(note)
+                    self.projection.process_event(event, Tracking(APPLICATION, note.id))
+                except Exception as e:  # a poison event: report it, never skip it
+                    return index, e
+            self.view.commit(pending, Tracking(APPLICATION, notes[-1].id))
+        return None
+
+    def catch_up(self) -> int:
+        """Apply batches until the view reaches the head of the log."""
+        total = 0
+        while applied := self.step():
+            total += applied
+        return total
+
+    def run(self, stop: threading.Event, still_current: Callable[[], bool] = lambda: True) -> None:
+        """Apply batches until stopped, failed, or the view replaced by a rebuild."""
+        self._set_state("running")
+        while not stop.is_set() and still_current():
+            try:
+                applied = self.step()
+            except ProjectionFailed as failure:
+                log.error(
+                    "projection %s halted at event %s: %s\n%s",
+                    self.view.name,
+                    failure.position,
+                    failure.error,
+                    _trace(failure.error),
+                )
+                self._set_state("failed", str(failure), failure.position)
+                return
+            except TrackingConflict:
+                log.warning("projection %s: another worker applied this batch", self.view.name)
+                applied = 0
+            except Exception as e:  # the store is away: try again, never skip
+                log.warning("projection %s: %s; retrying", self.view.name, e)
+                stop.wait(min(self.poll_interval, 1.0))
+                continue
+            if applied == 0:
+                self.wake.wait(self.poll_interval)
+                self.wake.clear()
+        self.state = "stopped"
+
+    def status(self) -> Status:
+        state, error, error_position = self.view.status()
+        return Status(
+            self.view.name,
+            state,
+            self.view.position(),
+            self.app.head_position(),
+            error,
+            error_position,
+        )
+
+    def _set_state(self, state: str, error: str | None = None, position: int | None = None) -> None:
+        self.state = state
+        try:
+            self.view.save_status(state, error, position)
+        except Exception as e:  # status is advice; the next loop tries again
+            log.warning("projection %s: cannot save status: %s", self.view.name, e)
+
+
+def _trace(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error)).strip()
+
+
+def nudge(runners: Sequence[Runner]) -> Any:
+    """A listener for `Timeline.listeners`: wake the runners after a write here."""
+
+    def wake(_: int) -> None:
+        for runner in runners:
+            runner.wake.set()
+
+    return wake

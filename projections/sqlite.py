@@ -1,0 +1,236 @@
+"""The read models' rows in SQLite: the embedded store's file, or memory for tests."""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from projections.rows import (
+    APPLICATION,
+    Pending,
+    RowsView,
+    TrackingConflict,
+    clock_rows,
+    drop,
+    dumps,
+    parse_utc,
+    schema,
+    utc_text,
+)
+
+MEMORY = ":memory:"
+
+
+class SqliteDatabase:
+    """Connections to one SQLite database: one per thread for a file (WAL lets readers
+    go on during a write), one shared under a lock in memory."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._shared = self._connect() if path == MEMORY else None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        if self.path != MEMORY:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        if self._shared is not None:
+            with self._lock:
+                yield self._shared
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+
+def _param(value: Any) -> Any:
+    return utc_text(value) if isinstance(value, datetime) else value
+
+
+class SqliteRows(RowsView):
+    def __init__(self, db: SqliteDatabase, name: str, generation: int = 1) -> None:
+        super().__init__(name)
+        self.db = db
+        self.generation = generation
+        self.prefix = f"rm_{name}_g{generation}"
+
+    def create_tables(self) -> None:
+        with self.db.transaction() as conn:
+            for statement in schema(self.prefix, "INTEGER", "TEXT"):
+                conn.execute(statement)
+
+    def drop_tables(self) -> None:
+        with self.db.transaction() as conn:
+            for statement in drop(self.prefix):
+                conn.execute(statement)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.db.connection() as conn:
+            return conn.execute(sql.replace("%s", "?"), [_param(p) for p in params]).fetchall()
+
+    def _write(self, pending: Pending, tracking: Tracking) -> None:
+        p = self.prefix
+        with self.db.transaction() as conn:
+            conn.executemany(
+                f"UPDATE {p}_rows SET to_pos = ? WHERE kind = ? AND ref = ? AND to_pos IS NULL",
+                [(pos, kind, ref) for (kind, ref), pos in pending.closes.items()],
+            )
+            (next_id,) = conn.execute(
+                f"SELECT coalesce(max(row_id), 0) + 1 FROM {p}_rows"
+            ).fetchone()
+            for offset, row in enumerate(pending.rows):
+                row.row_id = next_id + offset
+            conn.executemany(
+                f"INSERT INTO {p}_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        r.row_id,
+                        r.kind,
+                        r.ref,
+                        r.from_pos,
+                        r.to_pos,
+                        r.first_pos,
+                        _param(r.start_at),
+                        _param(r.end_at),
+                        dumps(r.body),
+                        dumps(r.state),
+                    )
+                    for r in pending.rows
+                ],
+            )
+            conn.executemany(
+                f"INSERT INTO {p}_links VALUES (?, ?, ?)",
+                [(r.row_id, rel, value) for r in pending.rows for rel, value in r.links],
+            )
+            self._tick(conn, pending)
+            self._track(conn, pending.after, tracking.notification_id)
+
+    def _tick(self, conn: sqlite3.Connection, pending: Pending) -> None:
+        if not pending.clock:
+            return
+        before = conn.execute(
+            "SELECT high_water FROM rm_clock WHERE position < ? ORDER BY position DESC LIMIT 1",
+            (pending.clock[0][0],),
+        ).fetchone()
+        rows = clock_rows(parse_utc(before[0]) if before else None, pending.clock)
+        conn.executemany(
+            "INSERT INTO rm_clock VALUES (?, ?, ?) ON CONFLICT (position) DO NOTHING",
+            [(pos, utc_text(at), utc_text(high)) for pos, at, high in rows],
+        )
+
+    def _track(self, conn: sqlite3.Connection, after: int, position: int) -> None:
+        p = self.prefix
+        if after == 0:
+            conn.execute(
+                f"INSERT INTO {p}_tracking VALUES (?, 0) ON CONFLICT DO NOTHING", (APPLICATION,)
+            )
+        changed = conn.execute(
+            f"UPDATE {p}_tracking SET notification_id = ? "
+            f"WHERE application_name = ? AND notification_id = ?",
+            (position, APPLICATION, after),
+        ).rowcount
+        if changed != 1:
+            raise TrackingConflict(f"{self.name}: tracking is no longer at {after}")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(sql.replace("%s", "?"), [_param(p) for p in params])
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        found = self.query(
+            f"SELECT notification_id FROM {self.prefix}_tracking WHERE application_name = %s",
+            (application_name,),
+        )
+        return found[0][0] if found else None
+
+    def position_at(self, instant: datetime) -> int:
+        found = self.query(
+            "SELECT position FROM rm_clock WHERE high_water <= %s "
+            "ORDER BY high_water DESC, position DESC LIMIT 1",
+            (instant,),
+        )
+        return found[0][0] if found else 0
+
+    def save_status(self, state: str, error: str | None, error_position: int | None) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO rm_status VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "state = excluded.state, error = excluded.error, "
+                "error_position = excluded.error_position",
+                (self.name, state, error, error_position),
+            )
+
+    def status(self) -> tuple[str, str | None, int | None]:
+        found = self.query(
+            "SELECT state, error, error_position FROM rm_status WHERE name = %s", (self.name,)
+        )
+        return found[0] if found else ("stopped", None, None)
+
+
+class FileLease:
+    """Leadership of one read model among processes sharing a SQLite file: a lock file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def acquire(self) -> bool:
+        if self._file is not None:
+            return True
+        handle = open(self.path, "a+b")  # noqa: SIM115 (held open while leading)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+class ThreadLease:
+    """Leadership within one process, for the in-memory store."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._held = False
+
+    def acquire(self) -> bool:
+        if not self._held:
+            self._held = self._lock.acquire(blocking=False)
+        return self._held
+
+    def release(self) -> None:
+        if self._held:
+            self._lock.release()
+            self._held = False

@@ -1,0 +1,74 @@
+"""Where the read models meet the configured store: which view, which lease, which wake-up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import psycopg
+
+from domain.application import Timeline
+from projections.models import Lease, ReadModels
+from projections.postgres import AdvisoryLease, PostgresRows, make_pool
+from projections.rows import RowsView
+from projections.sqlite import MEMORY, FileLease, SqliteDatabase, SqliteRows, ThreadLease
+from service.store import Store
+
+log = logging.getLogger("timeline.projections")
+
+
+def open_read_models(store: Store, app: Timeline, *, pool_size: int = 8) -> ReadModels:
+    """The read models in the same database as the events."""
+    if store.kind == "postgres":
+        return _postgres(store, app, pool_size)
+    path = MEMORY if store.kind == "memory" else store.sqlite_path
+    db = SqliteDatabase(path)
+    locks = {name: threading.Lock() for name in ("timeline", "who_said_what", "actors", "topics")}
+
+    def view(name: str, generation: int) -> RowsView:
+        return SqliteRows(db, name, generation)
+
+    def lease(name: str) -> Lease:
+        if path == MEMORY:
+            return ThreadLease(locks[name])
+        return FileLease(str(Path(path).with_name(f"{Path(path).name}.{name}.lock")))
+
+    # SQLite cannot notify other processes: writes here wake the runners, others poll.
+    return ReadModels(app, view, lease, poll_interval=0.5)
+
+
+def _postgres(store: Store, app: Timeline, pool_size: int) -> ReadModels:
+    schema = store.env["POSTGRES_SCHEMA"]
+    conninfo = store.conninfo()
+    if schema:
+        conninfo = psycopg.conninfo.make_conninfo(conninfo, options=f"-c search_path={schema}")
+    pool = make_pool(conninfo, size=pool_size)
+    key_base = f"{store.env['POSTGRES_DBNAME']}.{schema or 'public'}"
+
+    def view(name: str, generation: int) -> RowsView:
+        return PostgresRows(pool, name, generation)
+
+    def lease(name: str) -> Lease:
+        return AdvisoryLease(conninfo, f"timeline-projection:{key_base}:{name}")
+
+    models = ReadModels(app, view, lease, poll_interval=5.0)
+    listener = threading.Thread(
+        target=_listen, args=(conninfo, models), daemon=True, name="projection-listen"
+    )
+    listener.start()
+    return models
+
+
+def _listen(conninfo: str, models: ReadModels) -> None:
+    """Wake the runners on the event store's notifications; they always catch up from
+    their stored position, so a lost notification only costs a poll interval."""
+    while True:
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute("LISTEN timeline_events")
+                for _ in conn.notifies():
+                    models.wake_all()
+        except psycopg.Error as e:
+            log.info("projection listener reconnecting: %s", e)
+            threading.Event().wait(1.0)
