@@ -255,7 +255,9 @@ class RowsProjection(Projection[RowsView]):
         occurred = parse_when(content["occurred_at"])
         item: dict[str, Any] = {"kind": state["kind"], "id": state["id"], "key": state["key"]}
         for name, value in content.items():
-            if name == "speaker":
+            if name == "kind":  # an occurrence's kind; `kind` says which record this is
+                item["occurrence_kind"] = value
+            elif name == "speaker":
                 item[name] = self._actor(value)
             elif name in ACTOR_FIELDS:
                 item[name] = [self._actor(slug) for slug in value]

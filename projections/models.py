@@ -57,6 +57,7 @@ class ReadModels:
         self._runners: dict[str, Runner] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self.on_close: list[Callable[[], None]] = []
         for name in PROJECTIONS:
             self._views[name] = (self._open(name), time.monotonic())
         app.listeners.append(self._nudge)
@@ -113,6 +114,13 @@ class ReadModels:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+
+    def close(self) -> None:
+        self.stop()
+        if self._nudge in self.app.listeners:
+            self.app.listeners.remove(self._nudge)
+        for closer in self.on_close:
+            closer()
 
     def run_forever(self) -> None:
         self.start()

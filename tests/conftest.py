@@ -17,6 +17,8 @@ import pytest
 from psycopg import sql
 
 from domain.application import Author, Timeline
+from projections.models import ReadModels
+from service.readmodels import open_read_models
 from service.store import Store, open_timeline, parse_url
 
 POSTGRES_URL = os.environ.get(
@@ -93,6 +95,13 @@ def timeline(store: Store) -> Iterator[Timeline]:
     app = open_timeline(store)
     yield app
     app.close()
+
+
+@pytest.fixture
+def read_models(store: Store, timeline: Timeline) -> Iterator[ReadModels]:
+    models = open_read_models(store, timeline)
+    yield models
+    models.close()
 
 
 @pytest.fixture

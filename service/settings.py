@@ -1,0 +1,31 @@
+"""Settings from the environment, each with a sane default (the README lists them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _home() -> Path:
+    return Path(os.environ.get("TIMELINE_HOME", ".timeline"))
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = field(
+        default_factory=lambda: os.environ.get("TIMELINE_DATABASE_URL") or f"sqlite:///{_home()}"
+    )
+    wait_timeout: float = field(default_factory=lambda: _float("TIMELINE_WAIT_TIMEOUT", 5.0))
+    read_requires_key: bool = field(
+        default_factory=lambda: (
+            os.environ.get("TIMELINE_READ_REQUIRES_KEY", "").lower() in ("1", "true", "yes", "on")
+        )
+    )
+    pool_size: int = field(default_factory=lambda: int(_float("TIMELINE_POOL_SIZE", 10)))
+    batch_size: int = field(default_factory=lambda: int(_float("TIMELINE_BATCH_SIZE", 500)))
