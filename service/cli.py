@@ -119,7 +119,7 @@ def rebuild(
 def _print_report(report: Report) -> None:
     typer.echo(
         f"accepted {report.accepted}, duplicates {report.duplicates}, "
-        f"rejected {len(report.rejected)}, positions {report.first_position}–"
+        f"rejected {len(report.rejected)}, positions {report.first_position}-"
         f"{report.last_position}, {report.elapsed:.2f}s"
     )
     for r in report.rejected:
