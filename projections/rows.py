@@ -100,7 +100,7 @@ class RowsView(TrackingRecorder):
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.pending: Pending | None = None
+        self._local = threading.local()  # the batch being built, per writing thread
         self._advanced = threading.Condition()
 
     # Storage primitives, one implementation per database ------------------------------
@@ -159,11 +159,11 @@ class RowsView(TrackingRecorder):
 
     @contextmanager
     def batch(self, after: int) -> Iterator[Pending]:
-        self.pending = Pending(after)
+        self._local.pending = Pending(after)
         try:
-            yield self.pending
+            yield self._local.pending
         finally:
-            self.pending = None
+            self._local.pending = None
 
     def commit(self, pending: Pending, tracking: Tracking) -> None:
         self._write(pending, tracking)
@@ -210,9 +210,10 @@ class RowsView(TrackingRecorder):
         self._pending().clock.append((position, recorded_at))
 
     def _pending(self) -> Pending:
-        if self.pending is None:
+        pending: Pending | None = getattr(self._local, "pending", None)
+        if pending is None:
             raise RuntimeError("rows are written inside view.batch()")
-        return self.pending
+        return pending
 
     # Tracking and waiting -------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -71,3 +72,20 @@ def record(view: RowsView, kind: str, id: str, at: int | None) -> str | None:
     )
     found = view.query(visible(q, "r", at).text, q.params)
     return str(found[0][0]) if found else None
+
+
+def positions(view: RowsView, id: str) -> dict[int, int]:
+    """The position of each of a record's events, by version: each opened a row version,
+    and a retraction closed the last one."""
+    found = view.query(
+        f"SELECT r.from_pos, r.to_pos, r.body FROM {view.prefix}_rows r WHERE r.ref = %s "
+        "ORDER BY r.from_pos",
+        (id,),
+    )
+    out: dict[int, int] = {}
+    for from_pos, to_pos, body in found:
+        version = int(json.loads(body)["version"])
+        out[version] = int(from_pos)
+        if to_pos is not None:
+            out.setdefault(version + 1, int(to_pos))
+    return out

@@ -1,0 +1,137 @@
+"""`create_app(settings)`: the one place where the service is wired together."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import anyio
+from litestar import Litestar
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import openapi, ops, reads, writes
+from service.context import Services, services
+from service.keys import KeyStore
+from service.metrics import Metrics
+from service.problems import EXCEPTION_HANDLERS, HttpProblem
+from service.readmodels import open_read_models
+from service.settings import Settings
+from service.store import open_timeline, parse_url
+
+log = logging.getLogger("timeline.http")
+MAX_BODY = 1024 * 1024  # writes; the admin backfill has its own limit
+
+
+def build_services(settings: Settings) -> Services:
+    store = parse_url(settings.database_url, pool_size=settings.pool_size)
+    timeline = open_timeline(store)
+    models = open_read_models(store, timeline, pool_size=settings.pool_size)
+    models.batch_size = settings.batch_size
+    keys = KeyStore(models.view("timeline"))
+    return Services(settings, store, timeline, models, keys, Metrics(models.status))
+
+
+async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Bearer keys: `read` < `write` < `admin`; reads are open unless configured."""
+    scope = handler.opt.get("scope")
+    s = services(connection.app.state)
+    if scope is None or (scope == "read" and not s.settings.read_requires_key):
+        return
+    challenge = {"WWW-Authenticate": 'Bearer realm="timeline"'}
+    header = connection.headers.get("authorization")
+    if not header:
+        raise HttpProblem(
+            401, "send Authorization: Bearer <key>", field="authorization", headers=challenge
+        )
+    kind, _, secret = header.partition(" ")
+    if kind.lower() != "bearer" or not secret.strip():
+        raise HttpProblem(
+            401,
+            "the Authorization header must be: Bearer <key>",
+            field="authorization",
+            headers=challenge,
+        )
+    key = await anyio.to_thread.run_sync(s.keys.find, secret.strip())
+    if key is None or key.revoked_at is not None:
+        raise HttpProblem(401, "unknown or revoked key", field="authorization", headers=challenge)
+    if not key.allows(scope):
+        raise HttpProblem(
+            403, f"this key's scope is {key.scope}; this needs {scope}", field="authorization"
+        )
+    connection.state.writer = key.name
+
+
+def measure(app: ASGIApp) -> ASGIApp:
+    """Count and time every request by its route template."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if str(scope["type"]) != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            handler = scope.get("route_handler")
+            route = sorted(handler.paths)[0] if handler is not None else "unmatched"
+            state = scope["app"].state
+            if "services" in state:
+                method = str(scope.get("method", "GET"))
+                services(state).metrics.observe(method, route, status, started)
+
+    return middleware
+
+
+def create_app(
+    settings: Settings | None = None, *, run_projections: bool = True, built: Services | None = None
+) -> Litestar:
+    s = built or build_services(settings or Settings())
+
+    async def start() -> None:
+        if run_projections:
+            s.models.start()
+
+    async def stop() -> None:
+        s.models.close()
+        s.timeline.close()
+
+    app = Litestar(
+        route_handlers=[
+            *writes.ROUTES,
+            *reads.ROUTES,
+            *ops.ROUTES,
+            openapi.openapi_json,
+            openapi.docs,
+        ],
+        guards=[guard],
+        middleware=[measure],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        request_max_body_size=MAX_BODY,
+        on_startup=[start],
+        on_shutdown=[stop],
+        openapi_config=OpenAPIConfig(
+            title="Geopolitical Timeline",
+            version="0.1.0",
+            path="/_openapi",
+            render_plugins=[JsonRenderPlugin()],
+            description="Who said what, who announced what, and what happened: an "
+            "event-sourced timeline with answers as of any point in its history.",
+        ),
+        debug=False,
+    )
+    app.state.services = s
+    app.state.openapi = openapi.build(app)
+    return app

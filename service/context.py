@@ -1,0 +1,34 @@
+"""What the handlers share: the write model, the read models, keys, settings, metrics.
+
+Built once by `create_app` and kept on the application's state; never a module global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.datastructures import State
+
+from domain.application import Timeline
+from projections.models import ReadModels
+from service.keys import KeyStore
+from service.metrics import Metrics
+from service.settings import Settings
+from service.store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    timeline: Timeline
+    models: ReadModels
+    keys: KeyStore
+    metrics: Metrics
+
+
+def services(state: State | Any) -> Services:
+    found = state.services
+    assert isinstance(found, Services)
+    return found

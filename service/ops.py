@@ -1,0 +1,208 @@
+"""The event feed and its live stream, projection status, health, readiness, metrics,
+and the admin backfill."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromQuery
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from domain.application import Author
+from service import schemas
+from service.context import Services, services
+from service.loader import load
+from service.metrics import CONTENT_TYPE
+from service.problems import HttpProblem
+from service.reads import MAX_LIMIT, READ_ERRORS, Reading, _json, _route, event_out
+
+READY_LAG = 10_000  # events a read model may trail by and still be ready
+BACKFILL_MAX_BYTES = 256 * 1024 * 1024
+
+
+def _events(s: Services, after: int, limit: int) -> list[schemas.Event]:
+    notes = s.timeline.recorder.select_notifications(
+        start=after, limit=limit, inclusive_of_start=False
+    )
+    return [event_out(s.timeline.mapper.to_domain_event(n), n.id) for n in notes]
+
+
+@_route("/events", schemas.EventPage, (400, 401, 403, 422, 503))
+def get_events(
+    state: State,
+    after: FromQuery[int] = 0,
+    limit: FromQuery[int] = 100,
+) -> Response[bytes]:
+    """Every domain event after a position, in position order."""
+    s = services(state)
+    if after < 0:
+        raise HttpProblem(400, "must be 0 or more", field="after")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise HttpProblem(422, f"must be from 1 to {MAX_LIMIT}", field="limit")
+    events = _events(s, after, limit)
+    page = schemas.EventPage(events=events, next_after=events[-1].position if events else after)
+    return _json(msgspec.json.encode(page), Reading(None, s.timeline.head_position()))
+
+
+@get("/events/stream", opt={"scope": "read", "errors": (400, 401, 403), "sse": True})
+async def stream_events(
+    request: Request[Any, Any, Any],
+    state: State,
+    after: FromQuery[int | None] = None,
+) -> ServerSentEvent:
+    """The event feed as Server-Sent Events, live; resumes from `Last-Event-ID`."""
+    s = services(state)
+    last = request.headers.get("last-event-id")
+    start = after or 0
+    if last is not None:
+        if not last.strip().isdigit():
+            raise HttpProblem(400, "Last-Event-ID must be a position", field="last-event-id")
+        start = int(last)
+    if start < 0:
+        raise HttpProblem(400, "must be 0 or more", field="after")
+    return ServerSentEvent(_feed(s, start), headers={"Cache-Control": "no-store"})
+
+
+async def _feed(s: Services, after: int) -> AsyncIterator[ServerSentEventMessage]:
+    woken = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def wake(_: int) -> None:
+        loop.call_soon_threadsafe(woken.set)
+
+    s.timeline.listeners.append(wake)
+    try:
+        idle = 0.0
+        while True:
+            events = await anyio.to_thread.run_sync(_events, s, after, 100)
+            for event in events:
+                after = event.position
+                yield ServerSentEventMessage(
+                    data=msgspec.json.encode(event).decode(), event=event.type, id=event.position
+                )
+            if events:
+                idle = 0.0
+                continue
+            woken.clear()
+            try:
+                await asyncio.wait_for(woken.wait(), timeout=0.5)
+            except TimeoutError:
+                idle += 0.5
+                if idle >= 15:
+                    idle = 0.0
+                    yield ServerSentEventMessage(comment="keep-alive")
+    finally:
+        s.timeline.listeners.remove(wake)
+
+
+@_route("/projections", schemas.ProjectionList, (401, 403, 503))
+def get_projections(state: State) -> Response[bytes]:
+    """Each read model's position, the store's head, the lag, and its state."""
+    s = services(state)
+    items = [
+        schemas.ProjectionOut(
+            name=st.name,
+            state=st.state,
+            position=st.position,
+            head=st.head,
+            lag=st.lag,
+            error=st.error,
+            error_position=st.error_position,
+        )
+        for st in s.models.status()
+    ]
+    head = items[0].head if items else 0
+    return _json(msgspec.json.encode(schemas.ProjectionList(items=items)), Reading(None, head))
+
+
+@get("/health", media_type="application/json", opt={"returns": schemas.Health, "errors": ()})
+async def health() -> schemas.Health:
+    """The process is up (never touches the store)."""
+    return schemas.Health(status="ok")
+
+
+@get(
+    "/ready",
+    sync_to_thread=True,
+    media_type="application/json",
+    opt={"returns": schemas.Health, "errors": (503,)},
+)
+def ready(state: State) -> Response[bytes]:
+    """The store answers and every read model runs within a bound of the head."""
+    s = services(state)
+    checks: dict[str, str] = {}
+    try:
+        for st in s.models.status():
+            if st.state == "failed":
+                checks[st.name] = f"failed at event {st.error_position}: {st.error}"
+            elif st.lag > READY_LAG:
+                checks[st.name] = f"{st.lag} events behind"
+            else:
+                checks[st.name] = "ok"
+        checks["store"] = "ok"
+    except Exception as e:
+        checks["store"] = f"unreachable: {type(e).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    body = schemas.Health(status="ok" if ok else "unavailable", checks=checks)
+    headers = {} if ok else {"Retry-After": "5"}
+    return Response(
+        msgspec.json.encode(body),
+        status_code=200 if ok else 503,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+@get("/metrics", sync_to_thread=True, media_type=CONTENT_TYPE, opt={"errors": ()})
+def metrics(state: State) -> Response[bytes]:
+    """Prometheus text: requests, latencies, appends, projection positions and lag."""
+    return Response(services(state).metrics.render(), media_type=CONTENT_TYPE)
+
+
+@post(
+    "/admin/backfill",
+    sync_to_thread=True,
+    media_type="application/json",
+    request_max_body_size=BACKFILL_MAX_BYTES,
+    status_code=200,
+    opt={
+        "scope": "admin",
+        "body": "ndjson",
+        "returns": schemas.BackfillReport,
+        "errors": (400, 401, 403, 413, 415, 503),
+    },
+)
+def backfill(request: Request[Any, Any, Any], body: bytes, state: State) -> Response[bytes]:
+    """Import NDJSON lines (SPEC §7); each bad line is reported, the rest go on."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media not in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+        raise HttpProblem(415, "send NDJSON as application/x-ndjson", field="content-type")
+    s = services(state)
+    lines = ((n, raw) for n, raw in enumerate(body.splitlines(), start=1) if raw.strip())
+    author = Author(writer=str(request.state.writer), batch_id=str(uuid.uuid4()))
+    report = load(s.timeline, lines, author)
+    out = schemas.BackfillReport(
+        accepted=report.accepted,
+        duplicates=report.duplicates,
+        rejected=[
+            schemas.BackfillRejected(line=r.line, key=r.key, error=r.error) for r in report.rejected
+        ],
+        first_position=report.first_position,
+        last_position=report.last_position,
+    )
+    return Response(
+        msgspec.json.encode(out),
+        media_type="application/json",
+        headers={"X-Timeline-Position": str(s.timeline.head_position())},
+    )
+
+
+ROUTES: list[Any] = [get_events, stream_events, get_projections, health, ready, metrics, backfill]
+_ = READ_ERRORS

@@ -1,0 +1,397 @@
+"""Read endpoints: the read models, current or `as_of`, with the position they reflect.
+
+Every read answers `X-Timeline-Position`; `min_position` waits (bounded) until the read
+model has it, so a client can read its own writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath, FromQuery
+
+from domain import rules
+from domain.errors import InvalidInput, InvalidTime
+from domain.records import KINDS
+from domain.when import parse_when
+from projections import actors, topics
+from projections.rows import RowsView, parse_utc, utc_text
+from projections.timeline import TimelineQuery, positions, record, timeline
+from projections.whosaid import who_said_what
+from service import schemas
+from service.context import Services, services
+from service.problems import HttpProblem
+from service.writes import PLURAL
+
+READ_ERRORS = (400, 401, 403, 404, 422, 503)
+MAX_LIMIT = 500
+JSON = "application/json"
+
+
+def _route(
+    path: str, returns: type[Any], errors: tuple[int, ...] = READ_ERRORS
+) -> Callable[[Callable[..., Any]], HTTPRouteHandler]:
+    return get(
+        path,
+        sync_to_thread=True,
+        media_type=JSON,
+        opt={"scope": "read", "returns": returns, "errors": errors},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Where a read stands: as of which position, and the header that says it."""
+
+    at: int | None
+    position: int
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Timeline-Position": str(self.position)}
+
+
+def reading(
+    s: Services,
+    view: RowsView,
+    as_of: str | None,
+    as_of_position: int | None,
+    min_position: int | None,
+) -> Reading:
+    if as_of is not None and as_of_position is not None:
+        raise HttpProblem(400, "give as_of or as_of_position, not both", field="as_of")
+    for name, value in (("as_of_position", as_of_position), ("min_position", min_position)):
+        if value is not None and value < 0:
+            raise HttpProblem(400, "must be 0 or more", field=name)
+    needed = max(min_position or 0, as_of_position or 0)
+    if needed and not view.wait_for(needed, s.settings.wait_timeout):
+        raise HttpProblem(
+            503,
+            f"the {view.name} read model has not reached position {needed} yet; retry shortly",
+            field="min_position",
+            headers={"Retry-After": "1"},
+        )
+    if as_of is not None:
+        instant = _instant(as_of, "as_of")
+        at = view.position_at(instant)
+        return Reading(at, at)
+    if as_of_position is not None:
+        return Reading(as_of_position, as_of_position)
+    return Reading(None, view.position())
+
+
+def _instant(value: str, field: str) -> datetime:
+    try:
+        when = parse_when(value, field)
+    except InvalidTime as e:
+        raise HttpProblem(422 if "offset" in e.message else 400, e.message, field=field) from None
+    if when.precision not in ("minute", "second"):
+        raise HttpProblem(
+            400, "must be an instant with a UTC offset, like 2025-02-20T00:00:00Z", field=field
+        )
+    return when.start
+
+
+def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    try:
+        start = None if since is None else parse_when(since, "since").start
+        end = None if until is None else parse_when(until, "until").end
+    except InvalidTime as e:
+        raise HttpProblem(422 if "offset" in e.message else 400, e.message, field=e.field) from None
+    return start, end
+
+
+def _slug(value: str | None, field: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return rules.slug(value, field)
+    except InvalidInput as e:
+        raise HttpProblem(400, e.message, field=field) from None
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise HttpProblem(422, f"must be from 1 to {MAX_LIMIT}", field="limit")
+    return limit
+
+
+def encode_cursor(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> Any:
+    if cursor is None:
+        return None
+    try:
+        if len(cursor) > 200:
+            raise ValueError
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise HttpProblem(400, "is not a cursor this service gave", field="cursor") from None
+
+
+def _json(body: bytes, reading: Reading, extra: dict[str, str] | None = None) -> Response[Any]:
+    return Response(body, media_type=JSON, headers={**reading.headers, **(extra or {})})
+
+
+@_route("/timeline", schemas.Page)
+def get_timeline(
+    state: State,
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    topic: FromQuery[str | None] = None,
+    actor: FromQuery[str | None] = None,
+    kind: FromQuery[str | None] = None,
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
+    min_position: FromQuery[int | None] = None,
+) -> Response[bytes]:
+    """Every current record in occurred order; `topic` includes its descendants."""
+    s = services(state)
+    if kind is not None and kind not in KINDS:
+        raise HttpProblem(400, f"must be one of {', '.join(KINDS)}", field="kind")
+    start, end = _window(since, until)
+    after = _timeline_cursor(cursor)
+    query = TimelineQuery(
+        topic=_slug(topic, "topic"),
+        actor=_slug(actor, "actor"),
+        kind=kind,
+        since=start,
+        until=end,
+        limit=_limit(limit),
+        after=after,
+    )
+    view = s.models.view("timeline")
+    at = reading(s, view, as_of, as_of_position, min_position)
+    page = timeline(view, TimelineQuery(**{**_fields(query), "at": at.at}))
+    next_cursor = (
+        None if page.next is None else encode_cursor([utc_text(page.next[0]), page.next[1]])
+    )
+    body = (
+        b'{"items":['
+        + ",".join(page.items).encode()
+        + b'],"next_cursor":'
+        + msgspec.json.encode(next_cursor)
+        + b"}"
+    )
+    return _json(body, at)
+
+
+def _fields(query: TimelineQuery) -> dict[str, Any]:
+    return {name: getattr(query, name) for name in TimelineQuery.__slots__}
+
+
+def _timeline_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    try:
+        start, position = value
+        if not isinstance(start, str) or not isinstance(position, int):
+            raise ValueError
+        return parse_utc(start), position
+    except (ValueError, TypeError):
+        raise HttpProblem(400, "is not a cursor this service gave", field="cursor") from None
+
+
+@_route("/topics/{id:str}/who-said-what", schemas.WhoSaidWhat)
+def get_who_said_what(
+    state: State,
+    id: FromPath[str],
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    min_position: FromQuery[int | None] = None,
+) -> Response[bytes]:
+    """For a topic and its descendants: who said what, each speaker's records in order."""
+    s = services(state)
+    slug = _slug(id, "id")
+    assert slug is not None
+    start, end = _window(since, until)
+    view = s.models.view("who_said_what")
+    at = reading(s, view, as_of, as_of_position, min_position)
+    answer = who_said_what(view, slug, start, end, at.at)
+    if answer is None:
+        raise HttpProblem(
+            404, f"no topic {slug!r}" + ("" if at.at is None else " at that point"), field="id"
+        )
+    return _json(msgspec.json.encode(answer), at)
+
+
+def _record_routes(kind: str) -> list[Any]:
+    base = f"/{PLURAL[kind]}/{{id:uuid}}"
+
+    def get_record(
+        request: Request[Any, Any, Any],
+        state: State,
+        id: FromPath[UUID],
+        as_of: FromQuery[str | None] = None,
+        as_of_position: FromQuery[int | None] = None,
+        min_position: FromQuery[int | None] = None,
+    ) -> Response[bytes]:
+        s = services(state)
+        view = s.models.view("timeline")
+        at = reading(s, view, as_of, as_of_position, min_position)
+        found = record(view, kind, str(id), at.at)
+        if found is None:
+            _missing(s, kind, id, at)
+        assert found is not None
+        version = json.loads(found)["version"]
+        etag = f'"{version}"'
+        if request.headers.get("if-none-match", "").strip() in (etag, "*"):
+            return Response(b"", status_code=304, headers={**at.headers, "ETag": etag})
+        return _json(found.encode(), at, {"ETag": etag})
+
+    def get_history(state: State, id: FromPath[UUID]) -> Response[bytes]:
+        s = services(state)
+        known = positions(s.models.view("timeline"), str(id))
+        events = [event_out(e, known.get(e.originator_version)) for e in s.timeline.history(id)]
+        if not events or not _is_kind(s, kind, id):
+            raise HttpProblem(404, f"no {kind} {id}", field="id")
+        page = schemas.EventPage(events=events, next_after=events[-1].position)
+        return _json(msgspec.json.encode(page), Reading(None, s.timeline.head_position()))
+
+    return [
+        _route(base, schemas.Item, (*READ_ERRORS, 410))(get_record),
+        _route(f"{base}/history", schemas.EventPage)(get_history),
+    ]
+
+
+def _is_kind(s: Services, kind: str, id: UUID) -> bool:
+    try:
+        s.timeline.get_record(kind, id)
+    except Exception:
+        return False
+    return True
+
+
+def _missing(s: Services, kind: str, id: UUID, at: Reading) -> None:
+    try:
+        rec = s.timeline.get_record(kind, id)
+    except Exception:
+        raise HttpProblem(404, f"no {kind} {id}", field="id") from None
+    if rec.retracted is not None and at.at is None:
+        raise HttpProblem(410, f"this {kind} was retracted: {rec.retracted}", field="id")
+    raise HttpProblem(
+        404,
+        f"no {kind} {id} " + ("at that point" if at.at is not None else "in the read model yet"),
+        field="id",
+    )
+
+
+def event_out(event: Any, position: int | None) -> schemas.Event:
+    """A domain event for the feed; position 0 when not yet known to the read models."""
+    data = {
+        k: v
+        for k, v in vars(event).items()
+        if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")
+    }
+    data = msgspec.to_builtins(data)
+    return schemas.Event(
+        position=position or 0,
+        type=type(event).__qualname__,
+        aggregate_id=str(event.originator_id),
+        aggregate_version=event.originator_version,
+        recorded_at=utc_text(event.timestamp),
+        data=data,
+    )
+
+
+@_route("/actors", schemas.ActorPage)
+def list_actors(
+    state: State,
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    min_position: FromQuery[int | None] = None,
+) -> Response[bytes]:
+    s = services(state)
+    after = decode_cursor(cursor)
+    if after is not None and not isinstance(after, str):
+        raise HttpProblem(400, "is not a cursor this service gave", field="cursor")
+    view = s.models.view("actors")
+    at = reading(s, view, as_of, as_of_position, min_position)
+    found = actors.actors(view, at.at, _limit(limit), after)
+    more = len(found) > limit
+    found = found[:limit]
+    page = {"items": found, "next_cursor": encode_cursor(found[-1]["id"]) if more else None}
+    return _json(msgspec.json.encode(page), at)
+
+
+@_route("/actors/{id:str}", schemas.ActorProfile)
+def get_actor(
+    state: State,
+    id: FromPath[str],
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    min_position: FromQuery[int | None] = None,
+) -> Response[bytes]:
+    """An actor's profile: roles, aliases, counts by topic, latest records."""
+    s = services(state)
+    slug = _slug(id, "id")
+    assert slug is not None
+    view = s.models.view("actors")
+    at = reading(s, view, as_of, as_of_position, min_position)
+    found = actors.profile(view, slug, at.at)
+    if found is None:
+        raise HttpProblem(404, f"no actor {slug!r}", field="id")
+    return _json(msgspec.json.encode(found), at)
+
+
+@_route("/topics", schemas.TopicPage)
+def list_topics(
+    state: State,
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    min_position: FromQuery[int | None] = None,
+) -> Response[bytes]:
+    """The topic tree, depth first, with counts (direct, and with descendants)."""
+    s = services(state)
+    view = s.models.view("topics")
+    at = reading(s, view, as_of, as_of_position, min_position)
+    tree = topics.topic_tree(view, at.at)
+    return _json(msgspec.json.encode({"items": tree, "next_cursor": None}), at)
+
+
+@_route("/topics/{id:str}", schemas.TopicOut)
+def get_topic(
+    state: State,
+    id: FromPath[str],
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    min_position: FromQuery[int | None] = None,
+) -> Response[bytes]:
+    s = services(state)
+    slug = _slug(id, "id")
+    view = s.models.view("topics")
+    at = reading(s, view, as_of, as_of_position, min_position)
+    found = next((t for t in topics.topic_tree(view, at.at) if t["id"] == slug), None)
+    if found is None:
+        raise HttpProblem(404, f"no topic {slug!r}", field="id")
+    return _json(msgspec.json.encode(found), at)
+
+
+ROUTES: list[Any] = [
+    get_timeline,
+    get_who_said_what,
+    list_actors,
+    get_actor,
+    list_topics,
+    get_topic,
+    *(h for kind in KINDS for h in _record_routes(kind)),
+]

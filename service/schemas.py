@@ -1,0 +1,363 @@
+"""Request and response bodies: strict msgspec Structs whose types carry the limits.
+
+Requests forbid unknown fields; no number passes where a string or a date belongs.
+The OpenAPI document's schemas are generated from these same Structs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Slug = Annotated[
+    str, Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64, description="a lower-case slug")
+]
+When = Annotated[
+    str,
+    Meta(
+        min_length=4,
+        max_length=40,
+        pattern=r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$",
+        description="a year, month, day, or instant with a UTC offset",
+        examples=["2014", "2014-03", "2014-03-18", "2025-02-12T15:30:00-05:00"],
+    ),
+]
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Short = Annotated[str, Meta(min_length=1, max_length=300)]
+Long = Annotated[str, Meta(min_length=1, max_length=5000)]
+Reason = Annotated[str, Meta(min_length=1, max_length=2000)]
+Key = Annotated[str, Meta(min_length=1, max_length=200)]
+Url = Annotated[str, Meta(min_length=1, max_length=2048, description="http(s) URL or URN")]
+Slugs = Annotated[list[Slug], Meta(max_length=50)]
+Channel = Literal[
+    "press-conference",
+    "social-media",
+    "interview",
+    "speech",
+    "written-statement",
+    "phone-call",
+    "meeting",
+    "other",
+]
+OccurrenceKind = Literal[
+    "annexation", "invasion", "call", "meeting", "agreement", "sanction", "election", "other"
+]
+RecordKind = Literal["statement", "announcement", "occurrence"]
+
+
+class Body(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Base of request bodies."""
+
+
+class Source(Body, kw_only=True):
+    publisher: Name
+    url: Url
+    title: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    published_at: When | None = None
+    excerpt: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
+
+
+class Role(Body, kw_only=True):
+    title: Name
+    organization: Slug | None = None
+    since: When | None = None
+    until: When | None = None
+
+
+class ActorIn(Body, kw_only=True):
+    id: Slug
+    name: Name
+    kind: Literal["person", "state", "organization", "group"]
+    aliases: Annotated[list[Name], Meta(max_length=50)] = []
+    roles: Annotated[list[Role], Meta(max_length=100)] = []
+
+
+class AliasIn(Body, kw_only=True):
+    alias: Name
+
+
+class RoleEndIn(Body, kw_only=True):
+    title: Name
+    until: When
+
+
+class TopicIn(Body, kw_only=True):
+    id: Slug
+    label: Name
+    parent: Slug | None = None
+    description: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
+
+
+class TopicChangeIn(Body, kw_only=True):
+    label: Name | None = None
+    parent: Slug | None = None
+
+
+class StatementIn(Body, kw_only=True):
+    key: Key | None = None
+    speaker: Slug
+    quote: Long | None = None
+    summary: Long | None = None
+    occurred_at: When
+    channel: Channel
+    location: Short | None = None
+    topics: Slugs
+    mentions: Slugs = []
+    sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
+
+
+class AnnouncementIn(Body, kw_only=True):
+    key: Key | None = None
+    by: Annotated[list[Slug], Meta(min_length=1, max_length=50)]
+    quote: Long | None = None
+    summary: Long
+    occurred_at: When
+    channel: Channel
+    location: Short | None = None
+    topics: Slugs
+    mentions: Slugs = []
+    sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
+
+
+class OccurrenceIn(Body, kw_only=True):
+    key: Key | None = None
+    title: Short
+    summary: Long | None = None
+    kind: OccurrenceKind
+    occurred_at: When
+    ended_at: When | None = None
+    participants: Slugs = []
+    location: Short | None = None
+    topics: Slugs = []
+    sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
+
+
+class Changes(Body, kw_only=True):
+    """The fields a correction changes; `null` removes an optional field."""
+
+    speaker: Slug | None = None
+    by: Annotated[list[Slug], Meta(min_length=1, max_length=50)] | None = None
+    title: Short | None = None
+    quote: Long | None = None
+    summary: Long | None = None
+    kind: OccurrenceKind | None = None
+    occurred_at: When | None = None
+    ended_at: When | None = None
+    channel: Channel | None = None
+    location: Short | None = None
+    topics: Slugs | None = None
+    mentions: Slugs | None = None
+    participants: Slugs | None = None
+    sources: Annotated[list[Source], Meta(min_length=1, max_length=20)] | None = None
+
+
+class CorrectionIn(Body, kw_only=True):
+    changes: dict[str, Any]  # checked as `Changes` below, so explicit nulls survive
+    reason: Reason
+
+
+class RetractionIn(Body, kw_only=True):
+    reason: Reason
+
+
+class SourceIn(Body, kw_only=True):
+    source: Source
+
+
+class TagsIn(Body, kw_only=True):
+    add: Slugs = []
+    remove: Slugs = []
+
+
+RECORD_BODIES: dict[str, type[Body]] = {
+    "statement": StatementIn,
+    "announcement": AnnouncementIn,
+    "occurrence": OccurrenceIn,
+}
+
+# Responses ------------------------------------------------------------------------------
+
+
+class Written(Struct, kw_only=True):
+    id: str
+    version: int
+    position: int
+    recorded_at: str
+    duplicate: bool = False
+
+
+class ActorRef(Struct, kw_only=True):
+    id: str
+    name: str
+
+
+class Item(Struct, kw_only=True, omit_defaults=True):
+    """A timeline item: a record's fields, actors expanded, occurred time normalised."""
+
+    kind: RecordKind
+    id: str
+    key: str
+    occurred_at: str
+    occurred_precision: Literal["year", "month", "day", "minute", "second"]
+    occurred_as_given: str
+    version: int
+    position: int
+    recorded_at: str
+    first_recorded_at: str
+    topics: list[str] = []
+    sources: list[Source] = []
+    speaker: ActorRef | None = None
+    by: list[ActorRef] | None = None
+    participants: list[ActorRef] | None = None
+    mentions: list[ActorRef] | None = None
+    quote: str | None = None
+    summary: str | None = None
+    title: str | None = None
+    occurrence_kind: OccurrenceKind | None = None
+    channel: Channel | None = None
+    location: str | None = None
+    ended_at: str | None = None
+    actor_role: dict[str, Any] | None = None
+
+
+class Page(Struct, kw_only=True):
+    items: list[Item]
+    next_cursor: str | None
+
+
+class SpeakerActor(Struct, kw_only=True):
+    id: str
+    name: str
+    kind: str
+
+
+class Speaker(Struct, kw_only=True):
+    actor: SpeakerActor
+    count: int
+    first_at: str
+    last_at: str
+    records: list[Item]
+
+
+class TopicRef(Struct, kw_only=True):
+    id: str
+    label: str
+
+
+class WhoSaidWhat(Struct, kw_only=True):
+    topic: TopicRef
+    speakers: list[Speaker]
+
+
+class ActorOut(Struct, kw_only=True):
+    id: str
+    name: str
+    kind: str
+    aliases: list[str]
+    roles: list[Role]
+    version: int
+    position: int
+
+
+class TopicCount(Struct, kw_only=True):
+    topic: str
+    count: int
+
+
+class ActorProfile(ActorOut, kw_only=True):
+    records: int
+    by_topic: list[TopicCount]
+    latest: list[Item]
+
+
+class ActorPage(Struct, kw_only=True):
+    items: list[ActorOut]
+    next_cursor: str | None
+
+
+class TopicOut(Struct, kw_only=True):
+    id: str
+    label: str
+    parent: str | None
+    description: str | None
+    version: int
+    position: int
+    depth: int
+    count: int
+    total: int
+    children: list[str]
+
+
+class TopicPage(Struct, kw_only=True):
+    items: list[TopicOut]
+    next_cursor: str | None
+
+
+class Event(Struct, kw_only=True):
+    position: int
+    type: str
+    aggregate_id: str
+    aggregate_version: int
+    recorded_at: str
+    data: dict[str, Any]
+
+
+class EventPage(Struct, kw_only=True):
+    events: list[Event]
+    next_after: int
+
+
+class ProjectionOut(Struct, kw_only=True):
+    name: str
+    state: str
+    position: int
+    head: int
+    lag: int
+    error: str | None = None
+    error_position: int | None = None
+
+
+class ProjectionList(Struct, kw_only=True):
+    items: list[ProjectionOut]
+
+
+class Health(Struct, kw_only=True):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = {}
+
+
+class BackfillRejected(Struct, kw_only=True):
+    line: int
+    key: str | None
+    error: str
+
+
+class BackfillReport(Struct, kw_only=True):
+    accepted: int
+    duplicates: int
+    rejected: list[BackfillRejected]
+    first_position: int | None
+    last_position: int | None
+
+
+class FieldError(Struct, kw_only=True):
+    field: str
+    message: str
+
+
+class Problem(Struct, kw_only=True, omit_defaults=True):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] = []
+
+
+def to_builtins(body: Body) -> dict[str, Any]:
+    built = msgspec.to_builtins(body)
+    assert isinstance(built, dict)
+    return built
