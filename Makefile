@@ -29,5 +29,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+demo: $(STAMP)
+	$(VENV)/bin/timeline demo
+
 clean:
 	rm -rf $(VENV) .timeline .mypy_cache .pytest_cache .ruff_cache
