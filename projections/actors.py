@@ -34,21 +34,21 @@ def profile(view: RowsView, slug: str, at: int | None) -> dict[str, Any] | None:
     if found is None:
         return None
     p = view.prefix
+    # EXISTS, not a join: a record may name the actor twice (a speaker who mentions
+    # themselves) and still counts once.
+    concerns = (
+        f"EXISTS (SELECT 1 FROM {p}_links la WHERE la.row_id = r.row_id "
+        "AND la.rel = 'actor' AND la.value = %s) AND"
+    )
     q = Sql().add(
-        f"SELECT lt.value, count(*) FROM {p}_rows r "
-        f"JOIN {p}_links la ON la.row_id = r.row_id AND la.rel = 'actor' "
-        f"AND la.value = %s JOIN {p}_links lt ON lt.row_id = r.row_id "
-        "AND lt.rel = 'topic' WHERE",
+        f"SELECT lt.value, count(*) FROM {p}_rows r JOIN {p}_links lt "
+        f"ON lt.row_id = r.row_id AND lt.rel = 'topic' WHERE {concerns}",
         slug,
     )
     in_list(q, "r.kind", RECORD_KINDS).add("AND")
     visible(q, "r", at).add("GROUP BY lt.value ORDER BY count(*) DESC, lt.value")
     by_topic = [{"topic": t, "count": int(n)} for t, n in view.query(q.text, q.params)]
-    q = Sql().add(
-        f"SELECT r.body FROM {p}_rows r JOIN {p}_links la ON la.row_id = r.row_id "
-        "AND la.rel = 'actor' AND la.value = %s WHERE",
-        slug,
-    )
+    q = Sql().add(f"SELECT r.body FROM {p}_rows r WHERE {concerns}", slug)
     in_list(q, "r.kind", RECORD_KINDS).add("AND")
     visible(q, "r", at)
     total_q = Sql(list(q.parts), list(q.params))

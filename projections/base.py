@@ -46,6 +46,16 @@ class RowsProjection(Projection[RowsView]):
         """Events no read model needs only move the clock."""
         self._tick(domain_event, tracking)
 
+    def prepare(self, events: Iterable[object]) -> None:
+        """Fetch, in one query, the current rows of the records a batch changes."""
+        refs = [
+            str(e.originator_id)
+            for e in events
+            if isinstance(e, Record.Event) and not isinstance(e, Record.Recorded)
+        ]
+        if refs:
+            self.view.prefetch(self.record_kinds, refs)
+
     def _tick(self, event: DomainEvent, tracking: Tracking) -> None:
         self.view.tick(tracking.notification_id, event.timestamp)
 
@@ -127,7 +137,8 @@ class RowsProjection(Projection[RowsView]):
         self._slugs[event.originator_id] = slug
         if kind == "actor":
             self._names[slug] = body["name"]
-        self.view.open(Row(kind, slug, position, first_pos or position, body, {}, links))
+        row = Row(kind, slug, position, first_pos or position, body, {}, links)
+        self.view.open(row, first=first_pos is None)
 
     def _change_entity(
         self,
@@ -169,7 +180,7 @@ class RowsProjection(Projection[RowsView]):
             "content": event.content,
             "first_recorded_at": utc_text(event.timestamp),
         }
-        self._open_record(state, event, tracking, tracking.notification_id)
+        self._open_record(state, event, tracking, None)
 
     @process_event.register
     def _(self, event: Record.Corrected, tracking: Tracking) -> None:
@@ -216,24 +227,24 @@ class RowsProjection(Projection[RowsView]):
         state: dict[str, Any],
         event: DomainEvent,
         tracking: Tracking,
-        first_pos: int,
+        first_pos: int | None,
     ) -> None:
         content = state["content"]
         occurred = parse_when(content["occurred_at"])
         body = self.item(state, event.originator_version, tracking.notification_id, event.timestamp)
-        self.view.open(
-            Row(
-                state["kind"],
-                state["id"],
-                tracking.notification_id,
-                first_pos,
-                body,
-                state,
-                list(self.links(content)),
-                start_at=occurred.start,
-                end_at=occurred.end,
-            )
+        position = tracking.notification_id
+        row = Row(
+            state["kind"],
+            state["id"],
+            position,
+            first_pos or position,
+            body,
+            state,
+            list(dict.fromkeys(self.links(content))),
+            start_at=occurred.start,
+            end_at=occurred.end,
         )
+        self.view.open(row, first=first_pos is None)
 
     def links(self, content: dict[str, Any]) -> Iterable[tuple[str, str]]:
         for field in self.actor_link_fields:

@@ -107,14 +107,17 @@ class PostgresRows(RowsView):
             self._track(cur, pending.after, tracking.notification_id)
 
     def _tick(self, cur: psycopg.Cursor[Any], pending: Pending) -> None:
-        if not pending.clock:
-            return
+        cur.execute("SELECT max(position) FROM rm_clock")
+        known = cur.fetchone()
+        ticks = [t for t in pending.clock if known is None or known[0] is None or t[0] > known[0]]
+        if not ticks:
+            return  # another read model has told the clock already
         cur.execute(
             "SELECT high_water FROM rm_clock WHERE position < %s ORDER BY position DESC LIMIT 1",
-            (pending.clock[0][0],),
+            (ticks[0][0],),
         )
         before = cur.fetchone()
-        rows = clock_rows(before[0] if before else None, pending.clock)
+        rows = clock_rows(before[0] if before else None, ticks)
         positions, recorded, highs = zip(*rows, strict=True)
         cur.execute(
             "INSERT INTO rm_clock SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], "

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 APPLICATION = "Timeline"
@@ -188,9 +189,11 @@ class RowsView(TrackingRecorder):
             pending.current[(row.kind, ref)] = row
         return row
 
-    def open(self, row: Row) -> None:
-        """Open a new version of an entity, closing its current one."""
-        self.close(row.kind, row.ref, row.from_pos)
+    def open(self, row: Row, *, first: bool = False) -> None:
+        """Open a new version of an entity, closing its current one (`first`: it has
+        none, being created by this event)."""
+        if not first:
+            self.close(row.kind, row.ref, row.from_pos)
         pending = self._pending()
         pending.rows.append(row)
         pending.current[(row.kind, row.ref)] = row
@@ -205,6 +208,35 @@ class RowsView(TrackingRecorder):
         else:
             pending.closes.setdefault((kind, ref), position)
         pending.current[(kind, ref)] = None
+
+    def prefetch(self, kinds: Sequence[str], refs: Sequence[str]) -> None:
+        """Look up the current rows of many entities in one query, ahead of their events."""
+        pending = self._pending()
+        wanted = sorted({r for r in refs if not any((k, r) in pending.current for k in kinds)})
+        for chunk in range(0, len(wanted), 500):
+            part = wanted[chunk : chunk + 500]
+            found = self.query(
+                f"SELECT row_id, kind, ref, from_pos, first_pos, body, state, start_at, end_at "
+                f"FROM {self.prefix}_rows WHERE to_pos IS NULL "
+                f"AND ref IN ({', '.join(['%s'] * len(part))}) "
+                f"AND kind IN ({', '.join(['%s'] * len(kinds))})",
+                (*part, *kinds),
+            )
+            for row_id, kind, ref, from_pos, first_pos, body, state, start_at, end_at in found:
+                pending.current[(kind, ref)] = Row(
+                    kind,
+                    ref,
+                    from_pos,
+                    first_pos,
+                    json.loads(body),
+                    json.loads(state),
+                    start_at=None if start_at is None else parse_utc(start_at),
+                    end_at=None if end_at is None else parse_utc(end_at),
+                    row_id=row_id,
+                )
+            for ref in part:
+                for kind in kinds:
+                    pending.current.setdefault((kind, ref), None)
 
     def tick(self, position: int, recorded_at: datetime) -> None:
         self._pending().clock.append((position, recorded_at))
@@ -253,8 +285,11 @@ class RowsView(TrackingRecorder):
             delay = min(delay * 2, 0.05)
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _encode(value).decode()
 
 
 def utc_text(moment: datetime) -> str:

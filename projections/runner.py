@@ -83,10 +83,16 @@ class Runner:
         raise ProjectionFailed(notes[index].id, error)
 
     def _apply(self, after: int, notes: Sequence[Notification]) -> tuple[int, BaseException] | None:
+        events = []
+        for index, note in enumerate(notes):
+            try:
+                events.append(self.app.mapper.to_domain_event(note))
+            except Exception as e:  # an event that cannot be read: report it, never skip it
+                return index, e
         with self.view.batch(after) as pending:
-            for index, note in enumerate(notes):
+            self.projection.prepare(events)
+            for index, (note, event) in enumerate(zip(notes, events, strict=True)):
                 try:
-                    event = self.app.mapper.to_domain_event(note)
                     self.projection.process_event(event, Tracking(APPLICATION, note.id))
                 except Exception as e:  # a poison event: report it, never skip it
                     return index, e

@@ -131,13 +131,15 @@ class SqliteRows(RowsView):
             self._track(conn, pending.after, tracking.notification_id)
 
     def _tick(self, conn: sqlite3.Connection, pending: Pending) -> None:
-        if not pending.clock:
-            return
+        (known,) = conn.execute("SELECT max(position) FROM rm_clock").fetchone()
+        ticks = [t for t in pending.clock if known is None or t[0] > known]
+        if not ticks:
+            return  # another read model has told the clock already
         before = conn.execute(
             "SELECT high_water FROM rm_clock WHERE position < ? ORDER BY position DESC LIMIT 1",
-            (pending.clock[0][0],),
+            (ticks[0][0],),
         ).fetchone()
-        rows = clock_rows(parse_utc(before[0]) if before else None, pending.clock)
+        rows = clock_rows(parse_utc(before[0]) if before else None, ticks)
         conn.executemany(
             "INSERT INTO rm_clock VALUES (?, ?, ?) ON CONFLICT (position) DO NOTHING",
             [(pos, utc_text(at), utc_text(high)) for pos, at, high in rows],
