@@ -1,0 +1,133 @@
+"""The live event stream, through a real server (an infinite stream hangs in-process
+clients): it follows new writes and resumes from Last-Event-ID."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from domain.application import Author
+from service.loader import load_files, seed_files
+from service.store import open_timeline, parse_url
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    tmp_path = tmp_path_factory.mktemp("sse")
+    url = f"sqlite:///{tmp_path}/store"
+    timeline = open_timeline(parse_url(url))
+    load_files(timeline, seed_files(), Author("seed"))
+    timeline.close()
+    port = _free_port()
+    env = {**os.environ, "TIMELINE_DATABASE_URL": url, "TIMELINE_RUN_PROJECTIONS": "true"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "service.asgi:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base, url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _read_events(base: str, headers: dict[str, str], count: int) -> list[dict[str, object]]:
+    """The first `count` events of the stream, as (id, event, data)."""
+    out: list[dict[str, object]] = []
+    current: dict[str, object] = {}
+    with httpx.stream("GET", f"{base}/events/stream", headers=headers, timeout=10) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                current["id"] = int(line[4:])
+            elif line.startswith("event: "):
+                current["event"] = line[7:]
+            elif line.startswith("data: "):
+                current["data"] = json.loads(line[6:])
+            elif line == "" and current:
+                out.append(current)
+                current = {}
+                if len(out) == count:
+                    break
+    return out
+
+
+def test_the_stream_replays_the_log_and_resumes_after_the_last_event_id(
+    server: tuple[str, str],
+) -> None:
+    base, _ = server
+    # From the start: the seed's first events, in position order.
+    first = _read_events(base, {}, 3)
+    assert [e["id"] for e in first] == [1, 2, 3]
+    assert first[0]["event"] == "Actor.Registered"
+    # Resuming after event 3 gives 4 onwards, nothing repeated.
+    resumed = _read_events(base, {"Last-Event-ID": "3"}, 2)
+    assert [e["id"] for e in resumed] == [4, 5]
+
+
+def test_the_stream_delivers_a_new_write_live(server: tuple[str, str]) -> None:
+    base, url = server
+    head = httpx.get(f"{base}/events?after=0&limit=500").json()["events"][-1]["position"]
+    # A writer in another process records an actor while we listen at the head.
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time, sys; time.sleep(1.0);"
+            "from service.store import open_timeline, parse_url;"
+            "from domain.application import Author;"
+            f"t = open_timeline(parse_url({url!r}));"
+            "t.register_actor({'id': 'john-healey', 'name': 'John Healey', 'kind': 'person'},"
+            " Author('other-process'))",
+        ],
+    )
+    try:
+        (event,) = _read_events(base, {"Last-Event-ID": str(head)}, 1)
+    finally:
+        writer.wait(10)
+    assert event["id"] == head + 1
+    assert event["event"] == "Actor.Registered"
+    data = event["data"]
+    assert isinstance(data, dict) and data["data"]["slug"] == "john-healey"
+
+
+def test_a_bad_last_event_id_is_a_problem(server: tuple[str, str]) -> None:
+    base, _ = server
+    r = httpx.get(f"{base}/events/stream", headers={"Last-Event-ID": "x"}, timeout=5)
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
