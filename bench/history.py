@@ -99,7 +99,7 @@ def write(
             flush()
     for i, slug in enumerate(topic_slugs):
         parent = topic_slugs[(i - 1) // 4] if i else None
-        clean: dict[str, Any] = {"slug": slug, "label": slug.title(), "parent": parent, "description": None}
+        clean = {"slug": slug, "label": slug.title(), "parent": parent, "description": None}
         pending.append(
             Topic._create(
                 Topic.Defined,
