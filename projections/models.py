@@ -100,6 +100,7 @@ class ReadModels:
 
     def start(self) -> None:
         """Run every projection in a background thread (as leader or hot standby)."""
+        self._stop.clear()  # again after stop(): e.g. once a failed projection is fixed
         for name in PROJECTIONS:
             thread = threading.Thread(
                 target=self._work, args=(name,), name=f"projection-{name}", daemon=True
@@ -109,7 +110,7 @@ class ReadModels:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        for runner in self._runners.values():
+        for runner in list(self._runners.values()):
             runner.wake.set()
         for thread in self._threads:
             thread.join(timeout)
@@ -160,7 +161,8 @@ class ReadModels:
         return (view.generation_in_use() or view.generation) == view.generation
 
     def _nudge(self, _: int) -> None:
-        for runner in self._runners.values():
+        # A copy: writers and the listener call this while worker threads add runners.
+        for runner in list(self._runners.values()):
             runner.wake.set()
 
     def wake_all(self) -> None:

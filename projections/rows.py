@@ -181,9 +181,13 @@ class RowsView(TrackingRecorder):
     def current_of(self, kinds: Sequence[str], ref: str) -> Row | None:
         """The current row of an entity whose kind is one of several (records)."""
         pending = self._pending()
+        # A row opened in this batch wins over the "none" that a prefetch noted for
+        # every kind before the record was created (in this same batch).
         for kind in kinds:
-            if (kind, ref) in pending.current:
-                return pending.current[(kind, ref)]
+            if (found := pending.current.get((kind, ref))) is not None:
+                return found
+        if any((kind, ref) in pending.current for kind in kinds):
+            return None
         row = self._fetch_current(kinds, ref)
         if row is not None:
             pending.current[(row.kind, ref)] = row
@@ -222,7 +226,9 @@ class RowsView(TrackingRecorder):
                 f"AND kind IN ({', '.join(['%s'] * len(kinds))})",
                 (*part, *kinds),
             )
+            seen: set[str] = set()
             for row_id, kind, ref, from_pos, first_pos, body, state, start_at, end_at in found:
+                seen.add(ref)
                 pending.current[(kind, ref)] = Row(
                     kind,
                     ref,
@@ -234,9 +240,12 @@ class RowsView(TrackingRecorder):
                     end_at=None if end_at is None else parse_utc(end_at),
                     row_id=row_id,
                 )
+            # None under every kind only when no row is current: `current_of` takes the
+            # first kind it finds, and a record has one kind.
             for ref in part:
-                for kind in kinds:
-                    pending.current.setdefault((kind, ref), None)
+                if ref not in seen:
+                    for kind in kinds:
+                        pending.current.setdefault((kind, ref), None)
 
     def tick(self, position: int, recorded_at: datetime) -> None:
         self._pending().clock.append((position, recorded_at))

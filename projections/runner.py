@@ -132,7 +132,7 @@ class Runner:
             if applied == 0:
                 self.wake.wait(self.poll_interval)
                 self.wake.clear()
-        self.state = "stopped"
+        self._set_state("stopped")
 
     def status(self) -> Status:
         state, error, error_position = self.view.status()

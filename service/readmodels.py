@@ -53,22 +53,26 @@ def _postgres(store: Store, app: Timeline, pool_size: int) -> ReadModels:
         return AdvisoryLease(conninfo, f"timeline-projection:{key_base}:{name}")
 
     models = ReadModels(app, view, lease, poll_interval=5.0)
+    closed = threading.Event()
     listener = threading.Thread(
-        target=_listen, args=(conninfo, models), daemon=True, name="projection-listen"
+        target=_listen, args=(conninfo, models, closed), daemon=True, name="projection-listen"
     )
     listener.start()
+    # Closing the read models ends their listener and their pool: no session stays open.
+    models.on_close += [closed.set, lambda: listener.join(5.0), pool.close]
     return models
 
 
-def _listen(conninfo: str, models: ReadModels) -> None:
+def _listen(conninfo: str, models: ReadModels, closed: threading.Event) -> None:
     """Wake the runners on the event store's notifications; they always catch up from
     their stored position, so a lost notification only costs a poll interval."""
-    while True:
+    while not closed.is_set():
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 conn.execute("LISTEN timeline_events")
-                for _ in conn.notifies():
-                    models.wake_all()
+                while not closed.is_set():
+                    for _ in conn.notifies(timeout=0.5):
+                        models.wake_all()
         except psycopg.Error as e:
             log.info("projection listener reconnecting: %s", e)
-            threading.Event().wait(1.0)
+            closed.wait(1.0)

@@ -137,10 +137,15 @@ def open_timeline(store: Store) -> Timeline:
             "POSTGRES_ENABLE_DB_FUNCTIONS is on: its insert path takes no table lock, so "
             "projections could skip events. Unset it."
         )
-    if store.kind == "postgres":
-        check_postgres_durable(store)
+    if store.kind != "postgres":
+        return Timeline(env=store.env)
+    check_postgres_durable(store)
+    # The library creates its tables and function as it opens; processes starting together
+    # would collide ("tuple concurrently updated"), so they take turns.
+    with psycopg.connect(store.conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('timeline-store-ddl'))")
         _ensure_schema(store)
-    return Timeline(env=store.env)
+        return Timeline(env=store.env)
 
 
 def _ensure_schema(store: Store) -> None:

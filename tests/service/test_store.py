@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,27 @@ def test_postgres_with_durable_settings_opens(postgres_database: str) -> None:
 def test_an_unreachable_postgres_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match=r"cannot reach PostgreSQL at 127\.0\.0\.1:1/x"):
         open_timeline(parse_url("postgresql://postgres@127.0.0.1:1/x?connect_timeout=1"))
+
+
+@pytest.mark.postgres
+def test_processes_opening_a_new_postgres_store_together_do_not_collide(
+    postgres_database: str,
+) -> None:
+    # Four openers race to create the same tables in a fresh schema.
+    store = parse_url(postgres_database, schema="opened_together")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_one() -> None:
+        barrier.wait()
+        try:
+            open_timeline(store).close()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -1,0 +1,568 @@
+"""The projection workers under load and faults: concurrent writers, SIGKILL mid-batch,
+a hot standby taking over, a poison event, and read-your-writes latency.
+
+Workers run as `timeline project` processes (or `ReadModels.start()` in this process)
+against a fresh PostgreSQL schema (or SQLite file) per test; every process is ours, on
+127.0.0.1, bounded in time and killed in `finally`. Figures are printed (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from eventsourcing.persistence import Tracking
+
+from domain.application import Timeline
+from domain.ids import record_id
+from domain.records import Record
+from projections.models import ReadModels
+from projections.topics import TopicsProjection
+from service.readmodels import open_read_models
+from service.store import open_timeline, parse_url
+from tests.conftest import make_store
+from tests.projections.workers_support import (
+    AUTHOR,
+    CONFLICT_WARNING,
+    NAMES,
+    TOPICS,
+    Workers,
+    body,
+    current_refs,
+    digest,
+    fresh_schema,
+    head,
+    integrity_problems,
+    lease_holders,
+    open_batches,
+    percentile,
+    positions,
+    seed,
+    sessions,
+    summary,
+    wait_until,
+    write_model_mismatches,
+    writers,
+)
+
+RUNS = 5
+RECORDS_PER_WRITER = int(os.environ.get("TIMELINE_TEST_RECORDS_PER_WRITER", "500"))
+RECORD_KINDS = ("statement", "announcement", "occurrence")
+
+
+# 1. Concurrent writers ------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("run", range(RUNS))
+def test_four_writers_race_a_following_worker_and_every_record_is_projected_exactly_once(
+    run: int, postgres_database: str, tmp_path: Path
+) -> None:
+    pg = fresh_schema(postgres_database)
+    # The store gets its actors and topics; four writers open their own write models
+    # (one after another: the library's table creation is not safe to run concurrently).
+    main = pg.timeline()
+    apps = [pg.timeline() for _ in range(4)]
+    seed(main)
+    conn = pg.connect()
+    try:
+        with Workers(tmp_path) as workers:
+            # A worker process follows the head of the log.
+            worker = workers.start(pg.url, f"follow-{run}")
+            wait_until("the worker has projected the seed", lambda: _at(conn, head(conn)), 20)
+            # Four writers each record N statements or occurrences, tagging every tenth.
+            done = [threading.Event() for _ in apps]
+            errors: list[BaseException] = []
+            threads = [
+                threading.Thread(target=_write_records, args=(app, i, errors, done[i]), daemon=True)
+                for i, app in enumerate(apps)
+            ]
+            started = time.monotonic()
+            for t in threads:
+                t.start()
+            # While they write, the worker keeps up: sample how far behind it is.
+            lags = []
+            while not all(d.is_set() for d in done) and time.monotonic() - started < 60:
+                lags.append(head(conn) - min(positions(conn).values()))
+                time.sleep(0.05)
+            for t in threads:
+                t.join(10)
+            writing = time.monotonic() - started
+            assert errors == []
+            # Once they finish, the worker reaches the head in every read model.
+            final = head(conn)
+            catch_up = wait_until("every read model at the head", lambda: _at(conn, final), 20)
+            assert worker.alive(), workers.logs()
+            assert positions(conn) == dict.fromkeys(NAMES, final)
+            # The timeline holds every record once: none skipped, none duplicated.
+            expected = {
+                str(record_id(_kind(j), f"w{i}-{j}"))
+                for i in range(4)
+                for j in range(RECORDS_PER_WRITER)
+            }
+            refs = current_refs(conn, "timeline", RECORD_KINDS)
+            skipped = expected - set(refs)
+            duplicates = [r for r, n in Counter(refs).items() if n > 1]
+            assert (len(skipped), len(duplicates), len(refs)) == (0, 0, len(expected))
+            # Who said what keeps exactly the statements.
+            statements = {
+                str(record_id("statement", f"w{i}-{j}"))
+                for i in range(4)
+                for j in range(RECORDS_PER_WRITER)
+                if _kind(j) == "statement"
+            }
+            assert set(current_refs(conn, "who_said_what", RECORD_KINDS)) == statements
+            # Every tagged record has exactly two versions, chained; nothing is unsound.
+            versions = Counter(
+                ref
+                for (ref,) in conn.execute(
+                    "SELECT ref FROM rm_timeline_g1_rows WHERE kind <> 'actor' AND kind <> 'topic'"
+                ).fetchall()
+            )
+            tagged = {
+                str(record_id(_kind(j), f"w{i}-{j}"))
+                for i in range(4)
+                for j in range(0, RECORDS_PER_WRITER, 10)
+            }
+            assert {r for r, n in versions.items() if n == 2} == tagged
+            assert max(versions.values()) == 2
+            assert [p for n in NAMES for p in integrity_problems(conn, n)] == []
+            assert CONFLICT_WARNING not in worker.log_text()
+            print(
+                f"\n[writers run {run}] {final} events by 4 writers in {writing:.2f}s "
+                f"({final / writing:.0f}/s); worker lag while writing: max {max(lags or [0])} "
+                f"events, last {lags[-1] if lags else 0}; caught up {catch_up:.2f}s after the "
+                f"last write; skipped 0, duplicates 0"
+            )
+    finally:
+        conn.close()
+        for app in [main, *apps]:
+            app.close()
+
+
+def _kind(j: int) -> str:
+    return "statement" if j % 2 == 0 else "occurrence"
+
+
+def _write_records(
+    app: Timeline, writer: int, errors: list[BaseException], done: threading.Event
+) -> None:
+    try:
+        for j in range(RECORDS_PER_WRITER):
+            kind = _kind(j)
+            n = writer * 7 + j
+            written = app.record(kind, body(kind, f"w{writer}-{j}", n), AUTHOR)
+            if j % 10 == 0:  # a topic it does not have yet: a second version
+                app.tag(kind, written.id, [TOPICS[(n + 1) % len(TOPICS)][0]], AUTHOR)
+    except BaseException as e:
+        errors.append(e)
+    finally:
+        done.set()
+
+
+def _at(conn: psycopg.Connection[tuple[Any, ...]], position: int) -> bool:
+    return min(positions(conn).values()) >= position
+
+
+# 2. SIGKILL mid-batch -------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_worker_killed_mid_batch_resumes_and_its_views_match_a_fresh_rebuild(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    pg = fresh_schema(postgres_database)
+    main = pg.timeline(pool_size=4)
+    apps = [pg.timeline() for _ in range(4)]
+    seed(main)
+    conn = pg.connect()
+    ops = 800  # per writer: ~3200 events of every kind
+    planned = head(conn) + 4 * ops
+    kills: list[tuple[float, dict[str, int], list[str]]] = []
+    try:
+        with Workers(tmp_path) as workers:
+            # A worker with small batches projects the seed.
+            worker = workers.start(pg.url, "batch-0", "--batch-size", "50")
+            wait_until("the worker has projected the seed", lambda: _at(conn, head(conn)), 20)
+            # Four writers write a few thousand events of every kind.
+            with writers(apps, ops) as mixes:
+                # Twice (from 20%, then from 55% of the way, never past 90%): when the
+                # worker is inside a batch's write transaction, kill -9 it, then start a
+                # new one, as a supervisor would.
+                targets = [0.2, 0.55]
+                deadline = time.monotonic() + 60
+                resumed_from = 0  # a new worker is killed only once it applies batches
+                while len(kills) < len(targets) and time.monotonic() < deadline:
+                    reached = min(positions(conn).values())
+                    progress = reached / planned
+                    target = targets[len(kills)]
+                    if not target <= progress <= 0.9 or reached <= resumed_from:
+                        if progress > 0.9:
+                            break
+                        time.sleep(0.005)
+                        continue
+                    in_batch = open_batches(conn, worker.name)
+                    if not in_batch:
+                        time.sleep(0.002)
+                        continue
+                    before = positions(conn)
+                    worker.kill()
+                    kills.append((progress, before, in_batch))
+                    # Its sessions end; what it committed stays, the open batch is gone.
+                    wait_until(
+                        "the killed worker's sessions end",
+                        lambda name=worker.name: sessions(conn, name) == 0,  # type: ignore[misc]
+                        10,
+                    )
+                    after = positions(conn)
+                    assert all(after[n] >= before[n] for n in NAMES), (before, after)
+                    resumed_from = max(after.values())
+                    worker = workers.start(pg.url, f"batch-{len(kills)}", "--batch-size", "50")
+                deadline = time.monotonic() + 90
+                while any(m.ops > len(m.written) and not m.errors for m in mixes):
+                    assert time.monotonic() < deadline, "the writers did not finish"
+                    time.sleep(0.05)
+            assert [e for m in mixes for e in m.errors] == []
+            assert kills, "the worker was never caught inside a batch between 10% and 90%"
+            # The last worker catches up with every read model, then stops cleanly.
+            final = head(conn)
+            wait_until("every read model at the head", lambda: _at(conn, final), 30)
+            assert worker.terminate() == 0, workers.logs()
+            assert CONFLICT_WARNING not in workers.logs()
+        incremental = {name: digest(conn, name) for name in NAMES}
+        problems = [p for n in NAMES for p in integrity_problems(conn, n)]
+        # With the workers gone, each read model is rebuilt in place from position 0.
+        models = open_read_models(pg.store, main)
+        try:
+            for name in NAMES:
+                lease = models.make_lease(name)
+                assert lease.acquire(), f"a worker still holds {name}"
+                try:
+                    models.rebuild(name)
+                finally:
+                    lease.release()
+        finally:
+            models.close()
+        rebuilt = {name: digest(conn, name) for name in NAMES}
+        assert positions(conn) == dict.fromkeys(NAMES, final)
+        # Killed and resumed, the views are what a clean rebuild makes of the same log,
+        # and the timeline agrees with the write model record by record.
+        assert problems == []
+        assert incremental == rebuilt
+        mismatches = write_model_mismatches(conn, main, mixes)
+        assert mismatches == [], f"{len(mismatches)} records differ: {mismatches[:3]}"
+        assert [p for n in NAMES for p in integrity_problems(conn, n)] == []
+        for progress, before, in_batch in kills:
+            print(
+                f"\n[sigkill] killed at {progress:.0%} (positions {before}) inside "
+                f"{[q.split(' (')[0][:60] for q in in_batch]}"
+            )
+        print(
+            f"[sigkill] {final} events; digests equal after {len(kills)} kill(s): "
+            + ", ".join(f"{n}={d.rows} rows/{d.links} links" for n, d in rebuilt.items())
+        )
+    finally:
+        conn.close()
+        for app in [main, *apps]:
+            app.close()
+
+
+# 3. Hot standby -------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_hot_standby_applies_nothing_until_the_leader_is_killed_then_takes_over_in_seconds(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    pg = fresh_schema(postgres_database)
+    app = pg.timeline(pool_size=4)
+    writer = pg.timeline()
+    seed(app)
+    conn = pg.connect()
+    probe = pg.connect()
+    samples: list[dict[str, int]] = []
+    standby_batches: list[str] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        # Tracking positions, and any write transaction the standby opens, every 20 ms.
+        while not sampling.is_set():
+            samples.append(positions(probe))
+            standby_batches.extend(open_batches(probe, "standby"))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    try:
+        with Workers(tmp_path) as workers:
+            # The leader starts first and takes every read model's lease.
+            leader = workers.start(pg.url, "leader")
+            wait_until("the leader has projected the seed", lambda: _at(conn, head(conn)), 20)
+            wait_until(
+                "the leader holds the four leases",
+                lambda: lease_holders(conn, pg.schema) == dict.fromkeys(NAMES, "leader"),
+                10,
+            )
+            # A second worker starts on the same store and waits as a hot standby.
+            standby = workers.start(pg.url, "standby")
+            wait_until("the standby is up", lambda: "projecting" in standby.log_text(), 20)
+            time.sleep(1.5)  # it has tried (and failed) to take the leases at least once
+            sampler.start()
+            # Writes go on; only the leader applies them.
+            for n in range(200):
+                writer.record("statement", body("statement", f"before-{n}", n), AUTHOR)
+            before_kill = head(conn)
+            wait_until("the leader keeps up", lambda: _at(conn, before_kill), 20)
+            assert lease_holders(conn, pg.schema) == dict.fromkeys(NAMES, "leader")
+            assert standby_batches == []
+            # kill -9 the leader, write at once, and time until every view has the write.
+            leader.kill()
+            written = writer.record("statement", body("statement", "after-kill", 1), AUTHOR)
+            takeover = wait_until(
+                "the standby projects a write made after the kill",
+                lambda: _at(conn, written.position),
+                10,
+                every=0.01,
+            )
+            # The standby now holds every lease, and follows each new write promptly.
+            assert lease_holders(conn, pg.schema) == dict.fromkeys(NAMES, "standby")
+            follow = []
+            for n in range(20):
+                w = writer.record("occurrence", body("occurrence", f"after-{n}", n), AUTHOR)
+                follow.append(
+                    wait_until(
+                        "the new leader follows",
+                        lambda p=w.position: _at(conn, p),  # type: ignore[misc]
+                        10,
+                        every=0.005,
+                    )
+                )
+            sampling.set()
+            sampler.join(5)
+            assert standby.alive(), workers.logs()
+            logs = workers.logs()
+        # Tracking only ever moved forward; no batch was applied twice.
+        for name in NAMES:
+            seen = [s[name] for s in samples]
+            assert seen == sorted(seen), f"{name} tracking went back"
+        assert CONFLICT_WARNING not in logs
+        assert [p for n in NAMES for p in integrity_problems(conn, n)] == []
+        final = head(conn)
+        assert positions(conn) == dict.fromkeys(NAMES, final)
+        assert len(current_refs(conn, "timeline", RECORD_KINDS)) == 221
+        print(
+            f"\n[standby] takeover: a write made at the kill was in every view "
+            f"{takeover:.2f}s after it; then following: {summary(follow)}; "
+            f"{len(samples)} samples, tracking monotonic, standby write transactions "
+            f"before the kill: 0"
+        )
+        assert takeover < 5.0
+    finally:
+        sampling.set()
+        conn.close()
+        probe.close()
+        app.close()
+        writer.close()
+
+
+# 4. A poison event ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_poison_event_halts_only_its_projection_which_resumes_there_once_fixed(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(kind, tmp_path, request)
+    app = open_timeline(store)
+    seed(app)
+    # Twenty records; the topics projection will choke on the eleventh.
+    written = [app.record("statement", body("statement", f"r{n}", n), AUTHOR) for n in range(20)]
+    poison = written[10]
+    faulty = {poison.id}
+
+    def process_event(self: TopicsProjection, event: Any, tracking: Tracking) -> None:
+        if isinstance(event, Record.Recorded) and event.originator_id in faulty:
+            raise ValueError(f"cannot digest {event.originator_id}")
+        super(TopicsProjection, self).process_event(event, tracking)
+
+    monkeypatch.setattr(TopicsProjection, "process_event", process_event)
+    models = open_read_models(store, app)
+    try:
+        # The workers start; topics halts at the poison event, the others reach the head.
+        models.start()
+        head_before = app.head_position()
+        wait_until("topics has failed", lambda: _status(models)["topics"].state == "failed", 15)
+        wait_until(
+            "the other three at the head",
+            lambda: all(
+                s.position == head_before for n, s in _status(models).items() if n != "topics"
+            ),
+            15,
+        )
+        topics = _status(models)["topics"]
+        assert topics.error is not None and "ValueError" in topics.error
+        assert str(poison.id) in topics.error
+        assert topics.error_position == poison.position
+        # It kept the events before the poison one in the same batch, and nothing after.
+        assert topics.position == written[9].position == poison.position - 1
+        # Writes go on: the others follow, topics stays where it halted.
+        later = app.record("occurrence", body("occurrence", "later", 3), AUTHOR)
+        assert models.view("timeline").wait_for(later.position, 5)
+        assert models.view("who_said_what").wait_for(later.position, 5)
+        assert models.view("actors").wait_for(later.position, 5)
+        assert models.view("topics").position() == poison.position - 1
+        assert _status(models)["topics"].state == "failed"
+        # The fault is fixed and the workers are started again: topics resumes at the
+        # poison event and reaches the head.
+        models.stop()
+        faulty.clear()
+        models.start()
+        assert models.view("topics").wait_for(later.position, 10), _status(models)["topics"]
+        status = _status(models)
+        assert {n: (s.state, s.position, s.error) for n, s in status.items()} == dict.fromkeys(
+            NAMES, ("running", later.position, None)
+        )
+        rows = models.view("topics").query(
+            "SELECT from_pos FROM rm_topics_g1_rows WHERE ref = %s", (str(poison.id),)
+        )
+        assert rows == [(poison.position,)]
+        print(
+            f"\n[poison {kind}] topics halted at event {poison.position} "
+            f"(kept up to {poison.position - 1}); resumed to {later.position}"
+        )
+    finally:
+        models.close()
+        app.close()
+
+
+def _status(models: ReadModels) -> dict[str, Any]:
+    return {s.name: s for s in models.status()}
+
+
+# 5. Read your writes --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_write_is_readable_in_its_view_within_milliseconds_and_ignored_events_do_not_stall(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    store = make_store(kind, tmp_path, request)
+    app = open_timeline(store)
+    seed(app)
+    models = open_read_models(store, app)
+    try:
+        models.start()
+        assert models.view("timeline").wait_for(app.head_position(), 10)
+        # Two hundred times: write a statement, then wait for the timeline to have it.
+        latencies = []
+        for n in range(200):
+            written = app.record("statement", body("statement", f"ryw-{n}", n), AUTHOR)
+            started = time.monotonic()
+            assert models.view("timeline").wait_for(written.position, timeout=2), n
+            latencies.append(time.monotonic() - started)
+        # Who said what ignores occurrences, yet waiting for one returns as promptly.
+        ignored = []
+        for n in range(20):
+            written = app.record("occurrence", body("occurrence", f"ign-{n}", n), AUTHOR)
+            started = time.monotonic()
+            assert models.view("who_said_what").wait_for(written.position, timeout=2), n
+            ignored.append(time.monotonic() - started)
+        refs = models.view("who_said_what").query(
+            "SELECT count(*) FROM rm_who_said_what_g1_rows WHERE kind = 'occurrence'"
+        )
+        assert refs == [(0,)]
+        print(f"\n[read-your-writes {kind}] timeline: {summary(latencies)}")
+        print(f"[read-your-writes {kind}] who_said_what, ignored occurrences: {summary(ignored)}")
+        # Loose bounds only: a write wakes the workers at once, far below the poll
+        # interval (0.5s on SQLite, 5s on PostgreSQL) that a lost wake-up would cost.
+        assert percentile(ignored, 50) < 0.2
+        assert percentile(latencies, 50) < 0.05
+        assert percentile(latencies, 99) < 0.25
+    finally:
+        models.close()
+        app.close()
+
+
+# 6. Wake-ups from other threads -----------------------------------------------------------
+
+
+def test_a_flood_of_wake_ups_while_the_workers_start_crashes_no_thread(tmp_path: Path) -> None:
+    store = parse_url(f"sqlite:///{tmp_path}/store")
+    app = open_timeline(store)
+    seed(app)
+    failures: list[BaseException] = []
+    try:
+        for cycle in range(20):
+            models = open_read_models(store, app)
+            flooding = threading.Event()
+
+            def flood(models: ReadModels = models, flooding: threading.Event = flooding) -> None:
+                # What the PostgreSQL listener does on a busy store: wake_all() per
+                # notification, from its own thread, at any moment.
+                while not flooding.is_set():
+                    try:
+                        models.wake_all()
+                    except Exception as e:  # reported below
+                        failures.append(e)
+                        return
+
+            waker = threading.Thread(target=flood, daemon=True)
+            try:
+                waker.start()
+                # The workers start (each registers its runner) under the flood.
+                models.start()
+                written = app.record(
+                    "statement", body("statement", f"flood-{cycle}", cycle), AUTHOR
+                )
+                assert models.view("timeline").wait_for(written.position, 5)
+            finally:
+                flooding.set()
+                waker.join(5)
+                models.close()
+            assert failures == [], f"cycle {cycle}: {failures[0]!r}"
+        print("\n[wake-ups] 20 starts under a flood of wake_all(): no thread failed")
+    finally:
+        app.close()
+
+
+# 7. Closing -------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_closed_read_models_leave_no_postgres_session_behind(
+    postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg = fresh_schema(postgres_database)
+    conn = pg.connect()
+    # Every session this test opens carries its own application name.
+    name = f"close-{pg.schema}"
+    monkeypatch.setenv("PGAPPNAME", name)
+    try:
+        for cycle in range(3):
+            # Open the write model and the read models, run the workers, read a write.
+            app = open_timeline(pg.store)
+            if cycle == 0:
+                seed(app)
+            models = open_read_models(pg.store, app)
+            try:
+                models.start()
+                written = app.record("statement", body("statement", f"c{cycle}", cycle), AUTHOR)
+                assert models.view("timeline").wait_for(written.position, 5)
+                assert sessions(conn, name) > 0
+            finally:
+                # Close both: their pools, leases and listener go with them.
+                models.close()
+                app.close()
+            left = 0
+            try:
+                wait_until("no session left", lambda: sessions(conn, name) == 0, 3)
+            except AssertionError:
+                left = sessions(conn, name)
+            assert left == 0, f"cycle {cycle}: {left} sessions still open after close()"
+    finally:
+        conn.close()
