@@ -173,6 +173,7 @@ class Timeline(Application[UUID]):
         topic = self.get_topic(slug, expected_version)
         new_parent = None if parent is None else rules.slug(parent, "parent")
         if new_parent is not None:
+            self._check_exists(topic_id(new_parent), "parent", "topic", new_parent)
             self.check_no_cycle(topic.slug, new_parent)
         topic.move(parent=new_parent, writer=by.writer, batch_id=by.batch_id)
         return self._save(topic, slug)
@@ -227,6 +228,8 @@ class Timeline(Application[UUID]):
         expected_version: int | None = None,
     ) -> Written:
         rec = self.get_record(kind, id, expected_version)
+        if records.correction_print(changes, reason) in rec.corrections:
+            return self._unchanged(rec, str(id))  # the same correction again
         rec.check_not_retracted()
         new = records.apply_changes(kind, rec.content, changes)
         assert isinstance(changes, dict)
@@ -249,6 +252,8 @@ class Timeline(Application[UUID]):
         expected_version: int | None = None,
     ) -> Written:
         rec = self.get_record(kind, id, expected_version)
+        if rec.retracted is not None:
+            return self._unchanged(rec, str(id))  # retracting again changes nothing
         rec.retract(
             reason=rules.text(reason, "reason", max_length=2000),
             writer=by.writer,
@@ -266,9 +271,9 @@ class Timeline(Application[UUID]):
     ) -> Written:
         rec = self.get_record(kind, id, expected_version)
         clean = rules.source(source, "source")
-        rec.check_not_retracted()
         if rec.has_source(clean["url"]):
             return self._unchanged(rec, str(id))
+        rec.check_not_retracted()
         rec.add_source(source=clean, writer=by.writer, batch_id=by.batch_id)
         return self._save(rec, str(id))
 

@@ -128,6 +128,11 @@ def merge(content: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in merged.items() if v is not None}
 
 
+def correction_print(changes: object, reason: object) -> str:
+    """What makes a correction the same correction again."""
+    return fingerprint({"changes": changes, "reason": reason})
+
+
 def references(kind: str, content: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     """Each (field, 'actor' | 'topic', slug) that the content refers to."""
     for name, spec in SCHEMAS[kind].items():
@@ -187,6 +192,7 @@ class Record(Aggregate):
         self.content = content
         self.fingerprint = fingerprint
         self.retracted: str | None = None  # the reason, once retracted
+        self.corrections: list[str] = []  # fingerprints of the corrections applied
 
     class Corrected(Aggregate.Event):
         """`changes` maps each changed field to its new value (None: removed)."""
@@ -226,6 +232,7 @@ class Record(Aggregate):
     ) -> None:
         self.check_not_retracted()
         self.content = merge(self.content, changes)
+        self.corrections.append(correction_print(changes, reason))
 
     @event(Retracted)
     def retract(self, reason: str, writer: str, batch_id: str | None) -> None:

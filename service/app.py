@@ -110,11 +110,10 @@ def create_app(
 
     app = Litestar(
         route_handlers=[
-            *writes.ROUTES,
-            *reads.ROUTES,
-            *ops.ROUTES,
-            openapi.openapi_json,
-            openapi.docs,
+            *writes.routes.handlers(),
+            *reads.routes.handlers(),
+            *ops.routes.handlers(),
+            *openapi.routes.handlers(),
         ],
         guards=[guard],
         middleware=[measure],

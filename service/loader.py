@@ -95,7 +95,7 @@ def _decode(raw: bytes) -> Any:
         raise InvalidInput(f"is longer than {MAX_LINE_BYTES} bytes", field="line")
     try:
         return msgspec.json.decode(raw)
-    except (msgspec.DecodeError, RecursionError) as e:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
         raise InvalidInput(f"is not valid JSON: {e}", field="line") from None
 
 

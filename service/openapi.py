@@ -18,6 +18,9 @@ from litestar.handlers import HTTPRouteHandler
 
 from service import schemas
 from service.problems import PROBLEM_JSON, TITLES
+from service.routing import Routes
+
+routes = Routes()
 
 _PARAM = re.compile(r"\{(\w+):\w+\}")
 
@@ -134,12 +137,12 @@ def _position_header() -> dict[str, Any]:
     }
 
 
-@get("/schema/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
+@routes.add(get, "/schema/openapi.json", include_in_schema=False, media_type=MediaType.JSON)
 async def openapi_json(state: State) -> dict[str, Any]:
     return state.openapi  # type: ignore[no-any-return]
 
 
-@get("/schema", include_in_schema=False, media_type=MediaType.HTML)
+@routes.add(get, "/schema", include_in_schema=False, media_type=MediaType.HTML)
 async def docs() -> str:
     return DOCS_PAGE
 

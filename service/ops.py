@@ -4,15 +4,16 @@ and the admin backfill."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery
+from litestar.params import FromQuery, RawBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from domain.application import Author
@@ -21,10 +22,24 @@ from service.context import Services, services
 from service.loader import load
 from service.metrics import CONTENT_TYPE
 from service.problems import HttpProblem
-from service.reads import MAX_LIMIT, READ_ERRORS, Reading, _json, _route, event_out
+from service.reads import JSON, MAX_LIMIT, Reading, _json, check_position, event_out
+from service.routing import Routes
 
+routes = Routes()
 READY_LAG = 10_000  # events a read model may trail by and still be ready
 BACKFILL_MAX_BYTES = 256 * 1024 * 1024
+
+
+def _route(
+    path: str, returns: type[Any], errors: tuple[int, ...]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return routes.add(
+        get,
+        path,
+        sync_to_thread=True,
+        media_type=JSON,
+        opt={"scope": "read", "returns": returns, "errors": errors},
+    )
 
 
 def _events(s: Services, after: int, limit: int) -> list[schemas.Event]:
@@ -42,8 +57,7 @@ def get_events(
 ) -> Response[bytes]:
     """Every domain event after a position, in position order."""
     s = services(state)
-    if after < 0:
-        raise HttpProblem(400, "must be 0 or more", field="after")
+    check_position(after, "after")
     if not 1 <= limit <= MAX_LIMIT:
         raise HttpProblem(422, f"must be from 1 to {MAX_LIMIT}", field="limit")
     events = _events(s, after, limit)
@@ -51,7 +65,7 @@ def get_events(
     return _json(msgspec.json.encode(page), Reading(None, s.timeline.head_position()))
 
 
-@get("/events/stream", opt={"scope": "read", "errors": (400, 401, 403), "sse": True})
+@routes.add(get, "/events/stream", opt={"scope": "read", "errors": (400, 401, 403), "sse": True})
 async def stream_events(
     request: Request[Any, Any, Any],
     state: State,
@@ -62,11 +76,10 @@ async def stream_events(
     last = request.headers.get("last-event-id")
     start = after or 0
     if last is not None:
-        if not last.strip().isdigit():
+        if not re.fullmatch(r"[0-9]{1,18}", last.strip()):
             raise HttpProblem(400, "Last-Event-ID must be a position", field="last-event-id")
         start = int(last)
-    if start < 0:
-        raise HttpProblem(400, "must be 0 or more", field="after")
+    check_position(start, "after")
     return ServerSentEvent(_feed(s, start), headers={"Cache-Control": "no-store"})
 
 
@@ -122,13 +135,16 @@ def get_projections(state: State) -> Response[bytes]:
     return _json(msgspec.json.encode(schemas.ProjectionList(items=items)), Reading(None, head))
 
 
-@get("/health", media_type="application/json", opt={"returns": schemas.Health, "errors": ()})
+@routes.add(
+    get, "/health", media_type="application/json", opt={"returns": schemas.Health, "errors": ()}
+)
 async def health() -> schemas.Health:
     """The process is up (never touches the store)."""
     return schemas.Health(status="ok")
 
 
-@get(
+@routes.add(
+    get,
     "/ready",
     sync_to_thread=True,
     media_type="application/json",
@@ -160,13 +176,14 @@ def ready(state: State) -> Response[bytes]:
     )
 
 
-@get("/metrics", sync_to_thread=True, media_type=CONTENT_TYPE, opt={"errors": ()})
+@routes.add(get, "/metrics", sync_to_thread=True, media_type=CONTENT_TYPE, opt={"errors": ()})
 def metrics(state: State) -> Response[bytes]:
     """Prometheus text: requests, latencies, appends, projection positions and lag."""
     return Response(services(state).metrics.render(), media_type=CONTENT_TYPE)
 
 
-@post(
+@routes.add(
+    post,
     "/admin/backfill",
     sync_to_thread=True,
     media_type="application/json",
@@ -179,7 +196,7 @@ def metrics(state: State) -> Response[bytes]:
         "errors": (400, 401, 403, 413, 415, 503),
     },
 )
-def backfill(request: Request[Any, Any, Any], body: bytes, state: State) -> Response[bytes]:
+def backfill(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[bytes]:
     """Import NDJSON lines (SPEC §7); each bad line is reported, the rest go on."""
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media not in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
@@ -202,7 +219,3 @@ def backfill(request: Request[Any, Any, Any], body: bytes, state: State) -> Resp
         media_type="application/json",
         headers={"X-Timeline-Position": str(s.timeline.head_position())},
     )
-
-
-ROUTES: list[Any] = [get_events, stream_events, get_projections, health, ready, metrics, backfill]
-_ = READ_ERRORS

@@ -185,5 +185,6 @@ def convert(obj: Any, cls: type[T], field: str) -> T:
 
 
 def _unknown_field(message: str) -> str | None:
-    m = re.search(r"unknown field `([^`]*)`", message)
+    """The field an "unknown field" or "missing required field" message is about."""
+    m = re.search(r"(?:unknown|missing required) field `([^`]*)`", message)
     return m[1] if m else None

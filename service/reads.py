@@ -17,7 +17,6 @@ from uuid import UUID
 import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
-from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, FromQuery
 
 from domain import rules
@@ -31,17 +30,23 @@ from projections.whosaid import who_said_what
 from service import schemas
 from service.context import Services, services
 from service.problems import HttpProblem
+from service.routing import Routes
 from service.writes import PLURAL
 
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
 MAX_LIMIT = 500
+MAX_POSITION = 2**62  # beyond any position a store will give; larger ints overflow SQLite
 JSON = "application/json"
+
+
+routes = Routes()
 
 
 def _route(
     path: str, returns: type[Any], errors: tuple[int, ...] = READ_ERRORS
-) -> Callable[[Callable[..., Any]], HTTPRouteHandler]:
-    return get(
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return routes.add(
+        get,
         path,
         sync_to_thread=True,
         media_type=JSON,
@@ -71,8 +76,7 @@ def reading(
     if as_of is not None and as_of_position is not None:
         raise HttpProblem(400, "give as_of or as_of_position, not both", field="as_of")
     for name, value in (("as_of_position", as_of_position), ("min_position", min_position)):
-        if value is not None and value < 0:
-            raise HttpProblem(400, "must be 0 or more", field=name)
+        check_position(value, name)
     needed = max(min_position or 0, as_of_position or 0)
     if needed and not view.wait_for(needed, s.settings.wait_timeout):
         raise HttpProblem(
@@ -88,6 +92,11 @@ def reading(
     if as_of_position is not None:
         return Reading(as_of_position, as_of_position)
     return Reading(None, view.position())
+
+
+def check_position(value: int | None, field: str) -> None:
+    if value is not None and not 0 <= value < MAX_POSITION:
+        raise HttpProblem(400, f"must be from 0 to {MAX_POSITION - 1}", field=field)
 
 
 def _instant(value: str, field: str) -> datetime:
@@ -202,6 +211,8 @@ def _timeline_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         start, position = value
         if not isinstance(start, str) or not isinstance(position, int):
             raise ValueError
+        if not 0 <= position < MAX_POSITION or len(start) > 40:
+            raise ValueError
         return parse_utc(start), position
     except (ValueError, TypeError):
         raise HttpProblem(400, "is not a cursor this service gave", field="cursor") from None
@@ -232,7 +243,7 @@ def get_who_said_what(
     return _json(msgspec.json.encode(answer), at)
 
 
-def _record_routes(kind: str) -> list[Any]:
+def _record_routes(kind: str) -> None:
     base = f"/{PLURAL[kind]}/{{id:uuid}}"
 
     def get_record(
@@ -265,10 +276,8 @@ def _record_routes(kind: str) -> list[Any]:
         page = schemas.EventPage(events=events, next_after=events[-1].position)
         return _json(msgspec.json.encode(page), Reading(None, s.timeline.head_position()))
 
-    return [
-        _route(base, schemas.Item, (*READ_ERRORS, 410))(get_record),
-        _route(f"{base}/history", schemas.EventPage)(get_history),
-    ]
+    _route(base, schemas.Item, (*READ_ERRORS, 410))(get_record)
+    _route(f"{base}/history", schemas.EventPage)(get_history)
 
 
 def _is_kind(s: Services, kind: str, id: UUID) -> bool:
@@ -322,7 +331,7 @@ def list_actors(
 ) -> Response[bytes]:
     s = services(state)
     after = decode_cursor(cursor)
-    if after is not None and not isinstance(after, str):
+    if after is not None and (not isinstance(after, str) or _slug(after, "cursor") is None):
         raise HttpProblem(400, "is not a cursor this service gave", field="cursor")
     view = s.models.view("actors")
     at = reading(s, view, as_of, as_of_position, min_position)
@@ -386,12 +395,5 @@ def get_topic(
     return _json(msgspec.json.encode(found), at)
 
 
-ROUTES: list[Any] = [
-    get_timeline,
-    get_who_said_what,
-    list_actors,
-    get_actor,
-    list_topics,
-    get_topic,
-    *(h for kind in KINDS for h in _record_routes(kind)),
-]
+for _kind in KINDS:
+    _record_routes(_kind)

@@ -347,7 +347,7 @@ class FieldError(Struct, kw_only=True):
     message: str
 
 
-class Problem(Struct, kw_only=True, omit_defaults=True):
+class Problem(Struct, kw_only=True):
     """RFC 9457 problem details."""
 
     type: str = "about:blank"

@@ -9,8 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
-from litestar.handlers import HTTPRouteHandler
-from litestar.params import FromPath
+from litestar.params import FromPath, RawBody
 
 from domain.application import Author, Timeline, Written
 from domain.records import KINDS
@@ -18,6 +17,7 @@ from projections.rows import utc_text
 from service import schemas
 from service.context import services
 from service.problems import HttpProblem, convert, decode
+from service.routing import Routes
 
 PLURAL = {kind: f"{kind}s" for kind in KINDS}
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
@@ -59,10 +59,14 @@ def answer(
     )
 
 
+routes = Routes()
+
+
 def _route(
     path: str, scope: str, body: type[Any], status: int = 200, **opt: Any
-) -> Callable[[Callable[..., Any]], HTTPRouteHandler]:
-    return post(
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return routes.add(
+        post,
         path,
         sync_to_thread=True,
         status_code=status,
@@ -78,7 +82,7 @@ def _route(
 
 
 @_route("/actors", "write", schemas.ActorIn, 201)
-def register_actor(request: Request[Any, Any, Any], body: bytes, state: State) -> Response[bytes]:
+def register_actor(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.ActorIn)
     written = services(state).timeline.register_actor(schemas.to_builtins(data), _author(request))
     return answer(request, written, "actor", created=True)
@@ -86,7 +90,7 @@ def register_actor(request: Request[Any, Any, Any], body: bytes, state: State) -
 
 @_route("/actors/{id:str}/aliases", "write", schemas.AliasIn)
 def add_alias(
-    request: Request[Any, Any, Any], body: bytes, state: State, id: FromPath[str]
+    request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.AliasIn)
     written = services(state).timeline.add_alias(
@@ -97,7 +101,7 @@ def add_alias(
 
 @_route("/actors/{id:str}/roles", "write", schemas.Role)
 def assume_role(
-    request: Request[Any, Any, Any], body: bytes, state: State, id: FromPath[str]
+    request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.Role)
     written = services(state).timeline.assume_role(
@@ -108,7 +112,7 @@ def assume_role(
 
 @_route("/actors/{id:str}/roles/end", "write", schemas.RoleEndIn)
 def end_role(
-    request: Request[Any, Any, Any], body: bytes, state: State, id: FromPath[str]
+    request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.RoleEndIn)
     written = services(state).timeline.end_role(
@@ -118,7 +122,7 @@ def end_role(
 
 
 @_route("/topics", "write", schemas.TopicIn, 201)
-def define_topic(request: Request[Any, Any, Any], body: bytes, state: State) -> Response[bytes]:
+def define_topic(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.TopicIn)
     written = services(state).timeline.define_topic(schemas.to_builtins(data), _author(request))
     return answer(request, written, "topic", created=True)
@@ -126,7 +130,7 @@ def define_topic(request: Request[Any, Any, Any], body: bytes, state: State) -> 
 
 @_route("/topics/{id:str}/changes", "write", schemas.TopicChangeIn)
 def change_topic(
-    request: Request[Any, Any, Any], body: bytes, state: State, id: FromPath[str]
+    request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     """Relabel a topic, or move it under another parent (never below itself)."""
     raw = decode(body, request.headers.get("content-type"), dict[str, Any])
@@ -148,11 +152,11 @@ def change_topic(
     return answer(request, written, "topic", created=False)
 
 
-def _record_routes(kind: str) -> list[HTTPRouteHandler]:
+def _record_routes(kind: str) -> None:
     base = f"/{PLURAL[kind]}"
     model = schemas.RECORD_BODIES[kind]
 
-    def create(request: Request[Any, Any, Any], body: bytes, state: State) -> Response[bytes]:
+    def create(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[bytes]:
         data = decode(body, request.headers.get("content-type"), model)
         written = services(state).timeline.record(kind, schemas.to_builtins(data), _author(request))
         return answer(request, written, kind, created=True)
@@ -161,7 +165,7 @@ def _record_routes(kind: str) -> list[HTTPRouteHandler]:
         use: Callable[..., Written], model: type[Any], args: Callable[[Any], tuple[Any, ...]]
     ) -> Any:
         def handler(
-            request: Request[Any, Any, Any], body: bytes, state: State, id: FromPath[UUID]
+            request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[UUID]
         ) -> Response[bytes]:
             data = decode(body, request.headers.get("content-type"), model)
             written = use(
@@ -200,31 +204,21 @@ def _record_routes(kind: str) -> list[HTTPRouteHandler]:
         assert written is not None
         return written
 
-    return [
-        _route(base, "write", model, 201, kind=kind)(create),
-        _route(f"{base}/{{id:uuid}}/corrections", "write", schemas.CorrectionIn, kind=kind)(
-            change(Timeline.correct, schemas.CorrectionIn, correct)
-        ),
-        _route(f"{base}/{{id:uuid}}/retraction", "write", schemas.RetractionIn, kind=kind)(
-            change(Timeline.retract, schemas.RetractionIn, lambda d: (d.reason,))
-        ),
-        _route(f"{base}/{{id:uuid}}/sources", "write", schemas.SourceIn, kind=kind)(
-            change(
-                Timeline.add_source, schemas.SourceIn, lambda d: (schemas.to_builtins(d.source),)
-            )
-        ),
-        _route(f"{base}/{{id:uuid}}/tags", "write", schemas.TagsIn, kind=kind)(
-            change(lambda t, k, i, d, a, v: tags(t, k, i, d, a, v), schemas.TagsIn, lambda d: (d,))
-        ),
-    ]
+    # Registered for each kind; `routes.handlers()` makes the handler objects.
+    _route(base, "write", model, 201, kind=kind)(create)
+    _route(f"{base}/{{id:uuid}}/corrections", "write", schemas.CorrectionIn, kind=kind)(
+        change(Timeline.correct, schemas.CorrectionIn, correct)
+    )
+    _route(f"{base}/{{id:uuid}}/retraction", "write", schemas.RetractionIn, kind=kind)(
+        change(Timeline.retract, schemas.RetractionIn, lambda d: (d.reason,))
+    )
+    _route(f"{base}/{{id:uuid}}/sources", "write", schemas.SourceIn, kind=kind)(
+        change(Timeline.add_source, schemas.SourceIn, lambda d: (schemas.to_builtins(d.source),))
+    )
+    _route(f"{base}/{{id:uuid}}/tags", "write", schemas.TagsIn, kind=kind)(
+        change(lambda t, k, i, d, a, v: tags(t, k, i, d, a, v), schemas.TagsIn, lambda d: (d,))
+    )
 
 
-ROUTES: list[Any] = [
-    register_actor,
-    add_alias,
-    assume_role,
-    end_role,
-    define_topic,
-    change_topic,
-    *(h for kind in KINDS for h in _record_routes(kind)),
-]
+for _kind in KINDS:
+    _record_routes(_kind)

@@ -66,8 +66,28 @@ def test_a_retracted_record_cannot_be_corrected_again(world: Timeline, author: A
     head = world.head_position()
     with pytest.raises(RuleViolation, match="retracted"):
         world.correct("statement", written.id, {"location": "Brussels"}, "late", author)
-    with pytest.raises(RuleViolation, match="retracted"):
-        world.retract("statement", written.id, "again", author)
+    # Retracting again stores nothing and answers the record as it is.
+    again = world.retract("statement", written.id, "again", author)
+    assert again.duplicate
+    assert again.version == 2
+    assert world.head_position() == head
+
+
+def test_the_same_correction_source_or_retraction_again_is_a_duplicate(
+    world: Timeline, author: Author
+) -> None:
+    written = world.record("statement", statement(), author)
+    world.correct("statement", written.id, {"location": "Brussels"}, "confirmed", author)
+    other = {"publisher": "Reuters", "url": "https://www.reuters.com/example"}
+    world.add_source("statement", written.id, other, author)
+    world.retract("statement", written.id, "misattributed", author)
+    head = world.head_position()
+    # An import run again sends each of them again: nothing new is stored, nothing refused.
+    assert world.correct(
+        "statement", written.id, {"location": "Brussels"}, "confirmed", author
+    ).duplicate
+    assert world.add_source("statement", written.id, dict(other), author).duplicate
+    assert world.retract("statement", written.id, "misattributed", author).duplicate
     assert world.head_position() == head
 
 
