@@ -7,7 +7,9 @@ recorded time; a repeated write answers the stored one with `duplicate=True`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -41,6 +43,14 @@ class Author:
     batch_id: str | None = None
 
 
+@dataclass(slots=True)
+class Unit:
+    """Aggregates created or changed by the use cases of one unit of work."""
+
+    aggregates: dict[UUID, Aggregate] = field(default_factory=dict)
+    recordings: list[Recording[UUID]] = field(default_factory=list)
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     """The answer to a write."""
@@ -69,6 +79,7 @@ class Timeline(Application[UUID]):
         super().__init__(env)
         # Actors and topics are never deleted: once seen, they exist.
         self._known: set[UUID] = set()
+        self._local = threading.local()  # the unit of work of this thread, if any
         self.listeners: list[Callable[[int], None]] = []  # told each new head position
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
@@ -325,11 +336,36 @@ class Timeline(Application[UUID]):
     def head_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
-    def _find(self, cls: type[A], id: UUID) -> A | None:
+    # Units of work: many use cases, one transaction ------------------------------------
+
+    @contextmanager
+    def unit(self, *, save: bool = True) -> Iterator[Unit]:
+        """Run use cases whose changes are saved together at the end, in one transaction
+        (or never, with `save=False`: a dry run). Aggregates changed or created earlier in
+        the unit are seen by later use cases in it."""
+        unit = Unit()
+        self._local.unit = unit
         try:
-            found: Aggregate = self.repository.get(id)
-        except AggregateNotFoundError:
-            return None
+            yield unit
+            if save and unit.aggregates:
+                unit.recordings = self.save_atomically(list(unit.aggregates.values()))
+        finally:
+            self._local.unit = None
+
+    def _unit(self) -> Unit | None:
+        unit: Unit | None = getattr(self._local, "unit", None)
+        return unit
+
+    def _find(self, cls: type[A], id: UUID) -> A | None:
+        unit = self._unit()
+        found: Aggregate
+        if unit is not None and id in unit.aggregates:
+            found = unit.aggregates[id]
+        else:
+            try:
+                found = self.repository.get(id)
+            except AggregateNotFoundError:
+                return None
         if not isinstance(found, cls):
             raise NotFound(f"{id} is a {type(found).__name__.lower()}, not a {cls.__name__}")
         return found
@@ -346,7 +382,8 @@ class Timeline(Application[UUID]):
         return found
 
     def _check_exists(self, id: UUID, field: str, what: str, slug: str) -> None:
-        if id in self._known:
+        unit = self._unit()
+        if id in self._known or (unit is not None and id in unit.aggregates):
             return
         if next(iter(self.events.get(id, limit=1)), None) is None:
             hint = "register it first" if what == "actor" else "define it first"
@@ -370,10 +407,15 @@ class Timeline(Application[UUID]):
             existing.id,
             ref,
             existing.version,
-            self.head_position(),
+            self._position_now(),
             existing.created_on,
             duplicate=True,
         )
+
+    def _position_now(self) -> int:
+        """For an answer that stored nothing: a position that includes what it found
+        (0 inside a unit, whose report gives positions)."""
+        return 0 if self._unit() is not None else self.head_position()
 
     def _unchanged(self, aggregate: Actor | Topic | Record, ref: str) -> Written:
         """Asked for what is already so: nothing is stored."""
@@ -381,7 +423,7 @@ class Timeline(Application[UUID]):
             aggregate.id,
             ref,
             aggregate.version,
-            self.head_position(),
+            self._position_now(),
             aggregate.modified_on,
             duplicate=True,
         )
@@ -398,6 +440,10 @@ class Timeline(Application[UUID]):
             return self._duplicate(winner, ref, print_, field)
 
     def _save(self, aggregate: Actor | Topic | Record, ref: str) -> Written:
+        unit = self._unit()
+        if unit is not None:
+            unit.aggregates[aggregate.id] = aggregate
+            return Written(aggregate.id, ref, aggregate.version, 0, aggregate.modified_on)
         recordings = self.save_atomically([aggregate])
         last = recordings[-1]
         return Written(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +19,7 @@ import typer
 from domain.application import Author
 from projections.models import PROJECTIONS
 from service.keys import KeyProblem, KeyStore
-from service.loader import Report, load_files, seed_files
+from service.loader import Report, load, load_files, new_batch_id, open_lines, seed_files
 from service.readmodels import open_read_models
 from service.settings import Settings
 from service.store import StoreError, open_timeline, parse_url
@@ -46,22 +51,142 @@ def seed(writer: Annotated[str, typer.Option(help="recorded as the writer")] = "
 
 @app.command()
 def backfill(
-    files: Annotated[
-        list[Path], typer.Argument(help="NDJSON files (SPEC §7)", exists=True, dir_okay=False)
-    ],
+    files: Annotated[list[str], typer.Argument(help="NDJSON files (gzip too), or - for stdin")],
+    dry_run: Annotated[bool, typer.Option(help="check every line, write nothing")] = False,
+    atomic: Annotated[bool, typer.Option(help="all lines or none")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
+    report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+    api: Annotated[str | None, typer.Option(help="import through this service's API")] = None,
+    key: Annotated[str | None, typer.Option(help="an admin key, with --api")] = None,
     writer: Annotated[str, typer.Option(help="recorded as the writer")] = "backfill",
 ) -> None:
-    """Import NDJSON files into the store and report every line."""
-    settings = Settings()
+    """Import NDJSON history in batches; the report says what was accepted, what was
+    already there, and each rejected line with its reason."""
+    for name in files:
+        if name != "-" and not Path(name).is_file():
+            _fail(f"no file {name}")
+    if api is not None:
+        result = _backfill_api(api, key, files, dry_run=dry_run, atomic=atomic)
+    else:
+        result = _backfill_here(
+            files, writer, dry_run=dry_run, atomic=atomic, batch_size=batch_size
+        )
+    if report is not None:
+        report.write_text(json.dumps(result, indent=2) + "\n")
+    else:
+        typer.echo(json.dumps(result, indent=2))
+    if result["rejected"]:
+        raise typer.Exit(1)
+
+
+def _backfill_here(
+    files: list[str], writer: str, *, dry_run: bool, atomic: bool, batch_size: int
+) -> dict[str, object]:
     try:
-        timeline = open_timeline(parse_url(settings.database_url))
+        timeline = open_timeline(parse_url(Settings().database_url))
     except StoreError as e:
         _fail(str(e))
+        raise
+    by = Author(writer, batch_id=new_batch_id())
+    total = Report(batch_id=by.batch_id)
+    with progress_bar(files) as advance:
+        for name in files:
+            lines = open_lines(name, sys.stdin.buffer)
+            total.add(
+                load(
+                    timeline,
+                    lines,
+                    by,
+                    source=Path(name).name,
+                    batch_size=batch_size,
+                    atomic=atomic,
+                    dry_run=dry_run,
+                    progress=advance,
+                )
+            )
+    timeline.close()
+    return {**total.as_dict(), "dry_run": dry_run}
+
+
+def _backfill_api(
+    api: str, key: str | None, files: list[str], *, dry_run: bool, atomic: bool
+) -> dict[str, object]:
+    import httpx
+
+    if not key:
+        _fail("--api needs --key (an admin key)")
+    out: dict[str, object] = {}
+    for name in files:
+
+        def chunks(name: str = name) -> Iterator[bytes]:
+            source = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+            with source:
+                while chunk := source.read(1 << 16):
+                    yield chunk
+
+        response = httpx.post(
+            f"{api.rstrip('/')}/admin/backfill",
+            params={"dry_run": str(dry_run).lower(), "atomic": str(atomic).lower()},
+            content=chunks(),
+            timeout=httpx.Timeout(30.0, read=3600.0),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+        )
+        if response.status_code != 200:
+            _fail(f"{name}: {response.status_code} {response.text[:500]}")
+        out = response.json()
+    return out
+
+
+@contextmanager
+def progress_bar(files: list[str]) -> Iterator[Callable[[int], None]]:
+    """A bar with rate and ETA on a terminal; a line every few seconds otherwise."""
+    total = sum(_count_lines(n) for n in files if n != "-") or None
+    if sys.stderr.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(
+            TextColumn("backfill"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            transient=True,
+        ) as bar:
+            task = bar.add_task("lines", total=total, rate="")
+            started = time.monotonic()
+
+            def advance(done: int) -> None:
+                bar.advance(task, done)
+                elapsed = time.monotonic() - started
+                rate = bar.tasks[0].completed / elapsed if elapsed else 0
+                bar.update(task, rate=f"{rate:,.0f} lines/s")
+
+            yield advance
         return
-    report = load_files(timeline, files, Author(writer))
-    _print_report(report)
-    if report.rejected:
-        raise typer.Exit(1)
+    state = {"done": 0, "said": time.monotonic(), "started": time.monotonic()}
+
+    def tell(done: int) -> None:
+        state["done"] += done
+        now = time.monotonic()
+        if now - state["said"] >= 5:
+            state["said"] = now
+            rate = state["done"] / (now - state["started"])
+            of = f"/{total}" if total else ""
+            typer.echo(f"backfill: {state['done']:.0f}{of} lines, {rate:,.0f} lines/s", err=True)
+
+    yield tell
+
+
+def _count_lines(name: str) -> int:
+    return sum(1 for _ in open_lines(name))
 
 
 @app.command()

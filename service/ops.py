@@ -4,8 +4,9 @@ and the admin backfill."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
-import uuid
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,13 +14,13 @@ import anyio
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery, RawBody
+from litestar.params import FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from domain.application import Author
 from service import schemas
 from service.context import Services, services
-from service.loader import load
+from service.loader import load, new_batch_id
 from service.metrics import CONTENT_TYPE
 from service.problems import HttpProblem
 from service.reads import JSON, MAX_LIMIT, Reading, _json, check_position, event_out
@@ -185,7 +186,6 @@ def metrics(state: State) -> Response[bytes]:
 @routes.add(
     post,
     "/admin/backfill",
-    sync_to_thread=True,
     media_type="application/json",
     request_max_body_size=BACKFILL_MAX_BYTES,
     status_code=200,
@@ -193,18 +193,31 @@ def metrics(state: State) -> Response[bytes]:
         "scope": "admin",
         "body": "ndjson",
         "returns": schemas.BackfillReport,
-        "errors": (400, 401, 403, 413, 415, 503),
+        "errors": (400, 401, 403, 413, 415, 422, 503),
     },
 )
-def backfill(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[bytes]:
-    """Import NDJSON lines (SPEC §7); each bad line is reported, the rest go on."""
+async def backfill(
+    request: Request[Any, Any, Any],
+    state: State,
+    dry_run: FromQuery[bool] = False,
+    atomic: FromQuery[bool] = False,
+) -> Response[bytes]:
+    """Import NDJSON lines (SPEC §7), streamed; each bad line is reported, the rest go on
+    (`atomic`: all or nothing; `dry_run`: check only)."""
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media not in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
         raise HttpProblem(415, "send NDJSON as application/x-ndjson", field="content-type")
     s = services(state)
-    lines = ((n, raw) for n, raw in enumerate(body.splitlines(), start=1) if raw.strip())
-    author = Author(writer=str(request.state.writer), batch_id=str(uuid.uuid4()))
-    report = load(s.timeline, lines, author)
+    author = Author(writer=str(request.state.writer), batch_id=new_batch_id())
+    # Spooled to disk past a few MB, so a large import does not sit in memory twice.
+    with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
+        async for chunk in request.stream():
+            spool.write(chunk)
+        spool.seek(0)
+        lines = ((n, raw) for n, raw in enumerate(spool, start=1) if raw.strip())
+        report = await anyio.to_thread.run_sync(
+            functools.partial(load, s.timeline, lines, author, atomic=atomic, dry_run=dry_run)
+        )
     out = schemas.BackfillReport(
         accepted=report.accepted,
         duplicates=report.duplicates,
@@ -213,9 +226,12 @@ def backfill(request: Request[Any, Any, Any], body: RawBody, state: State) -> Re
         ],
         first_position=report.first_position,
         last_position=report.last_position,
+        elapsed=round(report.elapsed, 3),
+        rate=round(report.rate, 1),
+        batch_id=report.batch_id,
     )
     return Response(
         msgspec.json.encode(out),
         media_type="application/json",
-        headers={"X-Timeline-Position": str(s.timeline.head_position())},
+        headers={"X-Timeline-Position": str(report.last_position or 0)},
     )

@@ -340,6 +340,9 @@ class BackfillReport(Struct, kw_only=True):
     rejected: list[BackfillRejected]
     first_position: int | None
     last_position: int | None
+    elapsed: float = 0.0
+    rate: float = 0.0  # lines per second
+    batch_id: str | None = None
 
 
 class FieldError(Struct, kw_only=True):

@@ -1,0 +1,238 @@
+"""Backfill: bulk, idempotent, resumable imports, in any order, reported line by line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domain.application import Author, Timeline
+from domain.ids import record_id
+from projections.models import ReadModels
+from projections.timeline import TimelineQuery
+from projections.timeline import timeline as timeline_page
+from service.loader import load, open_lines
+from service.store import Store
+
+BBC = {"publisher": "BBC News", "url": "https://www.bbc.com/news/example"}
+
+
+def ndjson(path: Path, lines: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def statement(key: str, day: str, speaker: str = "mark-rutte", **more: Any) -> dict[str, Any]:
+    return {
+        "type": "statement",
+        "key": key,
+        "speaker": speaker,
+        "quote": f"words {key}",
+        "occurred_at": day,
+        "channel": "speech",
+        "topics": ["territory"],
+        "sources": [BBC],
+        **more,
+    }
+
+
+# Records first, then the topics (child before parent) and actors they need: a file in
+# any order.
+OUT_OF_ORDER = [
+    statement("s-2025", "2025-02-13"),
+    statement("s-2014", "2014-03-18", speaker="vladimir-putin"),
+    {
+        "type": "correction",
+        "target": {"kind": "statement", "key": "s-2014"},
+        "changes": {"location": "Moscow"},
+        "reason": "place confirmed",
+    },
+    {
+        "type": "source",
+        "target": {"kind": "statement", "key": "s-2025"},
+        "source": {"publisher": "Reuters", "url": "https://www.reuters.com/example"},
+    },
+    {"type": "topic", "id": "territory", "label": "Territory", "parent": "negotiations"},
+    {"type": "topic", "id": "negotiations", "label": "Negotiations"},
+    {"type": "actor", "id": "mark-rutte", "name": "Mark Rutte", "kind": "person"},
+    {"type": "actor", "id": "vladimir-putin", "name": "Vladimir Putin", "kind": "person"},
+]
+
+
+def run(timeline_: Timeline, path: Path, **options: Any) -> Any:
+    return load(timeline_, open_lines(path), Author("importer", batch_id="b1"), **options)
+
+
+def test_a_file_in_any_order_imports_and_a_second_run_adds_nothing(
+    timeline: Timeline, tmp_path: Path
+) -> None:
+    path = ndjson(tmp_path / "history.ndjson", OUT_OF_ORDER)
+    # Forward references are resolved: every line is accepted.
+    first = run(timeline, path, batch_size=3)
+    assert (first.accepted, first.duplicates, first.rejected) == (8, 0, [])
+    assert first.last_position == timeline.head_position()
+    rec = timeline.get_record("statement", record_id("statement", "s-2014"))
+    assert rec.content["location"] == "Moscow"
+    # The same file again: every line found stored, no event added.
+    head = timeline.head_position()
+    second = run(timeline, path)
+    assert (second.accepted, second.duplicates, second.rejected) == (0, 8, [])
+    assert timeline.head_position() == head
+    # Each event carries the import's batch id.
+    (event,) = [e for e in timeline.history(rec.id) if type(e).__name__ == "Recorded"]
+    assert getattr(event, "batch_id") == "b1"
+
+
+def test_a_dry_run_checks_every_line_and_writes_nothing(timeline: Timeline, tmp_path: Path) -> None:
+    path = ndjson(tmp_path / "h.ndjson", [*OUT_OF_ORDER, statement("bad", "2025-02-30")])
+    report = run(timeline, path, dry_run=True)
+    assert report.accepted == 8
+    assert [(r.line, r.key) for r in report.rejected] == [(9, "bad")]
+    assert "occurred_at" in report.rejected[0].error
+    assert timeline.head_position() == 0
+
+
+def test_an_atomic_import_with_one_bad_line_writes_nothing_and_names_the_line(
+    timeline: Timeline, tmp_path: Path
+) -> None:
+    path = ndjson(
+        tmp_path / "h.ndjson", [*OUT_OF_ORDER, statement("ghost", "2025-02-13", speaker="nobody")]
+    )
+    report = run(timeline, path, atomic=True)
+    assert report.accepted == 0
+    assert [(r.line, r.key) for r in report.rejected] == [(9, "ghost")]
+    assert "speaker" in report.rejected[0].error
+    assert timeline.head_position() == 0
+    # Without the bad line, the atomic import stores it all.
+    good = ndjson(tmp_path / "good.ndjson", OUT_OF_ORDER)
+    assert run(timeline, good, atomic=True).accepted == 8
+
+
+def test_a_correction_by_key_from_a_later_file(timeline: Timeline, tmp_path: Path) -> None:
+    run(timeline, ndjson(tmp_path / "a.ndjson", OUT_OF_ORDER))
+    later = ndjson(
+        tmp_path / "b.ndjson",
+        [
+            {
+                "type": "correction",
+                "target": {"kind": "statement", "key": "s-2025"},
+                "changes": {"occurred_at": "2025-02-12"},
+                "reason": "it was Wednesday",
+            },
+            {
+                "type": "retraction",
+                "target": {"kind": "statement", "key": "s-2014"},
+                "reason": "misattributed",
+            },
+            {
+                "type": "correction",
+                "target": {"kind": "statement", "key": "never-seen"},
+                "changes": {"location": "X"},
+                "reason": "?",
+            },
+        ],
+    )
+    report = run(timeline, later)
+    assert report.accepted == 2
+    assert [(r.line, r.key) for r in report.rejected] == [(3, "never-seen")]
+    rec = timeline.get_record("statement", record_id("statement", "s-2025"))
+    assert rec.content["occurred_at"] == "2025-02-12"
+
+
+def test_gzip_files_are_read(timeline: Timeline, tmp_path: Path) -> None:
+    path = tmp_path / "h.ndjson.gz"
+    path.write_bytes(gzip.compress("".join(json.dumps(x) + "\n" for x in OUT_OF_ORDER).encode()))
+    assert run(timeline, path).accepted == 8
+
+
+def test_history_stays_history_after_a_backfill(
+    timeline: Timeline, read_models: ReadModels, tmp_path: Path
+) -> None:
+    run(timeline, ndjson(tmp_path / "a.ndjson", OUT_OF_ORDER))
+    read_models.catch_up()
+    view = read_models.view("timeline")
+    before_position = view.position()
+    asked = TimelineQuery(at=before_position, limit=500)
+    answer_then = timeline_page(view, asked).items
+    # Years of older history arrive later, with a correction of a known record.
+    older = [statement(f"old-{n}", f"{2015 + n % 9}-0{1 + n % 9}-1{n % 9}") for n in range(40)]
+    older.append(
+        {
+            "type": "correction",
+            "target": {"kind": "statement", "key": "s-2025"},
+            "changes": {"location": "Brussels"},
+            "reason": "place",
+        }
+    )
+    report = run(timeline, ndjson(tmp_path / "older.ndjson", older))
+    assert report.accepted == 41
+    read_models.catch_up()
+    # As of before the backfill: byte for byte the same answer.
+    assert timeline_page(view, asked).items == answer_then
+    # Now: the backfilled records are in, in occurred order.
+    current = [json.loads(i) for i in timeline_page(view, TimelineQuery(limit=500)).items]
+    assert len(current) == len(answer_then) + 40
+    assert [c["occurred_at"] for c in current] == sorted(c["occurred_at"] for c in current)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
+def test_an_import_killed_mid_way_and_run_again_stores_each_line_once(
+    store: Store, tmp_path: Path
+) -> None:
+    lines = list(OUT_OF_ORDER[4:]) + [
+        statement(f"k-{n}", f"2020-01-{1 + n % 28:02d}") for n in range(3000)
+    ]
+    path = ndjson(tmp_path / "big.ndjson", lines)
+    env = {
+        **os.environ,
+        "TIMELINE_DATABASE_URL": store.url
+        + (f"?schema={store.env['POSTGRES_SCHEMA']}" if store.kind == "postgres" else ""),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "backfill",
+        str(path),
+        "--batch-size",
+        "100",
+        "--report",
+        str(tmp_path / "report.json"),
+    ]
+    # The first import is killed with SIGKILL part of the way through.
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from service.store import open_timeline
+
+    timeline_ = open_timeline(store)
+    try:
+        deadline = time.monotonic() + 60
+        while timeline_.head_position() < 600 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        stored_before = timeline_.head_position()
+        assert 0 < stored_before < len(lines)
+        # Run again: it finds what was stored, adds the rest, nothing twice.
+        subprocess.run(
+            command,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=300,
+        )
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["rejected"] == []
+        assert report["accepted"] + report["duplicates"] == len(lines)
+        assert report["duplicates"] >= stored_before - 10  # whole batches were stored
+        assert timeline_.head_position() == len(lines)  # one event per line, no more
+    finally:
+        timeline_.close()
