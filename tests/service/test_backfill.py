@@ -88,7 +88,7 @@ def test_a_file_in_any_order_imports_and_a_second_run_adds_nothing(
     assert timeline.head_position() == head
     # Each event carries the import's batch id.
     (event,) = [e for e in timeline.history(rec.id) if type(e).__name__ == "Recorded"]
-    assert getattr(event, "batch_id") == "b1"
+    assert event.batch_id == "b1"
 
 
 def test_a_dry_run_checks_every_line_and_writes_nothing(timeline: Timeline, tmp_path: Path) -> None:
