@@ -87,6 +87,7 @@ def test_a_file_in_any_order_imports_and_a_second_run_adds_nothing(
     assert (second.accepted, second.duplicates, second.rejected) == (0, 8, [])
     assert timeline.head_position() == head
     # Each event carries the import's batch id.
+    event: Any
     (event,) = [e for e in timeline.history(rec.id) if type(e).__name__ == "Recorded"]
     assert event.batch_id == "b1"
 
