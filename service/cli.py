@@ -12,15 +12,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from domain.application import Author
+from domain.application import Author, Timeline
+from domain.errors import TimelineError
+from domain.when import parse_when
 from projections.models import PROJECTIONS
+from projections.rows import RowsView
+from projections.timeline import TimelineQuery
 from service.keys import KeyProblem, KeyStore
 from service.loader import Report, load, load_files, new_batch_id, open_lines, seed_files
 from service.readmodels import open_read_models
+from service.replay import (
+    EXPORTS,
+    FORMATS,
+    all_items,
+    backfill_lines,
+    items_csv,
+    position_for,
+    replay,
+    timelinejs,
+    who_said,
+    write_answer,
+)
 from service.settings import Settings
 from service.store import StoreError, open_timeline, parse_url
 
@@ -348,6 +364,108 @@ def serve(
         timeout_graceful_shutdown=30,
         access_log=False,
     )
+
+
+def _when(value: str | None, field: str, *, end: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = parse_when(value, field)
+    except TimelineError as e:
+        _fail(f"--{field.replace('_', '-')}: {e.message}")
+        raise
+    return when.end if end else when.start
+
+
+def _question(
+    as_of: str | None,
+    as_of_position: int | None,
+    since: str | None,
+    until: str | None,
+    topic: str | None,
+    actor: str | None,
+    kind: str | None,
+) -> tuple[Timeline, dict[str, RowsView], TimelineQuery]:
+    if as_of is not None and as_of_position is not None:
+        _fail("give --as-of or --as-of-position, not both")
+    instant = _when(as_of, "as_of")
+    if as_of is not None and len(as_of) < 16:
+        _fail("--as-of takes an instant with a UTC offset, like 2025-02-20T00:00:00Z")
+    try:
+        timeline = open_timeline(parse_url(Settings().database_url))
+    except StoreError as e:
+        _fail(str(e))
+        raise
+    views = replay(timeline, PROJECTIONS)
+    at = position_for(views["timeline"], instant, as_of_position)
+    query = TimelineQuery(
+        topic=topic,
+        actor=actor,
+        kind=kind,
+        since=_when(since, "since"),
+        until=_when(until, "until", end=True),
+        at=at,
+    )
+    return timeline, views, query
+
+
+@app.command(name="replay")
+def replay_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the file to write")],
+    model: Annotated[str, typer.Option(help="timeline or who-said-what")] = "timeline",
+    as_of: Annotated[str | None, typer.Option(help="an instant: as the service knew it")] = None,
+    as_of_position: Annotated[int | None, typer.Option(min=0)] = None,
+    since: Annotated[str | None, typer.Option(help="occurred since (any precision)")] = None,
+    until: Annotated[str | None, typer.Option(help="occurred until (any precision)")] = None,
+    topic: Annotated[str | None, typer.Option(help="with its descendants")] = None,
+    actor: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option(help="statement, announcement or occurrence")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json, ndjson or csv")] = "json",
+) -> None:
+    """Rebuild the read models offline from the event log and answer one question, as the
+    service would have answered it then."""
+    if fmt not in FORMATS:
+        _fail(f"--format is one of {', '.join(FORMATS)}")
+    if model not in ("timeline", "who-said-what"):
+        _fail("--model is timeline or who-said-what")
+    if model == "who-said-what" and topic is None:
+        _fail("who-said-what needs --topic")
+    timeline, views, query = _question(as_of, as_of_position, since, until, topic, actor, kind)
+    answer: Any
+    if model == "timeline":
+        answer = all_items(views["timeline"], query)
+    else:
+        assert topic is not None
+        answer = who_said(views["who_said_what"], topic, query)
+        if answer is None:
+            _fail(f"no topic {topic!r} at that point")
+    output.write_text(write_answer(answer, fmt))
+    typer.echo(f"{output}: as of position {query.at if query.at is not None else 'now'}", err=True)
+    timeline.close()
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="the file to write")],
+    fmt: Annotated[str, typer.Option("--format", help="ndjson, csv or timelinejs")] = "ndjson",
+    as_of: Annotated[str | None, typer.Option(help="an instant: as the service knew it")] = None,
+    as_of_position: Annotated[int | None, typer.Option(min=0)] = None,
+) -> None:
+    """Export the timeline: backfill NDJSON (re-imports with the same ids), CSV, or
+    TimelineJS JSON for the Knight Lab viewer."""
+    if fmt not in EXPORTS:
+        _fail(f"--format is one of {', '.join(EXPORTS)}")
+    timeline, views, query = _question(as_of, as_of_position, None, None, None, None, None)
+    if fmt == "ndjson":
+        lines = backfill_lines(views, query.at)
+        output.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+    elif fmt == "csv":
+        output.write_text(items_csv(all_items(views["timeline"], query)))
+    else:
+        document = timelinejs(all_items(views["timeline"], query), "Geopolitical Timeline")
+        output.write_text(json.dumps(document, ensure_ascii=False, indent=1))
+    typer.echo(f"wrote {output}", err=True)
+    timeline.close()
 
 
 def _print_report(report: Report) -> None:

@@ -1,0 +1,228 @@
+"""An analyst's offline replay: read models rebuilt from the event log into memory, then
+asked the same questions the API answers, written to JSON, NDJSON or CSV; and exports of
+the timeline (backfill NDJSON that re-imports with the same ids, CSV, TimelineJS)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from domain.application import Timeline
+from projections import actors as actors_model
+from projections import topics as topics_model
+from projections.models import PROJECTIONS
+from projections.rows import RowsView
+from projections.runner import Runner
+from projections.sqlite import MEMORY, SqliteDatabase, SqliteRows
+from projections.timeline import TimelineQuery, timeline
+from projections.whosaid import who_said_what
+
+FORMATS = ("json", "ndjson", "csv")
+EXPORTS = ("ndjson", "csv", "timelinejs")
+
+
+def replay(app: Timeline, names: Iterable[str]) -> dict[str, RowsView]:
+    """The named read models, rebuilt in memory from every event in the log."""
+    db = SqliteDatabase(MEMORY)
+    views: dict[str, RowsView] = {}
+    for name in names:
+        view = SqliteRows(db, name)
+        view.create_tables()
+        Runner(app, PROJECTIONS[name](view), batch_size=2000).catch_up()
+        views[name] = view
+    return views
+
+
+def position_for(view: RowsView, as_of: datetime | None, as_of_position: int | None) -> int | None:
+    if as_of_position is not None:
+        return as_of_position
+    if as_of is not None:
+        return view.position_at(as_of)
+    return None
+
+
+def all_items(view: RowsView, query: TimelineQuery) -> list[dict[str, Any]]:
+    """Every page of a timeline query."""
+    out: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = timeline(view, TimelineQuery(**{**_fields(query), "after": after, "limit": 500}))
+        out += [json.loads(i) for i in page.items]
+        if page.next is None:
+            return out
+        after = page.next
+
+
+def _fields(query: TimelineQuery) -> dict[str, Any]:
+    return {name: getattr(query, name) for name in TimelineQuery.__slots__}
+
+
+def who_said(view: RowsView, topic: str, query: TimelineQuery) -> dict[str, Any] | None:
+    return who_said_what(view, topic, query.since, query.until, query.at)
+
+
+CSV_COLUMNS = (
+    "kind",
+    "id",
+    "key",
+    "occurred_at",
+    "occurred_precision",
+    "occurred_as_given",
+    "who",
+    "title",
+    "quote",
+    "summary",
+    "channel",
+    "location",
+    "topics",
+    "sources",
+    "version",
+    "position",
+    "recorded_at",
+)
+
+
+def items_csv(items: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for item in items:
+        who = item.get("speaker") or item.get("by") or item.get("participants") or []
+        names = [who["name"]] if isinstance(who, dict) else [a["name"] for a in who]
+        writer.writerow(
+            [
+                item["kind"],
+                item["id"],
+                item["key"],
+                item["occurred_at"],
+                item["occurred_precision"],
+                item["occurred_as_given"],
+                "; ".join(names),
+                item.get("title", ""),
+                item.get("quote", ""),
+                item.get("summary", ""),
+                item.get("channel", ""),
+                item.get("location", ""),
+                " ".join(item.get("topics", [])),
+                " ".join(s["url"] for s in item.get("sources", [])),
+                item["version"],
+                item["position"],
+                item["recorded_at"],
+            ]
+        )
+    return out.getvalue()
+
+
+def write_answer(answer: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(answer, ensure_ascii=False, indent=2) + "\n"
+    items = answer if isinstance(answer, list) else _records_of(answer)
+    if fmt == "ndjson":
+        return "".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items)
+    return items_csv(items)
+
+
+def _records_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for s in answer.get("speakers", []) for r in s["records"]]
+
+
+# Exports ---------------------------------------------------------------------------------
+
+
+def backfill_lines(views: dict[str, RowsView], at: int | None) -> list[dict[str, Any]]:
+    """The store's actors, topics and current records as backfill lines: an empty store
+    that imports them has the same record ids and the same read models."""
+    lines: list[dict[str, Any]] = []
+    for actor in actors_model.actors(views["actors"], at, 10**9, None):
+        lines.append(
+            {
+                "type": "actor",
+                "id": actor["id"],
+                "name": actor["name"],
+                "kind": actor["kind"],
+                "aliases": actor["aliases"],
+                "roles": actor["roles"],
+            }
+        )
+    for topic in topics_model.topic_tree(views["topics"], at):
+        line = {"type": "topic", "id": topic["id"], "label": topic["label"]}
+        for optional in ("parent", "description"):
+            if topic.get(optional):
+                line[optional] = topic[optional]
+        lines.append(line)
+    for item in all_items(views["timeline"], TimelineQuery(at=at)):
+        lines.append(_record_line(item))
+    return lines
+
+
+_DERIVED = {
+    "kind",
+    "id",
+    "occurred_at",
+    "occurred_precision",
+    "occurred_as_given",
+    "version",
+    "position",
+    "recorded_at",
+    "first_recorded_at",
+    "occurrence_kind",
+}
+
+
+def _record_line(item: dict[str, Any]) -> dict[str, Any]:
+    line: dict[str, Any] = {"type": item["kind"], "key": item["key"]}
+    for name, value in item.items():
+        if name in _DERIVED or name == "key":
+            continue
+        if name == "speaker":
+            line[name] = value["id"]
+        elif name in ("by", "participants", "mentions"):
+            line[name] = [a["id"] for a in value]
+        else:
+            line[name] = value
+    line["occurred_at"] = item["occurred_as_given"]
+    if item["kind"] == "occurrence":
+        line["kind"] = item["occurrence_kind"]
+    return line
+
+
+def timelinejs(items: list[dict[str, Any]], title: str) -> dict[str, Any]:
+    """The Knight Lab TimelineJS JSON format."""
+    events = []
+    for item in items:
+        date = _tl_date(item["occurred_as_given"])
+        who = item.get("speaker") or item.get("by") or []
+        names = [who["name"]] if isinstance(who, dict) else [a["name"] for a in who]
+        headline = item.get("title") or ", ".join(names) or item["kind"]
+        text = (item.get("quote") and f"“{item['quote']}”") or item.get("summary", "")
+        sources = "".join(
+            f'<p><a href="{s["url"]}">{s["publisher"]}</a></p>'
+            for s in item.get("sources", [])
+            if s["url"].startswith("http")
+        )
+        events.append(
+            {
+                "start_date": date,
+                "unique_id": item["id"],
+                "group": item["kind"],
+                "text": {"headline": _escape(headline), "text": _escape(text) + sources},
+            }
+        )
+    return {"title": {"text": {"headline": _escape(title)}}, "events": events}
+
+
+def _tl_date(given: str) -> dict[str, str]:
+    date: dict[str, str] = {"year": given[:4]}
+    if len(given) >= 7:
+        date["month"] = str(int(given[5:7]))
+    if len(given) >= 10:
+        date["day"] = str(int(given[8:10]))
+    return date
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
