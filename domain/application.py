@@ -6,8 +6,8 @@ recorded time; a repeated write answers the stored one with `duplicate=True`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +49,7 @@ class Unit:
 
     aggregates: dict[UUID, Aggregate] = field(default_factory=dict)
     recordings: list[Recording[UUID]] = field(default_factory=list)
+    optimistic: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class Timeline(Application[UUID]):
     def register_actor(self, data: Mapping[str, object], by: Author) -> Written:
         clean = clean_actor(data)
         print_ = records.fingerprint(clean)
-        existing = self._find(Actor, actor_id(clean["slug"]))
+        existing = self._find(Actor, actor_id(clean["slug"]), creating=True)
         if existing is not None:
             return self._duplicate(existing, existing.slug, print_, field="id")
         actor = Actor._create(
@@ -156,7 +157,7 @@ class Timeline(Application[UUID]):
         if clean["parent"] is not None:
             self._check_exists(topic_id(clean["parent"]), "parent", "topic", clean["parent"])
         print_ = records.fingerprint(clean)
-        existing = self._find(Topic, topic_id(clean["slug"]))
+        existing = self._find(Topic, topic_id(clean["slug"]), creating=True)
         if existing is not None:
             return self._duplicate(existing, existing.slug, print_, field="id")
         topic = Topic._create(
@@ -215,7 +216,7 @@ class Timeline(Application[UUID]):
         )
         print_ = records.fingerprint(content)
         cls = RECORD_CLASSES[kind]
-        existing = self._find(cls, record_id(kind, key))
+        existing = self._find(cls, record_id(kind, key), creating=True)
         if existing is not None:
             return self._duplicate(existing, str(existing.id), print_, field="key")
         rec = cls._create(
@@ -339,11 +340,15 @@ class Timeline(Application[UUID]):
     # Units of work: many use cases, one transaction ------------------------------------
 
     @contextmanager
-    def unit(self, *, save: bool = True) -> Iterator[Unit]:
+    def unit(self, *, save: bool = True, optimistic: bool = False) -> Iterator[Unit]:
         """Run use cases whose changes are saved together at the end, in one transaction
         (or never, with `save=False`: a dry run). Aggregates changed or created earlier in
-        the unit are seen by later use cases in it."""
-        unit = Unit()
+        the unit are seen by later use cases in it.
+
+        `optimistic`: creations do not look for an existing aggregate first; if one
+        exists, the save fails as a whole (`ConcurrentWrite`) and the caller runs the unit
+        again without this option. Bulk imports of new history skip a query a line."""
+        unit = Unit(optimistic=optimistic)
         self._local.unit = unit
         try:
             yield unit
@@ -356,11 +361,13 @@ class Timeline(Application[UUID]):
         unit: Unit | None = getattr(self._local, "unit", None)
         return unit
 
-    def _find(self, cls: type[A], id: UUID) -> A | None:
+    def _find(self, cls: type[A], id: UUID, *, creating: bool = False) -> A | None:
         unit = self._unit()
         found: Aggregate
         if unit is not None and id in unit.aggregates:
             found = unit.aggregates[id]
+        elif creating and unit is not None and unit.optimistic:
+            return None
         else:
             try:
                 found = self.repository.get(id)

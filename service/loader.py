@@ -152,17 +152,18 @@ def _batch(
     report: Report,
     dry_run: bool,
 ) -> None:
-    try:
-        with app.unit(save=not dry_run) as unit:
-            tally = _apply_all(app, batch, by, source)
-    except ConcurrentWrite:
-        # Someone wrote to the same aggregates meanwhile: go line by line, each its own
-        # transaction; what was already stored counts as a duplicate.
-        tally = _apply_all(app, batch, by, source)
+    # First as if all of it were new (no look-up per line); if something in the batch was
+    # stored already (a re-run) or meanwhile, again with look-ups; then line by line.
+    for optimistic in (True, False):
+        try:
+            with app.unit(save=not dry_run, optimistic=optimistic and not dry_run) as unit:
+                tally = _apply_all(app, batch, by, source)
+        except ConcurrentWrite:
+            continue
         _merge(report, tally)
+        _positions(report, unit.recordings)
         return
-    _merge(report, tally)
-    _positions(report, unit.recordings)
+    _merge(report, _apply_all(app, batch, by, source))
 
 
 def _atomic(
