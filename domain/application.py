@@ -400,10 +400,10 @@ class Timeline(Application[UUID]):
     def _check_references(
         self, kind: str, content: dict[str, Any], fields: Mapping[str, object]
     ) -> None:
-        for field, what, slug in records.references(kind, content):
-            if field.split("[")[0] in fields:
+        for name, what, slug in records.references(kind, content):
+            if name.split("[")[0] in fields:
                 make = actor_id if what == "actor" else topic_id
-                self._check_exists(make(slug), field, what, slug)
+                self._check_exists(make(slug), name, what, slug)
 
     def _duplicate(
         self, existing: Actor | Topic | Record, ref: str, print_: str, field: str
