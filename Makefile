@@ -32,5 +32,10 @@ format: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/timeline demo
 
+BENCH_RECORDS ?= 20000
+bench: $(STAMP)
+	$(PY) -m bench.catchup --records $(BENCH_RECORDS)
+	$(PY) -m bench.backfill --records $(BENCH_RECORDS)
+
 clean:
 	rm -rf $(VENV) .timeline .mypy_cache .pytest_cache .ruff_cache
