@@ -92,8 +92,9 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
     responses: dict[str, Any] = {}
     if opt.get("sse"):
         responses["200"] = {
-            "description": "Server-Sent Events, one domain event each",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "Server-Sent Events, one domain event each: `id` its position, "
+            "`event` its type, `data` the Event as JSON",
+            "content": {"text/event-stream": {"schema": SSE_EVENT, "itemSchema": SSE_EVENT}},
         }
     elif handler.media_type.startswith("text/plain"):
         responses["200"] = {
@@ -126,6 +127,22 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
     op["responses"] = responses
     if scope is not None:
         op["security"] = [{"bearer": []}] if scope != "read" else [{"bearer": []}, {}]
+
+
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/Event"},
+        },
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
 
 
 def _position_header() -> dict[str, Any]:

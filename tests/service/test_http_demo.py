@@ -1,0 +1,201 @@
+"""The `timeline` command as a user runs it: `demo` serves the seed over real HTTP, and
+`keys` makes, lists and revokes the keys the API checks."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from service.app import build_services, create_app
+from service.settings import Settings
+from tests.service.conftest import statement
+
+TIMELINE = str(Path(sys.executable).with_name("timeline"))
+STARTUP = 60.0  # seconds for the demo to load the seed and listen (a few, usually)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """This environment without the store settings, plus `extra`."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("TIMELINE_", "POSTGRES_"))}
+    return {**keep, "PYTHONUNBUFFERED": "1", **extra}
+
+
+class Demo:
+    """`timeline demo` in a subprocess, its output read line by line as it comes."""
+
+    def __init__(self, home: Path, port: int) -> None:
+        self.process = subprocess.Popen(
+            [TIMELINE, "demo", "--port", str(port)],
+            env=environment(TIMELINE_HOME=str(home)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def printed(self, label: str, deadline: float) -> str:
+        """The value printed after `label: `, waiting for it."""
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                assert self.process.poll() is None, "\n".join(self.output)
+                continue
+            self.output.append(line)
+            if line.startswith(f"{label}: "):
+                return line.removeprefix(f"{label}: ").strip()
+        raise AssertionError(f"no {label!r} line in:\n" + "\n".join(self.output))
+
+    def stop(self) -> int | None:
+        """SIGTERM, and the exit status if it came within five seconds."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self) -> None:
+        if self.stop() is None:
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[Demo, int]]:
+    port = free_port()
+    running = Demo(tmp_path / "home", port)
+    try:
+        yield running, port
+    finally:
+        running.close()
+
+
+def get_when_up(url: str, deadline: float) -> httpx.Response:
+    """GET, retrying while the server is not listening yet."""
+    while True:
+        try:
+            return httpx.get(url, timeout=10, trust_env=False)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_the_demo_serves_the_seed_and_stops_on_sigterm(demo: tuple[Demo, int]) -> None:
+    running, port = demo
+    deadline = time.monotonic() + STARTUP
+    # It prints where to read, and a write key.
+    who = running.printed("who said what about negotiations", deadline)
+    since = running.printed("the timeline since the 2014 annexation", deadline)
+    key = running.printed("a write key (shown once)", deadline)
+    base = f"http://127.0.0.1:{port}"
+    assert who == f"{base}/topics/negotiations/who-said-what"
+    assert since.startswith(f"{base}/timeline?")
+    # Who said what about negotiations: the seed's speakers, Trump among them.
+    answer = get_when_up(who, deadline)
+    assert answer.status_code == 200, answer.text
+    speakers = {s["actor"]["id"]: s for s in answer.json()["speakers"]}
+    assert "donald-trump" in speakers and speakers["donald-trump"]["count"] >= 2
+    assert int(answer.headers["x-timeline-position"]) > 0
+    # The timeline since the annexation starts with it.
+    timeline = get_when_up(since, deadline)
+    assert timeline.status_code == 200, timeline.text
+    first = timeline.json()["items"][0]
+    assert first["key"] == "crimea-annexation-2014" and first["occurred_at"].startswith(
+        "2014-03-18"
+    )
+    assert "annex" in first["title"].lower()
+    # The printed key writes.
+    written = httpx.post(
+        f"{base}/statements",
+        json=statement(speaker="donald-trump", quote="the demo key writes"),
+        headers={"Authorization": f"Bearer {key}"},
+        trust_env=False,
+    )
+    assert written.status_code == 201, written.text
+    # SIGTERM: it stops within a few seconds. (uvicorn shuts down gracefully, then
+    # raises the signal again, so the status is 0 or "killed by SIGTERM".)
+    started = time.monotonic()
+    assert running.stop() in (0, -signal.SIGTERM), "\n".join(running.output)
+    assert time.monotonic() - started < 5
+
+
+def timeline_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TIMELINE, *args],
+        env=environment(TIMELINE_DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_keys_are_created_listed_and_revoked_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/keys-store"
+    # Create prints the key once; list shows names and scopes, never keys.
+    made = timeline_cli(url, "keys", "create", "ci-bot", "--scope", "write")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("tlk_") and len(secret) > 40
+    admin = timeline_cli(url, "keys", "create", "ops", "--scope", "admin")
+    assert admin.returncode == 0, admin.stderr
+    listed = timeline_cli(url, "keys", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("ci-bot", "write", "active"),
+        ("ops", "admin", "active"),
+    ]
+    assert secret not in listed.stdout and secret not in listed.stderr
+    # A name taken, or a scope that does not exist, is refused.
+    assert timeline_cli(url, "keys", "create", "ci-bot").returncode == 2
+    assert timeline_cli(url, "keys", "create", "other", "--scope", "root").returncode == 2
+    # The API takes the key until it is revoked, then answers 401.
+    settings = Settings(database_url=url)
+    services = build_services(settings)
+    with TestClient(create_app(settings, run_projections=False, built=services)) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        before = client.post("/statements", json=statement(), headers=headers)
+        assert before.status_code == 422  # past the guard: no such speaker in this store
+        revoked = timeline_cli(url, "keys", "revoke", "ci-bot")
+        assert revoked.returncode == 0, revoked.stderr
+        assert revoked.stdout.strip() == "revoked ci-bot"
+        after = client.post("/statements", json=statement(), headers=headers)
+        assert after.status_code == 401
+    listed = timeline_cli(url, "keys", "list")
+    assert "\trevoked " in listed.stdout.splitlines()[0]
+    # Revoking twice, or an unknown name, is refused.
+    again = timeline_cli(url, "keys", "revoke", "ci-bot")
+    assert again.returncode == 2 and "no active key" in again.stderr
