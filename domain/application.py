@@ -354,6 +354,9 @@ class Timeline(Application[UUID]):
             yield unit
             if save and unit.aggregates:
                 unit.recordings = self.save_atomically(list(unit.aggregates.values()))
+                self._known.update(
+                    a.id for a in unit.aggregates.values() if isinstance(a, (Actor, Topic))
+                )
         finally:
             self._local.unit = None
 
