@@ -94,19 +94,9 @@ class Timeline(Application[UUID]):
 
     def register_actor(self, data: Mapping[str, object], by: Author) -> Written:
         clean = clean_actor(data)
-        print_ = records.fingerprint(clean)
-        existing = self._find(Actor, actor_id(clean["slug"]), creating=True)
-        if existing is not None:
-            return self._duplicate(existing, existing.slug, print_, field="id")
-        actor = Actor._create(
-            Actor.Registered,
-            id=actor_id(clean["slug"]),
-            **clean,
-            fingerprint=print_,
-            writer=by.writer,
-            batch_id=by.batch_id,
+        return self._create_once(
+            Actor, Actor.Registered, actor_id(clean["slug"]), clean["slug"], clean, by, field="id"
         )
-        return self._save_new(actor, clean["slug"], print_, field="id")
 
     def add_alias(
         self, slug: str, alias: object, by: Author, expected_version: int | None = None
@@ -156,19 +146,9 @@ class Timeline(Application[UUID]):
         clean = clean_topic(data)
         if clean["parent"] is not None:
             self._check_exists(topic_id(clean["parent"]), "parent", "topic", clean["parent"])
-        print_ = records.fingerprint(clean)
-        existing = self._find(Topic, topic_id(clean["slug"]), creating=True)
-        if existing is not None:
-            return self._duplicate(existing, existing.slug, print_, field="id")
-        topic = Topic._create(
-            Topic.Defined,
-            id=topic_id(clean["slug"]),
-            **clean,
-            fingerprint=print_,
-            writer=by.writer,
-            batch_id=by.batch_id,
+        return self._create_once(
+            Topic, Topic.Defined, topic_id(clean["slug"]), clean["slug"], clean, by, field="id"
         )
-        return self._save_new(topic, clean["slug"], print_, field="id")
 
     def relabel_topic(
         self, slug: str, label: object, by: Author, expected_version: int | None = None
@@ -214,21 +194,11 @@ class Timeline(Application[UUID]):
             if given_key is None
             else rules.text(given_key, "key", max_length=200)
         )
-        print_ = records.fingerprint(content)
         cls = RECORD_CLASSES[kind]
-        existing = self._find(cls, record_id(kind, key), creating=True)
-        if existing is not None:
-            return self._duplicate(existing, str(existing.id), print_, field="key")
-        rec = cls._create(
-            cls.Recorded,
-            id=record_id(kind, key),
-            key=key,
-            content=content,
-            fingerprint=print_,
-            writer=by.writer,
-            batch_id=by.batch_id,
+        id = record_id(kind, key)
+        return self._create_once(
+            cls, cls.Recorded, id, str(id), {"content": content}, by, field="key", key=key
         )
-        return self._save_new(rec, str(rec.id), print_, field="key")
 
     def correct(
         self,
@@ -437,6 +407,35 @@ class Timeline(Application[UUID]):
             aggregate.modified_on,
             duplicate=True,
         )
+
+    def _create_once(
+        self,
+        cls: type[Actor | Topic | Record],
+        created: type[Any],
+        id: UUID,
+        ref: str,
+        fields: dict[str, Any],
+        by: Author,
+        *,
+        field: str,
+        **more: Any,
+    ) -> Written:
+        """Create an aggregate under a stable id, once: the same content again is a
+        duplicate, other content a conflict."""
+        print_ = records.fingerprint(fields.get("content", fields))
+        existing = self._find(cls, id, creating=True)
+        if existing is not None:
+            return self._duplicate(existing, ref, print_, field=field)
+        aggregate = cls._create(
+            created,
+            id=id,
+            **fields,
+            **more,
+            fingerprint=print_,
+            writer=by.writer,
+            batch_id=by.batch_id,
+        )
+        return self._save_new(aggregate, ref, print_, field=field)
 
     def _save_new(
         self, aggregate: Actor | Topic | Record, ref: str, print_: str, field: str
