@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -38,7 +38,7 @@ from service.replay import (
     write_answer,
 )
 from service.settings import Settings
-from service.store import StoreError, open_timeline, parse_url
+from service.store import Store, StoreError, open_timeline, parse_url
 
 app = typer.Typer(
     help="Geopolitical Timeline: an event-sourced timeline of world politics.",
@@ -47,21 +47,24 @@ app = typer.Typer(
 )
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg="red")
     raise typer.Exit(2)
+
+
+def _open() -> tuple[Store, Timeline]:
+    """The configured store and its write model, or a clear error and exit status 2."""
+    try:
+        store = parse_url(Settings().database_url)
+        return store, open_timeline(store)
+    except StoreError as e:
+        _fail(str(e))
 
 
 @app.command()
 def seed(writer: Annotated[str, typer.Option(help="recorded as the writer")] = "seed") -> None:
     """Load the bundled seed data (idempotent: a second load adds nothing)."""
-    settings = Settings()
-    try:
-        store = parse_url(settings.database_url)
-        timeline = open_timeline(store)
-    except StoreError as e:
-        _fail(str(e))
-        return
+    _, timeline = _open()
     _print_report(load_files(timeline, seed_files(), Author(writer)))
 
 
@@ -98,11 +101,7 @@ def backfill(
 def _backfill_here(
     files: list[str], writer: str, *, dry_run: bool, atomic: bool, batch_size: int
 ) -> dict[str, object]:
-    try:
-        timeline = open_timeline(parse_url(Settings().database_url))
-    except StoreError as e:
-        _fail(str(e))
-        raise
+    _, timeline = _open()
     by = Author(writer, batch_id=new_batch_id())
     total = Report(batch_id=by.batch_id)
     with progress_bar(files) as advance:
@@ -211,13 +210,7 @@ def project(
 ) -> None:
     """Run the projection workers until stopped (a second worker waits as hot standby)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings()
-    try:
-        store = parse_url(settings.database_url)
-        timeline = open_timeline(store)
-    except StoreError as e:
-        _fail(str(e))
-        return
+    store, timeline = _open()
     models = open_read_models(store, timeline)
     models.batch_size = batch_size
     signal.signal(signal.SIGTERM, lambda *_: models.stop())
@@ -234,17 +227,11 @@ def rebuild(
     beside: Annotated[bool, typer.Option(help="build next to the live one, then switch")] = False,
 ) -> None:
     """Rebuild read models from position 0."""
-    settings = Settings()
     names = [name] if name else list(PROJECTIONS)
     for n in names:
         if n not in PROJECTIONS:
             _fail(f"no projection {n!r}; choose from {', '.join(PROJECTIONS)}")
-    try:
-        store = parse_url(settings.database_url)
-        timeline = open_timeline(store)
-    except StoreError as e:
-        _fail(str(e))
-        return
+    store, timeline = _open()
     models = open_read_models(store, timeline)
     for n in names:
         if beside:
@@ -265,13 +252,7 @@ app.add_typer(keys, name="keys")
 
 
 def _key_store() -> KeyStore:
-    settings = Settings()
-    try:
-        store = parse_url(settings.database_url)
-        timeline = open_timeline(store)
-    except StoreError as e:
-        _fail(str(e))
-        raise
+    store, timeline = _open()
     return KeyStore(open_read_models(store, timeline).view("timeline"))
 
 
@@ -285,7 +266,6 @@ def keys_create(
         secret = _key_store().create(name, scope)
     except KeyProblem as e:
         _fail(str(e))
-        return
     typer.echo(secret)
 
 
@@ -324,7 +304,6 @@ def demo(
         services = build_services(settings)
     except StoreError as e:
         _fail(str(e))
-        return
     report = load_files(services.timeline, seed_files(), Author("seed"))
     services.models.catch_up()  # answer with the seed from the first request
     secret = services.keys.create(f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}", "write")
@@ -391,11 +370,7 @@ def _question(
     instant = _when(as_of, "as_of")
     if as_of is not None and len(as_of) < 16:
         _fail("--as-of takes an instant with a UTC offset, like 2025-02-20T00:00:00Z")
-    try:
-        timeline = open_timeline(parse_url(Settings().database_url))
-    except StoreError as e:
-        _fail(str(e))
-        raise
+    _, timeline = _open()
     views = replay(timeline, PROJECTIONS)
     at = position_for(views["timeline"], instant, as_of_position)
     query = TimelineQuery(
