@@ -121,18 +121,8 @@ class RowsView(TrackingRecorder):
         )
         if not found:
             return None
-        row_id, kind, from_pos, first_pos, body, state, start_at, end_at = found[0]
-        return Row(
-            kind,
-            ref,
-            from_pos,
-            first_pos,
-            json.loads(body),
-            json.loads(state),
-            start_at=None if start_at is None else parse_utc(start_at),
-            end_at=None if end_at is None else parse_utc(end_at),
-            row_id=row_id,
-        )
+        row_id, kind, *rest = found[0]
+        return _stored_row((row_id, kind, ref, *rest))
 
     @abstractmethod
     def _write(self, pending: Pending, tracking: Tracking) -> None:
@@ -227,19 +217,10 @@ class RowsView(TrackingRecorder):
                 (*part, *kinds),
             )
             seen: set[str] = set()
-            for row_id, kind, ref, from_pos, first_pos, body, state, start_at, end_at in found:
-                seen.add(ref)
-                pending.current[(kind, ref)] = Row(
-                    kind,
-                    ref,
-                    from_pos,
-                    first_pos,
-                    json.loads(body),
-                    json.loads(state),
-                    start_at=None if start_at is None else parse_utc(start_at),
-                    end_at=None if end_at is None else parse_utc(end_at),
-                    row_id=row_id,
-                )
+            for values in found:
+                row = _stored_row(values)
+                seen.add(row.ref)
+                pending.current[(row.kind, row.ref)] = row
             # None under every kind only when no row is current: `current_of` takes the
             # first kind it finds, and a record has one kind.
             for ref in part:
@@ -292,6 +273,22 @@ class RowsView(TrackingRecorder):
             with self._advanced:
                 self._advanced.wait(min(delay, remaining))
             delay = min(delay * 2, 0.05)
+
+
+def _stored_row(values: Sequence[Any]) -> Row:
+    """A Row from `row_id, kind, ref, from_pos, first_pos, body, state, start_at, end_at`."""
+    row_id, kind, ref, from_pos, first_pos, body, state, start_at, end_at = values
+    return Row(
+        kind,
+        ref,
+        from_pos,
+        first_pos,
+        json.loads(body),
+        json.loads(state),
+        start_at=None if start_at is None else parse_utc(start_at),
+        end_at=None if end_at is None else parse_utc(end_at),
+        row_id=row_id,
+    )
 
 
 _encode = msgspec.json.Encoder().encode
