@@ -423,6 +423,11 @@ def test_a_poison_event_halts_only_its_projection_which_resumes_there_once_fixed
         faulty.clear()
         models.start()
         assert models.view("topics").wait_for(later.position, 10), _status(models)["topics"]
+        # Each worker says "running" once it holds its lease again (a moment after start).
+        deadline = time.monotonic() + 10
+        while any(st.state != "running" for st in _status(models).values()):
+            assert time.monotonic() < deadline, _status(models)
+            time.sleep(0.05)
         status = _status(models)
         assert {n: (s.state, s.position, s.error) for n, s in status.items()} == dict.fromkeys(
             NAMES, ("running", later.position, None)
