@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -143,39 +142,6 @@ class PostgresRows(RowsView):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self.pool.connection() as conn:
             conn.execute(sql, params)
-
-    def max_tracking_id(self, application_name: str) -> int | None:
-        found = self.query(
-            f"SELECT notification_id FROM {self.prefix}_tracking WHERE application_name = %s",
-            (application_name,),
-        )
-        return found[0][0] if found else None
-
-    def position_at(self, instant: datetime) -> int:
-        found = self.query(
-            "SELECT position FROM rm_clock WHERE high_water <= %s "
-            "ORDER BY high_water DESC, position DESC LIMIT 1",
-            (instant,),
-        )
-        return int(found[0][0]) if found else 0
-
-    def save_status(self, state: str, error: str | None, error_position: int | None) -> None:
-        with self.pool.connection() as conn:
-            conn.execute(
-                "INSERT INTO rm_status VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
-                "state = excluded.state, error = excluded.error, "
-                "error_position = excluded.error_position",
-                (self.name, state, error, error_position),
-            )
-
-    def status(self) -> tuple[str, str | None, int | None]:
-        found = self.query(
-            "SELECT state, error, error_position FROM rm_status WHERE name = %s", (self.name,)
-        )
-        if not found:
-            return ("stopped", None, None)
-        state, error, error_position = found[0]
-        return state, error, error_position
 
 
 class AdvisoryLease:

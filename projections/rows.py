@@ -136,15 +136,40 @@ class RowsView(TrackingRecorder):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one writing statement, committed on its own."""
 
-    @abstractmethod
+    # Read and written the same way on every database ----------------------------------
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        found = self.query(
+            f"SELECT notification_id FROM {self.prefix}_tracking WHERE application_name = %s",
+            (application_name,),
+        )
+        return int(found[0][0]) if found else None
+
     def position_at(self, instant: datetime) -> int:
         """The last position recorded at or before the instant (0 if none)."""
+        found = self.query(
+            "SELECT position FROM rm_clock WHERE high_water <= %s "
+            "ORDER BY high_water DESC, position DESC LIMIT 1",
+            (instant,),
+        )
+        return int(found[0][0]) if found else 0
 
-    @abstractmethod
-    def save_status(self, state: str, error: str | None, error_position: int | None) -> None: ...
+    def save_status(self, state: str, error: str | None, error_position: int | None) -> None:
+        self.execute(
+            "INSERT INTO rm_status VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+            "state = excluded.state, error = excluded.error, "
+            "error_position = excluded.error_position",
+            (self.name, state, error, error_position),
+        )
 
-    @abstractmethod
-    def status(self) -> tuple[str, str | None, int | None]: ...
+    def status(self) -> tuple[str, str | None, int | None]:
+        found = self.query(
+            "SELECT state, error, error_position FROM rm_status WHERE name = %s", (self.name,)
+        )
+        if not found:
+            return ("stopped", None, None)
+        state, error, error_position = found[0]
+        return state, error, error_position
 
     # Writing in batches ---------------------------------------------------------------
 

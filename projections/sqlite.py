@@ -163,36 +163,6 @@ class SqliteRows(RowsView):
         with self.db.transaction() as conn:
             conn.execute(sql.replace("%s", "?"), [_param(p) for p in params])
 
-    def max_tracking_id(self, application_name: str) -> int | None:
-        found = self.query(
-            f"SELECT notification_id FROM {self.prefix}_tracking WHERE application_name = %s",
-            (application_name,),
-        )
-        return found[0][0] if found else None
-
-    def position_at(self, instant: datetime) -> int:
-        found = self.query(
-            "SELECT position FROM rm_clock WHERE high_water <= %s "
-            "ORDER BY high_water DESC, position DESC LIMIT 1",
-            (instant,),
-        )
-        return found[0][0] if found else 0
-
-    def save_status(self, state: str, error: str | None, error_position: int | None) -> None:
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO rm_status VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-                "state = excluded.state, error = excluded.error, "
-                "error_position = excluded.error_position",
-                (self.name, state, error, error_position),
-            )
-
-    def status(self) -> tuple[str, str | None, int | None]:
-        found = self.query(
-            "SELECT state, error, error_position FROM rm_status WHERE name = %s", (self.name,)
-        )
-        return found[0] if found else ("stopped", None, None)
-
 
 class FileLease:
     """Leadership of one read model among processes sharing a SQLite file: a lock file."""

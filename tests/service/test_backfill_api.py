@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 from service.keys import KeyStore
 from service.readmodels import open_read_models
 from service.store import open_timeline, parse_url
+from tests.service.server import running_service
 from tests.service.test_backfill import OUT_OF_ORDER, ndjson, statement
 
 
@@ -33,38 +32,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     admin, writer = keys.create("admin-script", "admin"), keys.create("a-writer", "write")
     models.close()
     timeline.close()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "service.asgi:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "TIMELINE_DATABASE_URL": url, "TIMELINE_RUN_PROJECTIONS": "true"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with running_service(url) as base:
         yield base, admin, writer
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _backfill(base: str, key: str, *args: str) -> subprocess.CompletedProcess[str]:

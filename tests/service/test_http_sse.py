@@ -4,11 +4,8 @@ clients): it follows new writes and resumes from Last-Event-ID."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -17,12 +14,7 @@ import pytest
 from domain.application import Author
 from service.loader import load_files, seed_files
 from service.store import open_timeline, parse_url
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.service.server import running_service
 
 
 @pytest.fixture(scope="module")
@@ -32,37 +24,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     timeline = open_timeline(parse_url(url))
     load_files(timeline, seed_files(), Author("seed"))
     timeline.close()
-    port = _free_port()
-    env = {**os.environ, "TIMELINE_DATABASE_URL": url, "TIMELINE_RUN_PROJECTIONS": "true"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "service.asgi:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with running_service(url) as base:
         yield base, url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _read_events(base: str, headers: dict[str, str], count: int) -> list[dict[str, object]]:
