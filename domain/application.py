@@ -7,14 +7,14 @@ recorded time; a repeated write answers the stored one with `duplicate=True`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import RecordConflictError, Recording
 
@@ -50,6 +50,7 @@ class Unit:
     aggregates: dict[UUID, Aggregate] = field(default_factory=dict)
     recordings: list[Recording[UUID]] = field(default_factory=list)
     optimistic: bool = False
+    loaded: dict[UUID, Aggregate] = field(default_factory=dict)  # read ahead, unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +331,29 @@ class Timeline(Application[UUID]):
         finally:
             self._local.unit = None
 
+    def preload(self, ids: Iterable[UUID]) -> None:
+        """Read many aggregates ahead into the unit of work, in one query where the
+        recorder can (`select_many`), for the use cases about to change them. An
+        aggregate changed meanwhile by another writer fails the unit's save, as any
+        stale read does."""
+        unit = self._unit()
+        if unit is None:
+            return
+        wanted = [
+            i for i in dict.fromkeys(ids) if i not in unit.aggregates and i not in unit.loaded
+        ]
+        select_many = getattr(self.recorder, "select_many", None)
+        if not wanted or select_many is None:
+            return
+        events: dict[UUID, list[Any]] = {}
+        for stored in select_many(wanted):
+            event = self.mapper.to_domain_event(stored)
+            events.setdefault(event.originator_id, []).append(event)
+        for id, history in events.items():
+            aggregate: Aggregate | None = project_aggregate(None, history)
+            if aggregate is not None:
+                unit.loaded[id] = aggregate
+
     def _unit(self) -> Unit | None:
         unit: Unit | None = getattr(self._local, "unit", None)
         return unit
@@ -339,6 +363,8 @@ class Timeline(Application[UUID]):
         found: Aggregate
         if unit is not None and id in unit.aggregates:
             found = unit.aggregates[id]
+        elif unit is not None and id in unit.loaded:
+            found = unit.loaded[id]
         elif creating and unit is not None and unit.optimistic:
             return None
         else:

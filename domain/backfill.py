@@ -6,7 +6,7 @@ record by `{kind, key}` or `{kind, id}`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -82,6 +82,19 @@ def _apply_change(app: Timeline, kind: str, body: dict[str, Any], by: Author) ->
     if kind == "retraction":
         return app.retract(record_kind, id, body["reason"], by)
     return app.add_source(record_kind, id, body["source"], by)
+
+
+def targets(lines: Iterable[object]) -> list[UUID]:
+    """The records that the corrections, retractions and sources among the lines change
+    (lines with a bad target are left for their use case to refuse)."""
+    found = []
+    for line in lines:
+        if isinstance(line, dict) and line.get("type") in _CHANGE_FIELDS:
+            try:
+                found.append(resolve_target(line.get("target"))[1])
+            except InvalidInput:
+                continue
+    return found
 
 
 def resolve_target(target: object) -> tuple[str, UUID]:

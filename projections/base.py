@@ -7,7 +7,7 @@ is the same for all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -20,12 +20,14 @@ from eventsourcing.projection import Projection
 from domain.actors import Actor, Topic
 from domain.ids import actor_id, topic_id
 from domain.records import KINDS, RECORD_CLASSES, Record, merge
-from domain.when import parse_when
-from projections.rows import Row, RowsView, utc_text
+from domain.when import When, parse_when
+from projections.rows import Row, RowsView, dumps, utc_text
+from projections.shared import Item, Shared
 
 # Fields of record content that name actors, and how each appears in an item.
 ACTOR_FIELDS = ("speaker", "by", "participants", "mentions")
 SPEAKER_FIELDS = ("speaker", "by")
+RECORDED_KINDS = {cls.Recorded: kind for kind, cls in RECORD_CLASSES.items()}
 
 
 class RowsProjection(Projection[RowsView]):
@@ -36,8 +38,9 @@ class RowsProjection(Projection[RowsView]):
     speaker_links: ClassVar[bool] = False  # link speaker / by as "speaker"
     topic_links: ClassVar[bool] = True
 
-    def __init__(self, view: RowsView) -> None:
+    def __init__(self, view: RowsView, shared: Shared | None = None) -> None:
         super().__init__(view)
+        self.shared = shared or Shared(size=2_000)
         self._names: dict[str, str] = {}  # actor names never change once registered
         self._slugs: dict[UUID, str] = {}
 
@@ -170,17 +173,26 @@ class RowsProjection(Projection[RowsView]):
     @process_event.register
     def _(self, event: Record.Recorded, tracking: Tracking) -> None:
         self._tick(event, tracking)
-        kind = next(k for k, cls in RECORD_CLASSES.items() if isinstance(event, cls.Recorded))
+        kind = RECORDED_KINDS.get(type(event)) or next(
+            k for k, cls in RECORD_CLASSES.items() if isinstance(event, cls.Recorded)
+        )
         if kind not in self.record_kinds:
             return
-        state = {
-            "kind": kind,
-            "id": str(event.originator_id),
-            "key": event.key,
-            "content": event.content,
-            "first_recorded_at": utc_text(event.timestamp),
-        }
-        self._open_record(state, event, tracking, None)
+        ref = str(event.originator_id)
+        self._open_record(
+            kind,
+            ref,
+            event,
+            tracking,
+            None,
+            lambda: {
+                "kind": kind,
+                "id": ref,
+                "key": event.key,
+                "content": event.content,
+                "first_recorded_at": utc_text(event.timestamp),
+            },
+        )
 
     @process_event.register
     def _(self, event: Record.Corrected, tracking: Tracking) -> None:
@@ -219,32 +231,58 @@ class RowsProjection(Projection[RowsView]):
         row = self.view.current_of(self.record_kinds, str(event.originator_id))
         if row is None:
             return
-        state = {**row.state, "content": change(row.state["content"])}
-        self._open_record(state, event, tracking, row.first_pos)
+        state = row.state
+        self._open_record(
+            row.kind,
+            row.ref,
+            event,
+            tracking,
+            row.first_pos,
+            lambda: {**state, "content": change(state["content"])},
+        )
 
     def _open_record(
         self,
-        state: dict[str, Any],
+        kind: str,
+        ref: str,
         event: DomainEvent,
         tracking: Tracking,
         first_pos: int | None,
+        make_state: Callable[[], dict[str, Any]],
     ) -> None:
-        content = state["content"]
-        occurred = parse_when(content["occurred_at"])
-        body = self.item(state, event.originator_version, tracking.notification_id, event.timestamp)
+        """Open a record's next version; its item is made once for all read models."""
         position = tracking.notification_id
+        made = self.shared.items.get(
+            (ref, event.originator_version),
+            lambda: self._make_item(
+                make_state(), event.originator_version, position, event.timestamp
+            ),
+        )
+        how = (self.actor_link_fields, self.speaker_links, self.topic_links)
+        links = made.links.get(how)
+        if links is None:
+            links = made.links[how] = list(dict.fromkeys(self.links(made.state["content"])))
         row = Row(
-            state["kind"],
-            state["id"],
+            kind,
+            ref,
             position,
             first_pos or position,
-            body,
-            state,
-            list(dict.fromkeys(self.links(content))),
-            start_at=occurred.start,
-            end_at=occurred.end,
+            made.body,
+            made.state,
+            links,
+            start_at=made.start_at,
+            end_at=made.end_at,
+            body_text=made.body_text,
+            state_text=made.state_text,
         )
         self.view.open(row, first=first_pos is None)
+
+    def _make_item(
+        self, state: dict[str, Any], version: int, position: int, recorded_at: datetime
+    ) -> Item:
+        occurred = parse_when(state["content"]["occurred_at"])
+        body = self.item(state, version, position, recorded_at, occurred)
+        return Item(body, state, dumps(body), dumps(state), occurred.start, occurred.end, {})
 
     def links(self, content: dict[str, Any]) -> Iterable[tuple[str, str]]:
         for field in self.actor_link_fields:
@@ -259,11 +297,15 @@ class RowsProjection(Projection[RowsView]):
                 yield "topic", slug
 
     def item(
-        self, state: dict[str, Any], version: int, position: int, recorded_at: datetime
+        self,
+        state: dict[str, Any],
+        version: int,
+        position: int,
+        recorded_at: datetime,
+        occurred: When,
     ) -> dict[str, Any]:
         """A timeline item: the record's fields, actors expanded, times normalised."""
         content = state["content"]
-        occurred = parse_when(content["occurred_at"])
         item: dict[str, Any] = {"kind": state["kind"], "id": state["id"], "key": state["key"]}
         for name, value in content.items():
             if name == "kind":  # an occurrence's kind; `kind` says which record this is

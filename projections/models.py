@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Protocol
 
@@ -14,6 +15,7 @@ from projections.actors import ActorsProjection
 from projections.base import RowsProjection
 from projections.rows import RowsView
 from projections.runner import Runner, Status
+from projections.shared import Shared
 from projections.timeline import TimelineProjection
 from projections.topics import TopicsProjection
 from projections.whosaid import WhoSaidWhatProjection
@@ -47,12 +49,15 @@ class ReadModels:
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        parallel: bool = False,
     ) -> None:
         self.app = app
+        self.parallel = parallel  # the database takes concurrent writers (not SQLite)
         self.make_view = make_view
         self.make_lease = make_lease
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.shared = Shared()  # decoded events and items, computed once for all four
         self._views: dict[str, tuple[RowsView, float]] = {}
         self._runners: dict[str, Runner] = {}
         self._threads: list[threading.Thread] = []
@@ -149,7 +154,7 @@ class ReadModels:
         view = self.view(name)
         runner = Runner(
             self.app,
-            PROJECTIONS[name](view),
+            PROJECTIONS[name](view, self.shared),
             batch_size=self.batch_size,
             poll_interval=self.poll_interval,
         )
@@ -169,9 +174,17 @@ class ReadModels:
         self._nudge(0)
 
     def catch_up(self) -> None:
-        """Bring every view to the head of the log in this thread (tests, commands)."""
-        for name in PROJECTIONS:
-            self.runner(name).catch_up()
+        """Bring every view to the head of the log (tests, commands). With `parallel`,
+        one thread each: while one waits for the database, another computes. Otherwise
+        batch by batch in turn, so that each batch is read and decoded once."""
+        runners = [self.runner(name) for name in PROJECTIONS]
+        if not self.parallel:
+            while sum([runner.step() for runner in runners]):
+                pass
+            return
+        with ThreadPoolExecutor(len(runners), thread_name_prefix="catch-up") as pool:
+            for done in [pool.submit(runner.catch_up) for runner in runners]:
+                done.result()
 
     # Rebuilding ---------------------------------------------------------------------
 
@@ -181,7 +194,7 @@ class ReadModels:
         view.drop_tables()
         view.create_tables()
         view.save_status("rebuilding", None, None)
-        runner = Runner(self.app, PROJECTIONS[name](view), batch_size=self.batch_size)
+        runner = Runner(self.app, PROJECTIONS[name](view, self.shared), batch_size=self.batch_size)
         applied = runner.catch_up()
         view.save_status("running", None, None)
         return applied
@@ -192,7 +205,7 @@ class ReadModels:
         new = self.make_view(name, old.generation + 1)
         new.drop_tables()
         new.create_tables()
-        runner = Runner(self.app, PROJECTIONS[name](new), batch_size=self.batch_size)
+        runner = Runner(self.app, PROJECTIONS[name](new, self.shared), batch_size=self.batch_size)
         applied = 0
         while step := runner.step():
             applied += step

@@ -27,6 +27,7 @@ import msgspec
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
 APPLICATION = "Timeline"
+ANALYZE_AFTER = 5_000  # rows written before statistics are refreshed (then at each doubling)
 
 
 def schema(prefix: str, bigint: str, instant: str) -> list[str]:
@@ -78,6 +79,11 @@ class Row:
     end_at: datetime | None = None
     to_pos: int | None = None
     row_id: int | None = None  # set once stored
+    body_text: str | None = None  # body and state as JSON, when already encoded
+    state_text: str | None = None
+
+    def texts(self) -> tuple[str, str]:
+        return self.body_text or dumps(self.body), self.state_text or dumps(self.state)
 
 
 @dataclass(slots=True)
@@ -88,7 +94,7 @@ class Pending:
     after: int  # the tracking position the batch starts from
     rows: list[Row] = field(default_factory=list)
     current: dict[tuple[str, str], Row | None] = field(default_factory=dict)
-    closes: dict[tuple[str, str], int] = field(default_factory=dict)
+    closes: dict[int, int] = field(default_factory=dict)  # stored row id: position
     clock: list[tuple[int, datetime]] = field(default_factory=list)
 
 
@@ -102,6 +108,8 @@ class RowsView(TrackingRecorder):
     def __init__(self, name: str) -> None:
         self.name = name
         self._local = threading.local()  # the batch being built, per writing thread
+        self._grown = 0  # rows written since the statistics were last refreshed
+        self._analyzed = 0
         self._advanced = threading.Condition()
 
     # Storage primitives, one implementation per database ------------------------------
@@ -183,8 +191,18 @@ class RowsView(TrackingRecorder):
 
     def commit(self, pending: Pending, tracking: Tracking) -> None:
         self._write(pending, tracking)
+        self._grown += len(pending.rows)
+        if self._grown > max(ANALYZE_AFTER, self._analyzed):
+            # A table filled in batches outgrows its planner statistics long before
+            # autovacuum looks; stale ones make look-ups scan every current row.
+            self.analyze()
+            self._analyzed += self._grown
+            self._grown = 0
         with self._advanced:
             self._advanced.notify_all()
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics of the tables (where the database has any)."""
 
     def current(self, kind: str, ref: str) -> Row | None:
         pending = self._pending()
@@ -225,7 +243,7 @@ class RowsView(TrackingRecorder):
         if row.row_id is None:  # opened in this batch
             row.to_pos = position
         else:
-            pending.closes.setdefault((kind, ref), position)
+            pending.closes.setdefault(row.row_id, position)
         pending.current[(kind, ref)] = None
 
     def prefetch(self, kinds: Sequence[str], refs: Sequence[str]) -> None:

@@ -14,6 +14,7 @@ import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from eventsourcing.persistence import Notification, Tracking
@@ -68,9 +69,7 @@ class Runner:
     def step(self) -> int:
         """Apply the next batch; the number of events applied (0: caught up)."""
         after = self.view.position()
-        notes = self.app.recorder.select_notifications(
-            start=after, limit=self.batch_size, inclusive_of_start=False
-        )
+        notes = self._read(after)
         if not notes:
             return 0
         failed_at = self._apply(after, notes)
@@ -82,18 +81,34 @@ class Runner:
             self._apply(after, notes[:index])
         raise ProjectionFailed(notes[index].id, error)
 
+    def _read(self, after: int) -> Sequence[Notification]:
+        """The next batch of the log; the runners of one process share their reads.
+        (Commit order is position order, so a batch once read stays a true prefix.)"""
+        key = (after, self.batch_size)
+        batches = self.projection.shared.batches
+        found: Sequence[Notification] | None = batches.peek(key)
+        if found is None:
+            found = self.app.recorder.select_notifications(
+                start=after, limit=self.batch_size, inclusive_of_start=False
+            )
+            if found:
+                batches.get(key, lambda: found)
+        return found
+
     def _apply(self, after: int, notes: Sequence[Notification]) -> tuple[int, BaseException] | None:
+        to_event = self.app.mapper.to_domain_event
         events = []
         for index, note in enumerate(notes):
             try:
-                events.append(self.app.mapper.to_domain_event(note))
+                events.append(self.projection.shared.events.get(note.id, partial(to_event, note)))
             except Exception as e:  # an event that cannot be read: report it, never skip it
                 return index, e
         with self.view.batch(after) as pending:
             self.projection.prepare(events)
+            process = self.projection.process_event  # bound once: binding costs a dispatch
             for index, (note, event) in enumerate(zip(notes, events, strict=True)):
                 try:
-                    self.projection.process_event(event, Tracking(APPLICATION, note.id))
+                    process(event, Tracking(APPLICATION, note.id))
                 except Exception as e:  # a poison event: report it, never skip it
                     return index, e
             self.view.commit(pending, Tracking(APPLICATION, notes[-1].id))

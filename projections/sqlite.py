@@ -19,7 +19,6 @@ from projections.rows import (
     TrackingConflict,
     clock_rows,
     drop,
-    dumps,
     parse_utc,
     schema,
     utc_text,
@@ -97,8 +96,8 @@ class SqliteRows(RowsView):
         p = self.prefix
         with self.db.transaction() as conn:
             conn.executemany(
-                f"UPDATE {p}_rows SET to_pos = ? WHERE kind = ? AND ref = ? AND to_pos IS NULL",
-                [(pos, kind, ref) for (kind, ref), pos in pending.closes.items()],
+                f"UPDATE {p}_rows SET to_pos = ? WHERE row_id = ?",
+                [(pos, row_id) for row_id, pos in pending.closes.items()],
             )
             (next_id,) = conn.execute(
                 f"SELECT coalesce(max(row_id), 0) + 1 FROM {p}_rows"
@@ -117,8 +116,7 @@ class SqliteRows(RowsView):
                         r.first_pos,
                         _param(r.start_at),
                         _param(r.end_at),
-                        dumps(r.body),
-                        dumps(r.state),
+                        *r.texts(),
                     )
                     for r in pending.rows
                 ],

@@ -22,7 +22,7 @@ from typing import IO, Any, cast
 import msgspec
 
 from domain.application import Author, Timeline
-from domain.backfill import TYPE_ORDER, apply_line, line_key, line_type
+from domain.backfill import TYPE_ORDER, apply_line, line_key, line_type, targets
 from domain.errors import ConcurrentWrite, InvalidInput, TimelineError
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seed"
@@ -190,6 +190,7 @@ def _apply_all(
     app: Timeline, batch: list[tuple[int, bytes, Any]], by: Author, source: str
 ) -> Report:
     tally = Report()
+    app.preload(targets(line for _, _, line in batch))
     for number, _, line in batch:
         try:
             written = apply_line(app, line, by)

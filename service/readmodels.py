@@ -13,7 +13,7 @@ from projections.models import Lease, ReadModels
 from projections.postgres import AdvisoryLease, PostgresRows, make_pool
 from projections.rows import RowsView
 from projections.sqlite import MEMORY, FileLease, SqliteDatabase, SqliteRows, ThreadLease
-from service.store import Store
+from service.store import ServingDatastore, Store
 
 log = logging.getLogger("timeline.projections")
 
@@ -41,9 +41,23 @@ def open_read_models(store: Store, app: Timeline, *, pool_size: int = 8) -> Read
 def _postgres(store: Store, app: Timeline, pool_size: int) -> ReadModels:
     schema = store.env["POSTGRES_SCHEMA"]
     conninfo = store.conninfo()
-    if schema:
-        conninfo = psycopg.conninfo.make_conninfo(conninfo, options=f"-c search_path={schema}")
-    pool = make_pool(conninfo, size=pool_size)
+    options = [f"-c search_path={schema}"] if schema else []
+    if store.bounds is not None:  # a serving process: every statement bounded
+        options.append(store.bounds.options())
+    if options:
+        conninfo = psycopg.conninfo.make_conninfo(conninfo, options=" ".join(options))
+    if store.bounds is None:
+        pool = make_pool(conninfo, size=pool_size)
+    else:
+        pool = make_pool(
+            conninfo,
+            size=pool_size,
+            timeout=store.bounds.pool_timeout,
+            reconnect_timeout=store.bounds.reconnect_timeout,
+        )
+        datastore = getattr(app.factory, "datastore", None)
+        if isinstance(datastore, ServingDatastore):
+            datastore.sweeper.watch(pool)  # a lost server: both pools swept at once
     key_base = f"{store.env['POSTGRES_DBNAME']}.{schema or 'public'}"
 
     def view(name: str, generation: int) -> RowsView:
@@ -52,7 +66,7 @@ def _postgres(store: Store, app: Timeline, pool_size: int) -> ReadModels:
     def lease(name: str) -> Lease:
         return AdvisoryLease(conninfo, f"timeline-projection:{key_base}:{name}")
 
-    models = ReadModels(app, view, lease, poll_interval=5.0)
+    models = ReadModels(app, view, lease, poll_interval=5.0, parallel=True)
     closed = threading.Event()
     listener = threading.Thread(
         target=_listen, args=(conninfo, models, closed), daemon=True, name="projection-listen"

@@ -1,0 +1,66 @@
+"""What the read models of one process would each compute alike, computed once.
+
+Four read models follow the same log. Each would decode every stored event, and three
+of them build the same item for every record version and encode it to JSON. Both are
+pure functions of the log up to that event, so a projection may take the result that
+another one, at the same event, already made. Entries are bounded: the runners of one
+process move together, so a few batches' worth is enough.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Memo(Generic[K, V]):
+    """A bounded map, oldest entries evicted first; safe across threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[K, V] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def peek(self, key: K) -> V | None:
+        return self._entries.get(key)
+
+    def get(self, key: K, make: Callable[[], V]) -> V:
+        found = self._entries.get(key)
+        if found is not None:
+            self.hits += 1
+            return found
+        self.misses += 1
+        value = make()
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > self.size:
+                del self._entries[next(iter(self._entries))]
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A record version as the read models store it."""
+
+    body: dict[str, Any]
+    state: dict[str, Any]
+    body_text: str
+    state_text: str
+    start_at: datetime
+    end_at: datetime
+    links: dict[Any, list[tuple[str, str]]]  # by how a read model links records
+
+
+class Shared:
+    def __init__(self, size: int = 20_000) -> None:
+        self.events: Memo[int, Any] = Memo(size)  # decoded domain events by position
+        self.items: Memo[tuple[str, int], Item] = Memo(size)  # by (record id, version)
+        self.batches: Memo[tuple[int, int], Any] = Memo(32)  # log reads by (after, limit)

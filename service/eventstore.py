@@ -1,0 +1,93 @@
+"""The library's event recorders with two additions for bulk work (decision record 007).
+
+- `select_many`: the stored events of many aggregates in one query, so that an import
+  correcting thousands of records reads them in one round trip per batch, not one each.
+- PostgreSQL inserts send the batch of events as a binary array. The library sends it
+  as text, which psycopg escapes field by field with regular expressions: a third of
+  the time of a bulk import. Same statement, same table lock, same notification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+CHUNK = 1000  # ids per look-up query
+
+
+class PostgresRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = {
+            "schema": Identifier(self.datastore.schema),
+            "table": Identifier(self.events_table_name),
+        }
+        self._binary_insert = SQL(
+            "INSERT INTO {schema}.{table} AS t (originator_id, originator_version, topic, state)"
+            " SELECT originator_id, originator_version, topic, state"
+            " FROM unnest(%b::{schema}.{stored_event_type}[]) RETURNING notification_id"
+        ).format(**names, stored_event_type=Identifier(self.stored_event_type_name))
+        self._select_many = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table}"
+            " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(**names)
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        curs.execute(self._binary_insert, (rows,))
+
+    def select_many(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        found: list[StoredEvent] = []
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            for start in range(0, len(ids), CHUNK):
+                curs.execute(self._select_many, (list(ids[start : start + CHUNK]),))
+                found += [
+                    StoredEvent(
+                        row["originator_id"],
+                        row["originator_version"],
+                        row["topic"],
+                        bytes(row["state"]),
+                    )
+                    for row in curs.fetchall()
+                ]
+        return found
+
+
+class SQLiteRecorder(SQLiteApplicationRecorder):
+    def select_many(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        found: list[StoredEvent] = []
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(ids), CHUNK):
+                part = [i.hex for i in ids[start : start + CHUNK]]
+                c.execute(
+                    f"SELECT originator_id, originator_version, topic, state"  # noqa: S608
+                    f" FROM {self.events_table_name}"
+                    f" WHERE originator_id IN ({', '.join('?' * len(part))})"
+                    " ORDER BY originator_id, originator_version",
+                    part,
+                )
+                found += [
+                    StoredEvent(
+                        self.convert_originator_id(row["originator_id"]),
+                        row["originator_version"],
+                        row["topic"],
+                        row["state"],
+                    )
+                    for row in c.fetchall()
+                ]
+        return found
