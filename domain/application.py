@@ -29,6 +29,7 @@ from domain.errors import (
     StaleVersion,
     UnknownReference,
 )
+from domain.group import GroupCommit
 from domain.ids import actor_id, record_id, topic_id
 from domain.records import RECORD_CLASSES, Record
 
@@ -83,6 +84,18 @@ class Timeline(Application[UUID]):
         self._known: set[UUID] = set()
         self._local = threading.local()  # the unit of work of this thread, if any
         self.listeners: list[Callable[[int], None]] = []  # told each new head position
+        self.group: GroupCommit | None = None  # see enable_group_commit
+
+    def enable_group_commit(self, max_events: int = 500) -> None:
+        """Concurrent writes (of other threads) share transactions from now on; each is
+        still answered only after its own events are committed."""
+        if self.group is None:
+            self.group = GroupCommit(self.save_atomically, max_events=max_events)
+
+    def close(self) -> None:
+        if self.group is not None:
+            self.group.close()
+        super().close()
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         recordings = super().save(*objs, **kwargs)
@@ -479,7 +492,10 @@ class Timeline(Application[UUID]):
         if unit is not None:
             unit.aggregates[aggregate.id] = aggregate
             return Written(aggregate.id, ref, aggregate.version, 0, aggregate.modified_on)
-        recordings = self.save_atomically([aggregate])
+        if self.group is not None:
+            recordings = self.group.save(list(aggregate.collect_events()))
+        else:
+            recordings = self.save_atomically([aggregate])
         last = recordings[-1]
         return Written(
             aggregate.id,
@@ -489,8 +505,9 @@ class Timeline(Application[UUID]):
             recorded_at(last.domain_event),
         )
 
-    def save_atomically(self, aggregates: Sequence[Aggregate]) -> list[Recording[UUID]]:
-        """Save several aggregates in one transaction: all are stored, or none."""
+    def save_atomically(self, aggregates: Sequence[Any]) -> list[Recording[UUID]]:
+        """Save several aggregates (or their new events) in one transaction: all are
+        stored, or none."""
         try:
             return self.save(*aggregates)
         except RecordConflictError:
