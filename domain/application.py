@@ -85,12 +85,18 @@ class Timeline(Application[UUID]):
         self._local = threading.local()  # the unit of work of this thread, if any
         self.listeners: list[Callable[[int], None]] = []  # told each new head position
         self.group: GroupCommit | None = None  # see enable_group_commit
+        self.optimistic_creates = False
 
     def enable_group_commit(self, max_events: int = 500) -> None:
         """Concurrent writes (of other threads) share transactions from now on; each is
-        still answered only after its own events are committed."""
+        still answered only after its own events are committed.
+
+        Creations then also stop looking for an existing aggregate first: a repeat
+        fails its save on the stored one's id, and is answered from it (a duplicate or a
+        conflict), as a racing writer's is. New records, the common case, cost no read."""
         if self.group is None:
             self.group = GroupCommit(self.save_atomically, max_events=max_events)
+        self.optimistic_creates = True
 
     def close(self) -> None:
         if self.group is not None:
@@ -378,7 +384,7 @@ class Timeline(Application[UUID]):
             found = unit.aggregates[id]
         elif unit is not None and id in unit.loaded:
             found = unit.loaded[id]
-        elif creating and unit is not None and unit.optimistic:
+        elif creating and (unit.optimistic if unit is not None else self.optimistic_creates):
             return None
         else:
             try:
