@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: venv test check pytest format demo bench clean
+.PHONY: venv test check pytest chaos format demo bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,8 +22,14 @@ check: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# The slow fault-injection runs (marked `chaos`) are left to `make chaos`.
 pytest: $(STAMP)
-	$(PY) -m pytest -W error -q $(PYTEST_ARGS)
+	$(PY) -m pytest -W error -q -m "not chaos" $(PYTEST_ARGS)
+
+# Faults that take minutes: a database stopped under load, a worker killed and paused,
+# pools exhausted, and the large schemathesis and hypothesis runs (docs/reliability.md).
+chaos: $(STAMP)
+	TIMELINE_CHAOS=1 $(PY) -m pytest -W error -q -m chaos tests/chaos tests/reliability $(PYTEST_ARGS)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -140,11 +140,17 @@ class ReadModels:
         lease = self.make_lease(name)
         try:
             while not self._stop.is_set():
-                if not lease.acquire():
-                    self._stop.wait(1.0)  # hot standby: take over when the leader goes
+                try:
+                    if not lease.acquire():
+                        self._stop.wait(1.0)  # hot standby: take over when the leader goes
+                        continue
+                    runner = self.runner(name)
+                    runner.run(self._stop, still_current=partial(self._is_current, runner))
+                except Exception as e:  # the store is away between batches: again, later
+                    log.warning("projection %s: %s; retrying", name, e)
+                    lease.release()  # its session may have died with the server
+                    self._stop.wait(1.0)
                     continue
-                runner = self.runner(name)
-                runner.run(self._stop, still_current=partial(self._is_current, runner))
                 if runner.state == "failed":
                     return
         finally:

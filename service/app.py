@@ -21,15 +21,23 @@ from service.metrics import Metrics
 from service.problems import EXCEPTION_HANDLERS, HttpProblem
 from service.readmodels import open_read_models
 from service.settings import Settings
-from service.store import open_timeline, parse_url
+from service.store import Bounds, open_timeline, parse_url
 
 log = logging.getLogger("timeline.http")
 MAX_BODY = 1024 * 1024  # writes; the admin backfill has its own limit
 
 
 def build_services(settings: Settings) -> Services:
-    store = parse_url(settings.database_url, pool_size=settings.pool_size)
+    # A serving process waits on PostgreSQL for bounded times, then answers 503.
+    bounds = Bounds(
+        statement_timeout=settings.statement_timeout,
+        lock_timeout=settings.lock_timeout,
+        pool_timeout=settings.pool_timeout,
+    )
+    store = parse_url(settings.database_url, pool_size=settings.pool_size, bounds=bounds)
     timeline = open_timeline(store)
+    if settings.group_commit:
+        timeline.enable_group_commit()
     models = open_read_models(store, timeline, pool_size=settings.pool_size)
     models.batch_size = settings.batch_size
     keys = KeyStore(models.view("timeline"))

@@ -1,7 +1,8 @@
 """Every error as `application/problem+json` (RFC 9457), mapped in one table.
 
 Domain errors carry the field they are about; body decoding errors name the JSON path;
-an unexpected error is a 500 whose body says nothing of the code.
+a database that is away, locked, out of free connections or too slow is a 503 with
+`Retry-After`; an unexpected error is a 500 whose body says nothing of the code.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
-from eventsourcing.persistence import OperationalError, PersistenceError
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
 from domain import errors
+from service.context import services
 from service.schemas import FieldError, Problem
+from service.store import StoreUnavailable, after_failure
 
 log = logging.getLogger("timeline.http")
 PROBLEM_JSON = "application/problem+json"
@@ -120,13 +125,47 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
     )
 
 
-def on_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.warning("store unavailable: %s", exc)
-    return problem(503, "the store is unavailable; try again shortly", headers={"Retry-After": "1"})
+# The database is away, locked, out of free connections or too slow: the library's
+# wrappers, psycopg's own errors (the read models' pool), and ours.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    StoreUnavailable,
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,  # PoolTimeout, QueryCanceled, LockNotAvailable among them
+    psycopg.InterfaceError,
+)
+_WHY: list[tuple[type[BaseException], str]] = [
+    (pg_errors.QueryCanceled, "a query ran longer than the statement timeout"),
+    (pg_errors.LockNotAvailable, "another session held a lock it needed too long"),
+    (PoolTimeout, "no database connection was free in time"),
+]
+
+
+def unavailable_reason(exc: BaseException) -> str:
+    """What kept the store from answering, from the chain of causes."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for cls, why in _WHY:
+            if isinstance(seen, cls):
+                return why
+        seen = seen.__cause__ or seen.__context__
+    return "the database is unreachable"
+
+
+def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    why = unavailable_reason(exc)
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, why)
+    if why == "the database is unreachable" and "services" in request.app.state:
+        after_failure(services(request.app.state).timeline)
+    return problem(
+        503,
+        f"the store cannot answer now ({why}); try again shortly",
+        headers={"Retry-After": "1"},
+    )
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, (OperationalError, PoolTimeout)):
+    if isinstance(exc, UNAVAILABLE):
         return on_unavailable(request, exc)
     if isinstance(exc, PersistenceError) and "timeout" in str(exc).lower():
         return on_unavailable(request, exc)
@@ -138,8 +177,7 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     errors.TimelineError: on_domain_error,
     HttpProblem: on_http_problem,
     HTTPException: on_http_exception,
-    PoolTimeout: on_unavailable,
-    OperationalError: on_unavailable,
+    **dict.fromkeys(UNAVAILABLE, on_unavailable),
     Exception: on_unexpected,
 }
 

@@ -29,3 +29,16 @@ class Settings:
     )
     pool_size: int = field(default_factory=lambda: int(_float("TIMELINE_POOL_SIZE", 10)))
     batch_size: int = field(default_factory=lambda: int(_float("TIMELINE_BATCH_SIZE", 500)))
+    # Concurrent API writes share transactions (each answered after its commit).
+    group_commit: bool = field(
+        default_factory=lambda: (
+            os.environ.get("TIMELINE_GROUP_COMMIT", "on").lower() not in ("0", "false", "no", "off")
+        )
+    )
+    # How long one request may wait on PostgreSQL before it is answered 503 (the serving
+    # processes only: workers and commands keep the library's patient defaults).
+    statement_timeout: float = field(
+        default_factory=lambda: _float("TIMELINE_STATEMENT_TIMEOUT", 5.0)
+    )
+    lock_timeout: float = field(default_factory=lambda: _float("TIMELINE_LOCK_TIMEOUT", 0.5))
+    pool_timeout: float = field(default_factory=lambda: _float("TIMELINE_POOL_TIMEOUT", 0.5))

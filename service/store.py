@@ -1,26 +1,93 @@
 """Where `TIMELINE_DATABASE_URL` becomes the event store's settings: the one place.
 
 `memory://`, `sqlite:///path/to/dir-or-file` or `postgresql://user:pw@host:port/db`.
-The PostgreSQL store refuses to start on a server that may lose acknowledged writes.
+The PostgreSQL store refuses to start on a server that may lose acknowledged writes. A
+serving process gives it `Bounds`: every statement and the events table's lock are waited
+for a bounded time, a pooled connection too, and a failed call is not retried but raised at
+once as `StoreUnavailable`, which the API answers 503 with `Retry-After`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, PersistenceError
+from eventsourcing.postgres import ConnectionPool, PostgresDatastore, PostgresFactory
+from eventsourcing.utils import Environment, EnvType
+from psycopg.rows import DictRow
+from psycopg_pool import ConnectionPool as PsycopgPool
 
 from domain.application import Timeline
 
+log = logging.getLogger("timeline.store")
 SQLITE_FILE = "timeline.sqlite3"
 _TRUE = {"y", "yes", "t", "true", "on", "1"}
 
 
 class StoreError(Exception):
     """The store cannot be opened as configured."""
+
+
+class StoreUnavailable(PersistenceError):
+    """The database did not answer within a serving process's bounds: it is away, a lock
+    or a connection was not free in time, or the statement ran too long. Raised at once
+    (never retried here): the caller answers 503 and the client retries."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """How long a serving process lets one database call wait, in seconds."""
+
+    statement_timeout: float = 5.0  # any one statement, its lock waits included
+    # Any one lock wait (a read behind a maintenance lock, the events table's write lock).
+    # Writes are committed in groups, one after another, so a write blocked by a lock
+    # may wait for the group before its own: twice this at most.
+    lock_timeout: float = 0.5
+    pool_timeout: float = 0.5  # a free pooled connection
+    # A failed connection attempt is retried in the background for this long; then the
+    # next request that waits tries afresh, so the pool is back within about this long
+    # of the server (psycopg_pool's own back-off reaches minutes).
+    reconnect_timeout: float = 1.0
+
+    def options(self) -> str:
+        """libpq `options` that bound every statement of a session, and its lock waits."""
+        return (
+            f"-c statement_timeout={round(self.statement_timeout * 1000)} "
+            f"-c lock_timeout={round(self.lock_timeout * 1000)}"
+        )
+
+    def as_env(self) -> dict[str, str]:
+        return {
+            "SERVING_STATEMENT_TIMEOUT": str(self.statement_timeout),
+            "SERVING_LOCK_TIMEOUT": str(self.lock_timeout),
+            "SERVING_POOL_TIMEOUT": str(self.pool_timeout),
+            "SERVING_RECONNECT_TIMEOUT": str(self.reconnect_timeout),
+        }
+
+    @classmethod
+    def from_env(cls, env: Environment) -> Bounds:
+        def get(name: str, default: float) -> float:
+            value = env.get(name)
+            return float(value) if value else default
+
+        default = cls()
+        return cls(
+            statement_timeout=get("SERVING_STATEMENT_TIMEOUT", default.statement_timeout),
+            lock_timeout=get("SERVING_LOCK_TIMEOUT", default.lock_timeout),
+            pool_timeout=get("SERVING_POOL_TIMEOUT", default.pool_timeout),
+            reconnect_timeout=get("SERVING_RECONNECT_TIMEOUT", default.reconnect_timeout),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +97,7 @@ class Store:
     url: str
     kind: str  # "memory" | "sqlite" | "postgres"
     env: dict[str, str]  # the eventsourcing settings
+    bounds: Bounds | None = None  # set for a serving process (PostgreSQL)
 
     @property
     def sqlite_path(self) -> str:
@@ -48,8 +116,11 @@ class Store:
         )
 
 
-def parse_url(url: str, *, pool_size: int = 10, schema: str = "") -> Store:
-    """Translate a database URL into the library's settings."""
+def parse_url(
+    url: str, *, pool_size: int = 10, schema: str = "", bounds: Bounds | None = None
+) -> Store:
+    """Translate a database URL into the library's settings; `bounds` for a process that
+    serves requests (PostgreSQL only: the embedded stores have no server to wait for)."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
         return Store(url, "memory", {"PERSISTENCE_MODULE": "eventsourcing.popo"})
@@ -57,7 +128,7 @@ def parse_url(url: str, *, pool_size: int = 10, schema: str = "") -> Store:
         # As elsewhere: sqlite:///relative/path and sqlite:////absolute/path.
         return Store(url, "sqlite", _sqlite_env(unquote(parts.path)[1:]))
     if parts.scheme in ("postgresql", "postgres"):
-        return Store(url, "postgres", _postgres_env(parts, pool_size, schema))
+        return Store(url, "postgres", _postgres_env(parts, pool_size, schema, bounds), bounds)
     raise StoreError(
         f"TIMELINE_DATABASE_URL must start with memory://, sqlite:/// or postgresql://, "
         f"not {parts.scheme or url!r}"
@@ -75,16 +146,20 @@ def _sqlite_env(path: str) -> dict[str, str]:
         target.parent.mkdir(parents=True, exist_ok=True)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "APPLICATION_RECORDER_TOPIC": "service.eventstore:SQLiteRecorder",
         "SQLITE_DBNAME": str(target),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
 
 
-def _postgres_env(parts: SplitResult, pool_size: int, schema: str) -> dict[str, str]:
+def _postgres_env(
+    parts: SplitResult, pool_size: int, schema: str, bounds: Bounds | None
+) -> dict[str, str]:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
-    return {
+    env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": "service.eventstore:PostgresRecorder",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -103,6 +178,124 @@ def _postgres_env(parts: SplitResult, pool_size: int, schema: str) -> dict[str, 
         # could skip events: never on.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
     }
+    if bounds is not None:
+        if "lock_timeout" in query:
+            bounds = replace(bounds, lock_timeout=float(query["lock_timeout"]))
+        env.update(bounds.as_env())
+        env["PERSISTENCE_MODULE"] = f"{__name__}:ServingPostgresFactory"
+    return env
+
+
+class ServingDatastore(PostgresDatastore):
+    """The library's datastore as a serving process needs it: every statement bounded
+    (`statement_timeout`), a connection waited for at most `pool_timeout`, a lost server
+    noticed by one request and reconnected to within about `reconnect_timeout`, and every
+    failure raised at once as `StoreUnavailable`.
+
+    The library's recorders retry each call ten times on an operational error; with lock,
+    statement and pool timeouts each of seconds, one request could then take a minute.
+    `StoreUnavailable` is not among the errors they retry."""
+
+    def __init__(self, parsed: PostgresDatastore, bounds: Bounds) -> None:
+        pool = parsed.pool
+        kwargs: dict[str, Any] = dict(pool.kwargs) if isinstance(pool.kwargs, dict) else {}
+        super().__init__(
+            dbname=kwargs["dbname"],
+            host=kwargs["host"],
+            port=kwargs["port"],
+            user=kwargs["user"],
+            password=kwargs["password"],
+            connect_timeout=bounds.pool_timeout,
+            idle_in_transaction_session_timeout=parsed.idle_in_transaction_session_timeout,
+            pool_size=pool.min_size,
+            max_overflow=pool.max_size - pool.min_size,
+            max_waiting=pool.max_waiting,
+            conn_max_age=pool.max_lifetime,
+            # The library writes it into "SET LOCAL lock_timeout = '{}s'", which PostgreSQL
+            # reads in fractions of a second too.
+            lock_timeout=cast(int, bounds.lock_timeout),
+            schema=parsed.schema,
+            single_row_tracking=parsed.single_row_tracking,
+            originator_id_type="uuid" if parsed.originator_id_type == "uuid" else "text",
+            enable_db_functions=parsed.enable_db_functions,
+        )
+        self.sweeper = Sweeper()
+        self.pool = ConnectionPool(
+            connection_class=psycopg.Connection[DictRow],
+            kwargs={**kwargs, "options": bounds.options()},
+            min_size=pool.min_size,
+            max_size=pool.max_size,
+            open=False,
+            configure=self.after_connect_func(),
+            check=self.sweeper.check,
+            timeout=bounds.pool_timeout,
+            max_waiting=pool.max_waiting,
+            max_lifetime=pool.max_lifetime,
+            reconnect_timeout=bounds.reconnect_timeout,
+            name="timeline-events",
+        )
+        self.sweeper.watch(self.pool)
+
+    @contextmanager
+    def get_connection(self) -> Iterator[psycopg.Connection[DictRow]]:
+        try:
+            with super().get_connection() as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as e:
+            raise StoreUnavailable(str(e)) from e
+
+
+class Sweeper:
+    """Checks every idle connection of a pool, in the background, once one is found
+    broken: after a server restart each of them is, and psycopg_pool makes a caller that
+    draws a broken one wait out its timeout, so without a sweep one request per stale
+    connection fails after the server is back. At most one sweep at a time, and none
+    within `interval` of the last."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self._pools: list[weakref.ref[PsycopgPool[Any]]] = []
+        self._running = threading.Lock()
+        self._last = 0.0
+
+    def watch(self, pool: PsycopgPool[Any]) -> None:
+        self._pools.append(weakref.ref(pool))
+
+    def check(self, conn: psycopg.Connection[Any]) -> None:
+        """A pool's `check`: the usual ping, and a sweep when it fails."""
+        try:
+            PsycopgPool.check_connection(conn)
+        except Exception:
+            self.sweep()
+            raise
+
+    def sweep(self) -> None:
+        if time.monotonic() - self._last < self.interval or not self._running.acquire(
+            blocking=False
+        ):
+            return
+        self._last = time.monotonic()
+        pools = [p for ref in self._pools if (p := ref()) is not None]
+
+        def run() -> None:
+            try:
+                for pool in pools:
+                    try:
+                        pool.check()
+                    except Exception as e:  # closed meanwhile, or the server still away
+                        log.info("pool %s: sweep stopped: %s", pool.name, e)
+            finally:
+                self._running.release()
+
+        threading.Thread(target=run, name="timeline-pool-sweep", daemon=True).start()
+
+
+class ServingPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory, with the datastore of a serving process."""
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)  # reads and checks every setting; opens nothing yet
+        self.datastore = ServingDatastore(self.datastore, Bounds.from_env(self.env))
 
 
 def check_postgres_durable(store: Store) -> None:
@@ -157,3 +350,11 @@ def _ensure_schema(store: Store) -> None:
                     psycopg.sql.Identifier(schema)
                 )
             )
+
+
+def after_failure(timeline: Timeline) -> None:
+    """After a call failed as if the server were lost: sweep the serving pools, so that
+    stale connections are gone before the server is back."""
+    datastore = getattr(timeline.factory, "datastore", None)
+    if isinstance(datastore, ServingDatastore):
+        datastore.sweeper.sweep()
