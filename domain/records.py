@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -24,6 +25,11 @@ MAX_TEXT = 5000
 
 def _long(value: object, field: str) -> str:
     return rules.text(value, field, max_length=MAX_TEXT)
+
+
+def _quote(value: object, field: str) -> str:
+    """A quote is kept byte for byte as given: never normalised."""
+    return rules.verbatim(value, field, max_length=MAX_TEXT)
 
 
 def _short(value: object, field: str) -> str:
@@ -56,7 +62,7 @@ _COMMON = {
 SCHEMAS: dict[str, dict[str, Field]] = {
     "statement": {
         "speaker": Field(rules.slug, required=True, actors=True),
-        "quote": Field(_long),
+        "quote": Field(_quote),
         "summary": Field(_long),
         "channel": Field(lambda v, f: rules.choice(v, f, rules.CHANNELS), required=True),
         "mentions": Field(_slugs(), is_list=True, actors=True),
@@ -64,7 +70,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     },
     "announcement": {
         "by": Field(_slugs(min_items=1), required=True, is_list=True, actors=True),
-        "quote": Field(_long),
+        "quote": Field(_quote),
         "summary": Field(_long, required=True),
         "channel": Field(lambda v, f: rules.choice(v, f, rules.CHANNELS), required=True),
         "mentions": Field(_slugs(), is_list=True, actors=True),
@@ -145,9 +151,11 @@ def references(kind: str, content: dict[str, Any]) -> Iterator[tuple[str, str, s
 
 
 def fingerprint(content: dict[str, Any]) -> str:
-    """A digest of content, independent of key order."""
+    """A digest of content, independent of key order and of the Unicode normal form of
+    its text (a quote is stored as given, but the same words in another normal form are
+    the same content)."""
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(unicodedata.normalize("NFC", canonical).encode()).hexdigest()
 
 
 def derive_key(kind: str, content: dict[str, Any]) -> str:
@@ -157,7 +165,7 @@ def derive_key(kind: str, content: dict[str, Any]) -> str:
     day = parse_when(content["occurred_at"]).text[:10]
     first_url = content["sources"][0]["url"]
     basis = json.dumps([kind, who, day, what, first_url], ensure_ascii=False)
-    return "auto-" + hashlib.sha256(basis.encode()).hexdigest()[:32]
+    return "auto-" + hashlib.sha256(unicodedata.normalize("NFC", basis).encode()).hexdigest()[:32]
 
 
 class Record(Aggregate):

@@ -7,11 +7,12 @@ HTTP edge and the backfill report say exactly what is wrong.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from domain.errors import InvalidInput
-from domain.when import parse_when
+from domain.errors import InvalidInput, InvalidTime
+from domain.when import When, parse_when
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 SLUG_MAX = 64
@@ -37,13 +38,15 @@ OCCURRENCE_KINDS = frozenset(
 ACTOR_KINDS = frozenset({"person", "state", "organization", "group"})
 
 
-def text(value: object, field: str, *, max_length: int = 500) -> str:
-    """A non-blank string without control characters or lone surrogates."""
+def text(value: object, field: str, *, max_length: int = 500, verbatim: bool = False) -> str:
+    """A non-blank string without control characters or lone surrogates, in Unicode
+    normal form C: "Zelenskyy" typed with a composed or a decomposed accent is one name.
+    `verbatim` text (quotes, excerpts) is kept byte for byte as given."""
     if not isinstance(value, str):
         raise InvalidInput(f"must be a string, not {type(value).__name__}", field=field)
     if not value.strip():
         raise InvalidInput("must not be empty", field=field)
-    if len(value) > max_length:
+    if len(value) > 3 * max_length:  # too long even before normalising (at most 3x)
         raise InvalidInput(f"must be at most {max_length} characters", field=field)
     if _CONTROL.search(value):
         raise InvalidInput("must not contain control characters (such as NUL)", field=field)
@@ -51,7 +54,16 @@ def text(value: object, field: str, *, max_length: int = 500) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput("must be valid Unicode (no lone surrogates)", field=field) from None
+    if not verbatim:
+        value = unicodedata.normalize("NFC", value)
+    if len(value) > max_length:
+        raise InvalidInput(f"must be at most {max_length} characters", field=field)
     return value
+
+
+def verbatim(value: object, field: str, *, max_length: int = 500) -> str:
+    """Text kept exactly as given (a quote): checked as `text`, never normalised."""
+    return text(value, field, max_length=max_length, verbatim=True)
 
 
 def slug(value: object, field: str) -> str:
@@ -92,7 +104,18 @@ def items(
 
 
 def when(value: object, field: str) -> str:
-    return parse_when(value, field).text
+    return occurred(value, field).text
+
+
+def occurred(value: object, field: str) -> When:
+    """An occurred time or instant (see `domain.when`), written in ASCII: ISO 8601 has
+    no full-width or Arabic-Indic digits, though Python's `\\d` and `int` accept them."""
+    if isinstance(value, str) and not value.isascii():
+        raise InvalidTime(
+            "must be written in ASCII digits, like 2014-03-18 or 2025-02-12T15:30:00Z",
+            field=field,
+        )
+    return parse_when(value, field)
 
 
 def uri(value: object, field: str) -> str:
@@ -117,7 +140,7 @@ _SOURCE_FIELDS: dict[str, Callable[[object, str], Any]] = {
     "url": uri,
     "title": lambda v, f: text(v, f, max_length=500),
     "published_at": when,
-    "excerpt": lambda v, f: text(v, f, max_length=2000),
+    "excerpt": lambda v, f: verbatim(v, f, max_length=2000),  # the source's words
 }
 
 

@@ -23,7 +23,15 @@ from service.context import Services, services
 from service.loader import load, new_batch_id
 from service.metrics import CONTENT_TYPE
 from service.problems import HttpProblem
-from service.reads import JSON, MAX_LIMIT, Reading, _json, check_position, event_out
+from service.reads import (
+    JSON,
+    MAX_LIMIT,
+    Reading,
+    _json,
+    check_position,
+    event_out,
+    integers_as_digits,
+)
 from service.routing import Routes
 
 routes = Routes()
@@ -39,6 +47,7 @@ def _route(
         path,
         sync_to_thread=True,
         media_type=JSON,
+        before_request=integers_as_digits,
         opt={"scope": "read", "returns": returns, "errors": errors},
     )
 
@@ -66,7 +75,12 @@ def get_events(
     return _json(msgspec.json.encode(page), Reading(None, s.timeline.head_position()))
 
 
-@routes.add(get, "/events/stream", opt={"scope": "read", "errors": (400, 401, 403), "sse": True})
+@routes.add(
+    get,
+    "/events/stream",
+    before_request=integers_as_digits,
+    opt={"scope": "read", "errors": (400, 401, 403), "sse": True},
+)
 async def stream_events(
     request: Request[Any, Any, Any],
     state: State,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,6 @@ from litestar.params import FromPath, FromQuery
 from domain import rules
 from domain.errors import InvalidInput, InvalidTime
 from domain.records import KINDS
-from domain.when import parse_when
 from projections import actors, topics
 from projections.rows import RowsView, parse_utc, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline
@@ -37,9 +37,22 @@ READ_ERRORS = (400, 401, 403, 404, 422, 503)
 MAX_LIMIT = 500
 MAX_POSITION = 2**62  # beyond any position a store will give; larger ints overflow SQLite
 JSON = "application/json"
+INTEGER_PARAMETERS = ("limit", "after", "as_of_position", "min_position")
+_INTEGER = re.compile(r"-?[0-9]{1,30}")
 
 
 routes = Routes()
+
+
+async def integers_as_digits(request: Request[Any, Any, Any]) -> None:
+    """Integer query parameters written as ASCII digits, once each: Litestar's lenient
+    conversion would read `limit=1e2` as 100 and take the first of `limit=1&limit=x`."""
+    for name in INTEGER_PARAMETERS:
+        values = request.query_params.getall(name, [])
+        if len(values) > 1:
+            raise HttpProblem(400, "give this parameter once", field=name)
+        if values and not _INTEGER.fullmatch(values[0]):
+            raise HttpProblem(400, "must be a whole number written in digits", field=name)
 
 
 def _route(
@@ -50,6 +63,7 @@ def _route(
         path,
         sync_to_thread=True,
         media_type=JSON,
+        before_request=integers_as_digits,
         opt={"scope": "read", "returns": returns, "errors": errors},
     )
 
@@ -101,7 +115,7 @@ def check_position(value: int | None, field: str) -> None:
 
 def _instant(value: str, field: str) -> datetime:
     try:
-        when = parse_when(value, field)
+        when = rules.occurred(value, field)
     except InvalidTime as e:
         raise HttpProblem(422 if "offset" in e.message else 400, e.message, field=field) from None
     if when.precision not in ("minute", "second"):
@@ -113,8 +127,8 @@ def _instant(value: str, field: str) -> datetime:
 
 def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     try:
-        start = None if since is None else parse_when(since, "since").start
-        end = None if until is None else parse_when(until, "until").end
+        start = None if since is None else rules.occurred(since, "since").start
+        end = None if until is None else rules.occurred(until, "until").end
     except InvalidTime as e:
         raise HttpProblem(422 if "offset" in e.message else 400, e.message, field=e.field) from None
     return start, end

@@ -19,7 +19,9 @@ When = Annotated[
     Meta(
         min_length=4,
         max_length=40,
-        pattern=r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?)?)?$",
+        # [0-9], not \d: Python's \d also matches full-width and Arabic-Indic digits.
+        pattern=r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
+        r"(Z|[+-][0-9]{2}:[0-9]{2}))?)?)?$",
         description="a year, month, day, or instant with a UTC offset",
         examples=["2014", "2014-03", "2014-03-18", "2025-02-12T15:30:00-05:00"],
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -11,7 +12,8 @@ from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.params import FromPath, RawBody
 
-from domain.application import Author, Timeline, Written
+from domain.application import Author, Timeline, Written, recorded_at
+from domain.errors import ConcurrentWrite, StaleVersion
 from domain.records import KINDS
 from projections.rows import utc_text
 from service import schemas
@@ -21,6 +23,9 @@ from service.routing import Routes
 
 PLURAL = {kind: f"{kind}s" for kind in KINDS}
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
+# An unconditional change that loses a race to another writer reloads and tries again, at
+# most this many times (each loss means another writer's change was stored).
+RETRIES = 32
 
 
 def _author(request: Request[Any, Any, Any]) -> Author:
@@ -33,9 +38,60 @@ def expected_version(request: Request[Any, Any, Any]) -> int | None:
     if header is None or header.strip() == "*":
         return None
     value = header.strip().removeprefix("W/").strip('"')
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # not a superscript two
         raise HttpProblem(400, 'If-Match takes a version in quotes, like "3"', field="if-match")
     return int(value)
+
+
+def change(
+    expected: int | None, use: Callable[[int | None], Written], current: Callable[[], int]
+) -> Written:
+    """Run one change of an existing actor, topic or record.
+
+    Unconditional (no `If-Match`): a change that loses a race to another writer reloads
+    and is applied again, since its caller asked for no particular version. Conditional:
+    exactly one of the writers that expected version N wins; every other one — whether it
+    collided with the winner in the store or arrived after it — is a `409` with the
+    current version as `ETag` (issue 7: a lost race is a conflict). `If-Match` naming a
+    version the aggregate has not reached yet is a `412`.
+    """
+    for _ in range(RETRIES):
+        try:
+            return use(expected)
+        except ConcurrentWrite:
+            if expected is not None:
+                raise _lost(expected, current()) from None
+        except StaleVersion as e:
+            if expected is not None and e.current > expected:
+                raise _lost(expected, e.current) from None
+            raise
+    raise ConcurrentWrite("too many writers changed this at once; try again")
+
+
+def all_or_nothing(timeline: Timeline, steps: Callable[[], Written]) -> Written:
+    """A change made of several use cases (relabel and move a topic; tag and untag a
+    record), stored in one transaction: if a later step is refused, nothing is stored."""
+    with timeline.unit() as unit:
+        written = steps()
+    if not unit.recordings:  # every step found it already so
+        return replace(written, position=timeline.head_position(), duplicate=True)
+    last = unit.recordings[-1]
+    return replace(
+        written,
+        position=last.notification.id,
+        recorded_at=recorded_at(last.domain_event),
+        duplicate=False,
+    )
+
+
+def _lost(expected: int, now: int) -> HttpProblem:
+    return HttpProblem(
+        409,
+        f"another writer changed this first: you expected version {expected}, it is at "
+        f"{now}; read it again and retry",
+        field="if-match",
+        headers={"ETag": f'"{now}"'},
+    )
 
 
 def answer(
@@ -93,8 +149,11 @@ def add_alias(
     request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.AliasIn)
-    written = services(state).timeline.add_alias(
-        id, data.alias, _author(request), expected_version(request)
+    timeline, author = services(state).timeline, _author(request)
+    written = change(
+        expected_version(request),
+        lambda v: timeline.add_alias(id, data.alias, author, v),
+        lambda: timeline.get_actor(id).version,
     )
     return answer(request, written, "actor", created=False)
 
@@ -104,8 +163,11 @@ def assume_role(
     request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.Role)
-    written = services(state).timeline.assume_role(
-        id, schemas.to_builtins(data), _author(request), expected_version(request)
+    timeline, author = services(state).timeline, _author(request)
+    written = change(
+        expected_version(request),
+        lambda v: timeline.assume_role(id, schemas.to_builtins(data), author, v),
+        lambda: timeline.get_actor(id).version,
     )
     return answer(request, written, "actor", created=False)
 
@@ -115,8 +177,11 @@ def end_role(
     request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.RoleEndIn)
-    written = services(state).timeline.end_role(
-        id, data.title, data.until, _author(request), expected_version(request)
+    timeline, author = services(state).timeline, _author(request)
+    written = change(
+        expected_version(request),
+        lambda v: timeline.end_role(id, data.title, data.until, author, v),
+        lambda: timeline.get_actor(id).version,
     )
     return answer(request, written, "actor", created=False)
 
@@ -142,13 +207,22 @@ def change_topic(
         _author(request),
         expected_version(request),
     )
-    written = None
-    if "label" in raw:
-        written = timeline.relabel_topic(id, data.label, author, version)
-        version = None if version is None else written.version
-    if "parent" in raw:
-        written = timeline.move_topic(id, data.parent, author, version)
-    assert written is not None
+
+    def steps(version: int | None) -> Written:
+        written = None
+        if "label" in raw:
+            written = timeline.relabel_topic(id, data.label, author, version)
+            version = None if version is None else written.version
+        if "parent" in raw:
+            written = timeline.move_topic(id, data.parent, author, version)
+        assert written is not None
+        return written
+
+    written = change(
+        version,
+        lambda v: all_or_nothing(timeline, lambda: steps(v)),
+        lambda: timeline.get_topic(id).version,
+    )
     return answer(request, written, "topic", created=False)
 
 
@@ -161,20 +235,19 @@ def _record_routes(kind: str) -> None:
         written = services(state).timeline.record(kind, schemas.to_builtins(data), _author(request))
         return answer(request, written, kind, created=True)
 
-    def change(
+    def changes(
         use: Callable[..., Written], model: type[Any], args: Callable[[Any], tuple[Any, ...]]
     ) -> Any:
         def handler(
             request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[UUID]
         ) -> Response[bytes]:
             data = decode(body, request.headers.get("content-type"), model)
-            written = use(
-                services(state).timeline,
-                kind,
-                id,
-                *args(data),
-                _author(request),
+            timeline, author = services(state).timeline, _author(request)
+            given = args(data)
+            written = change(
                 expected_version(request),
+                lambda v: use(timeline, kind, id, *given, author, v),
+                lambda: timeline.get_record(kind, id).version,
             )
             return answer(request, written, kind, created=False)
 
@@ -195,28 +268,32 @@ def _record_routes(kind: str) -> None:
     ) -> Written:
         if not data.add and not data.remove:
             raise HttpProblem(422, "give topics to add or remove", field="add")
-        written = None
-        if data.add:
-            written = timeline.tag(kind, id, data.add, author, version)
-            version = None if version is None else written.version
-        if data.remove:
-            written = timeline.untag(kind, id, data.remove, author, version)
-        assert written is not None
-        return written
+
+        def steps(version: int | None) -> Written:
+            written = None
+            if data.add:
+                written = timeline.tag(kind, id, data.add, author, version)
+                version = None if version is None else written.version
+            if data.remove:
+                written = timeline.untag(kind, id, data.remove, author, version)
+            assert written is not None
+            return written
+
+        return all_or_nothing(timeline, lambda: steps(version))
 
     # Registered for each kind; `routes.handlers()` makes the handler objects.
     _route(base, "write", model, 201, kind=kind)(create)
     _route(f"{base}/{{id:uuid}}/corrections", "write", schemas.CorrectionIn, kind=kind)(
-        change(Timeline.correct, schemas.CorrectionIn, correct)
+        changes(Timeline.correct, schemas.CorrectionIn, correct)
     )
     _route(f"{base}/{{id:uuid}}/retraction", "write", schemas.RetractionIn, kind=kind)(
-        change(Timeline.retract, schemas.RetractionIn, lambda d: (d.reason,))
+        changes(Timeline.retract, schemas.RetractionIn, lambda d: (d.reason,))
     )
     _route(f"{base}/{{id:uuid}}/sources", "write", schemas.SourceIn, kind=kind)(
-        change(Timeline.add_source, schemas.SourceIn, lambda d: (schemas.to_builtins(d.source),))
+        changes(Timeline.add_source, schemas.SourceIn, lambda d: (schemas.to_builtins(d.source),))
     )
     _route(f"{base}/{{id:uuid}}/tags", "write", schemas.TagsIn, kind=kind)(
-        change(lambda t, k, i, d, a, v: tags(t, k, i, d, a, v), schemas.TagsIn, lambda d: (d,))
+        changes(lambda t, k, i, d, a, v: tags(t, k, i, d, a, v), schemas.TagsIn, lambda d: (d,))
     )
 
 
