@@ -1,0 +1,269 @@
+"""The baselines the service is measured against, in the same run: a bare Litestar +
+msgspec app with async handlers on a psycopg async pool and nothing else.
+
+- `GET /timeline`, `GET /topics/{id}/who-said-what`: the same SQL the read models run
+  for these pages (recorded from `projections.timeline` / `projections.whosaid` as they
+  build it), answered with the stored item bodies as they are. who-said-what runs the
+  topic look-up and the page statement; the service also looks up each speaker.
+- `GET /items20`: twenty msgspec items, no database: the framework's ceiling.
+- `POST /append`: decode a statement, one INSERT and one COMMIT per request.
+- `POST /append-save`: decode a statement, eventsourcing `save()` of one new aggregate
+  in a worker thread: one commit per request as the event store makes it (table lock,
+  NOTIFY), which is what a service without group commit does.
+
+    python -m bench.baseline_app --port 8100 --database-url postgresql://...
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID, uuid5
+
+import anyio
+import msgspec
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from domain.ids import NAMESPACE
+from domain.when import parse_when
+from projections.postgres import PostgresRows
+from projections.timeline import TimelineQuery, timeline
+from projections.whosaid import who_said_what
+from service.schemas import StatementIn
+from service.store import parse_url
+
+JSON = "application/json"
+EVENTS = "bench_events"
+NOTES_SCHEMA = "bench_baseline"
+DDL = [
+    f"CREATE TABLE IF NOT EXISTS {EVENTS} (originator_id uuid NOT NULL, "
+    "originator_version bigint NOT NULL, topic text NOT NULL, state bytea NOT NULL, "
+    "notification_id bigserial, PRIMARY KEY (originator_id, originator_version))",
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS}_position ON {EVENTS} (notification_id)",
+    f"CREATE SCHEMA IF NOT EXISTS {NOTES_SCHEMA}",
+]
+INSERT = (
+    f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state) "  # noqa: S608
+    "VALUES (%s, 1, 'bench:Statement.Recorded', %s) RETURNING notification_id"
+)
+
+
+class Capture(PostgresRows):
+    """A read model's view that records the statements a read function runs, answering
+    each from a list given in advance instead of running it."""
+
+    def __init__(self, name: str, generation: int, answers: list[list[tuple[Any, ...]]]) -> None:
+        super().__init__(cast(ConnectionPool, None), name, generation)
+        self.answers = answers
+        self.statements: list[tuple[str, list[Any]]] = []
+
+    def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        self.statements.append((sql, list(params)))
+        return self.answers.pop(0) if self.answers else []
+
+
+class Item(msgspec.Struct, kw_only=True):
+    id: int
+    kind: str
+    title: str
+    occurred_at: str
+    position: int
+    topics: list[str]
+
+
+ITEMS = [
+    Item(
+        id=i,
+        kind="statement",
+        title=f"Item number {i}",
+        occurred_at=f"2025-02-{i + 1:02d}T12:00:00.000000Z",
+        position=1000 + i,
+        topics=["negotiations", "territory"],
+    )
+    for i in range(20)
+]
+
+
+def _pool(state: State) -> AsyncConnectionPool:
+    pool = state.pool
+    assert isinstance(pool, AsyncConnectionPool)
+    return pool
+
+
+def _generation(state: State, name: str) -> int:
+    found = state.generations[name]
+    assert isinstance(found, int)
+    return found
+
+
+def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    return (
+        None if since is None else parse_when(since, "since").start,
+        None if until is None else parse_when(until, "until").end,
+    )
+
+
+@get("/health", media_type=JSON)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/items20", media_type=JSON)
+async def items20() -> list[Item]:
+    return ITEMS
+
+
+@get("/timeline", media_type=JSON)
+async def timeline_page(
+    state: State,
+    topic: FromQuery[str | None] = None,
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
+) -> Response[bytes]:
+    start, end = _window(since, until)
+    view = Capture("timeline", _generation(state, "timeline"), [])
+    timeline(view, TimelineQuery(topic=topic, since=start, until=end, limit=limit))
+    ((sql, params),) = view.statements
+    async with _pool(state).connection() as conn:
+        rows = await (await conn.execute(sql, params, prepare=True)).fetchall()
+    body = b'{"items":[' + ",".join(r[0] for r in rows[:limit]).encode() + b'],"next_cursor":null}'
+    return Response(body, media_type=JSON)
+
+
+@get("/topics/{id:str}/who-said-what", media_type=JSON)
+async def who_said_what_page(
+    state: State,
+    id: FromPath[str],
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+) -> Response[bytes]:
+    start, end = _window(since, until)
+    view = Capture("who_said_what", _generation(state, "who_said_what"), [[('{"label":""}',)]])
+    who_said_what(view, id, start, end, None)
+    (topic_sql, topic_params), (sql, params) = view.statements[:2]
+    async with _pool(state).connection() as conn:
+        found = await (await conn.execute(topic_sql, topic_params, prepare=True)).fetchall()
+        if not found:
+            return Response(b'{"status":404}', status_code=404, media_type=JSON)
+        rows = await (await conn.execute(sql, params, prepare=True)).fetchall()
+    speakers: dict[str, list[msgspec.Raw]] = {}
+    for slug, body in rows:
+        speakers.setdefault(slug, []).append(msgspec.Raw(body.encode()))
+    label = msgspec.json.decode(found[0][0])["label"]
+    answer = {
+        "topic": {"id": id, "label": label},
+        "speakers": [
+            {"actor": {"id": slug}, "count": len(records), "records": records}
+            for slug, records in speakers.items()
+        ],
+    }
+    return Response(msgspec.json.encode(answer), media_type=JSON)
+
+
+def _written(ref: UUID, position: int) -> Response[bytes]:
+    written = {
+        "id": str(ref),
+        "version": 1,
+        "position": position,
+        "recorded_at": datetime.now(UTC).isoformat(),
+        "duplicate": False,
+    }
+    return Response(msgspec.json.encode(written), status_code=201, media_type=JSON)
+
+
+@post("/append", media_type=JSON)
+async def append(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    data = msgspec.json.decode(await request.body(), type=StatementIn, strict=True)
+    ref = uuid5(NAMESPACE, f"statement:{data.key}")
+    async with _pool(state).connection() as conn, conn.transaction():
+        cur = await conn.execute(INSERT, (ref, msgspec.json.encode(data)), prepare=True)
+        row = await cur.fetchone()
+    assert row is not None
+    return _written(ref, row[0])
+
+
+class Note(Aggregate):
+    """A new aggregate per request, holding the statement as given."""
+
+    def __init__(self, content: dict[str, Any]) -> None:
+        self.content = content
+
+
+class Notes(Application[UUID]):
+    """Its own events table (`notes_events`) in the schema `bench_baseline`."""
+
+
+@post("/append-save", media_type=JSON)
+async def append_save(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    data = msgspec.json.decode(await request.body(), type=StatementIn, strict=True)
+    note = Note(msgspec.to_builtins(data))
+    notes = state.notes
+    assert isinstance(notes, Notes)
+    recordings = await anyio.to_thread.run_sync(notes.save, note)
+    return _written(note.id, recordings[-1].notification.id)
+
+
+def create_app(database_url: str, pool_size: int = 10) -> Litestar:
+    """The baseline app on a database that holds the service's read models."""
+    conninfo = parse_url(database_url).conninfo()
+    sync = {"autocommit": True}
+    with ConnectionPool(conninfo, min_size=1, max_size=1, kwargs=sync, open=True) as sync_pool:
+        generations = {
+            name: PostgresRows(sync_pool, name).generation_in_use() or 1
+            for name in ("timeline", "who_said_what")
+        }
+        with sync_pool.connection() as conn:
+            for statement in DDL:
+                conn.execute(statement)
+    # The service's store settings (pool, timeouts), in a schema of its own.
+    notes = Notes(env=parse_url(database_url, pool_size=pool_size, schema=NOTES_SCHEMA).env)
+    pool = AsyncConnectionPool(
+        conninfo, min_size=pool_size, max_size=pool_size, kwargs={"autocommit": True}, open=False
+    )
+
+    async def start() -> None:
+        await pool.open(wait=True)
+
+    async def stop() -> None:
+        await pool.close()
+        notes.close()
+
+    app = Litestar(
+        route_handlers=[health, items20, timeline_page, who_said_what_page, append, append_save],
+        on_startup=[start],
+        on_shutdown=[stop],
+        openapi_config=None,
+        debug=False,
+    )
+    app.state.pool = pool
+    app.state.generations = generations
+    app.state.notes = notes
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", required=True, help="postgresql://... (no schema)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--pool-size", type=int, default=10)
+    args = parser.parse_args()
+    # Imported by name, not run as __main__, so that its event classes have stable topics.
+    from bench import baseline_app
+
+    app = baseline_app.create_app(args.database_url, args.pool_size)
+    # As `timeline serve` runs the service: one worker, no access log.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
