@@ -21,7 +21,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery
 
 from domain import rules
-from domain.errors import InvalidInput, InvalidTime
+from domain.errors import InvalidInput, InvalidTime, TimelineError
 from domain.records import KINDS
 from projections import actors, topics
 from projections.rows import RowsView, parse_utc, utc_text
@@ -297,7 +297,7 @@ def _record_routes(kind: str) -> None:
 def _is_kind(s: Services, kind: str, id: UUID) -> bool:
     try:
         s.timeline.get_record(kind, id)
-    except Exception:
+    except TimelineError:  # not found, or another kind; a store error is a 503
         return False
     return True
 
@@ -305,7 +305,7 @@ def _is_kind(s: Services, kind: str, id: UUID) -> bool:
 def _missing(s: Services, kind: str, id: UUID, at: Reading) -> None:
     try:
         rec = s.timeline.get_record(kind, id)
-    except Exception:
+    except TimelineError:
         raise HttpProblem(404, f"no {kind} {id}", field="id") from None
     if rec.retracted is not None and at.at is None:
         raise HttpProblem(410, f"this {kind} was retracted: {rec.retracted}", field="id")
