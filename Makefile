@@ -29,7 +29,7 @@ pytest: $(STAMP)
 # Faults that take minutes: a database stopped under load, a worker killed and paused,
 # pools exhausted, and the large schemathesis and hypothesis runs (docs/reliability.md).
 chaos: $(STAMP)
-	TIMELINE_CHAOS=1 $(PY) -m pytest -W error -q -m chaos tests/chaos tests/reliability $(PYTEST_ARGS)
+	TIMELINE_CHAOS=1 $(PY) -m pytest -W error -q -m chaos tests/chaos tests/reliability tests/projections $(PYTEST_ARGS)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -59,16 +59,28 @@ RECORD_KINDS = ("statement", "announcement", "occurrence")
 # 1. Concurrent writers ------------------------------------------------------------------
 
 
+# Issue 7's size (make chaos): 10,000 records per writer, each writer a process's worth of
+# 8 threads sharing transactions by group commit, so that 4 committers race at once.
+SIZES = [
+    pytest.param(RECORDS_PER_WRITER, 1, id="small"),
+    pytest.param(10_000, 8, id="10k-per-writer", marks=pytest.mark.chaos),
+]
+
+
 @pytest.mark.postgres
+@pytest.mark.parametrize(("per_writer", "threads"), SIZES)
 @pytest.mark.parametrize("run", range(RUNS))
 def test_four_writers_race_a_following_worker_and_every_record_is_projected_exactly_once(
-    run: int, postgres_database: str, tmp_path: Path
+    run: int, per_writer: int, threads: int, postgres_database: str, tmp_path: Path
 ) -> None:
     pg = fresh_schema(postgres_database)
     # The store gets its actors and topics; four writers open their own write models
     # (one after another: the library's table creation is not safe to run concurrently).
     main = pg.timeline()
     apps = [pg.timeline() for _ in range(4)]
+    if threads > 1:
+        for app in apps:
+            app.enable_group_commit()
     seed(main)
     conn = pg.connect()
     try:
@@ -79,32 +91,34 @@ def test_four_writers_race_a_following_worker_and_every_record_is_projected_exac
             # Four writers each record N statements or occurrences, tagging every tenth.
             done = [threading.Event() for _ in apps]
             errors: list[BaseException] = []
-            threads = [
-                threading.Thread(target=_write_records, args=(app, i, errors, done[i]), daemon=True)
+            workers_threads = [
+                threading.Thread(
+                    target=_write_records,
+                    args=(app, i, errors, done[i], per_writer, threads),
+                    daemon=True,
+                )
                 for i, app in enumerate(apps)
             ]
             started = time.monotonic()
-            for t in threads:
+            for t in workers_threads:
                 t.start()
             # While they write, the worker keeps up: sample how far behind it is.
             lags = []
-            while not all(d.is_set() for d in done) and time.monotonic() - started < 60:
+            while not all(d.is_set() for d in done) and time.monotonic() - started < 240:
                 lags.append(head(conn) - min(positions(conn).values()))
                 time.sleep(0.05)
-            for t in threads:
+            for t in workers_threads:
                 t.join(10)
             writing = time.monotonic() - started
             assert errors == []
             # Once they finish, the worker reaches the head in every read model.
             final = head(conn)
-            catch_up = wait_until("every read model at the head", lambda: _at(conn, final), 20)
+            catch_up = wait_until("every read model at the head", lambda: _at(conn, final), 60)
             assert worker.alive(), workers.logs()
             assert positions(conn) == dict.fromkeys(NAMES, final)
             # The timeline holds every record once: none skipped, none duplicated.
             expected = {
-                str(record_id(_kind(j), f"w{i}-{j}"))
-                for i in range(4)
-                for j in range(RECORDS_PER_WRITER)
+                str(record_id(_kind(j), f"w{i}-{j}")) for i in range(4) for j in range(per_writer)
             }
             refs = current_refs(conn, "timeline", RECORD_KINDS)
             skipped = expected - set(refs)
@@ -114,7 +128,7 @@ def test_four_writers_race_a_following_worker_and_every_record_is_projected_exac
             statements = {
                 str(record_id("statement", f"w{i}-{j}"))
                 for i in range(4)
-                for j in range(RECORDS_PER_WRITER)
+                for j in range(per_writer)
                 if _kind(j) == "statement"
             }
             assert set(current_refs(conn, "who_said_what", RECORD_KINDS)) == statements
@@ -128,7 +142,7 @@ def test_four_writers_race_a_following_worker_and_every_record_is_projected_exac
             tagged = {
                 str(record_id(_kind(j), f"w{i}-{j}"))
                 for i in range(4)
-                for j in range(0, RECORDS_PER_WRITER, 10)
+                for j in range(0, per_writer, 10)
             }
             assert {r for r, n in versions.items() if n == 2} == tagged
             assert max(versions.values()) == 2
@@ -151,17 +165,33 @@ def _kind(j: int) -> str:
 
 
 def _write_records(
-    app: Timeline, writer: int, errors: list[BaseException], done: threading.Event
+    app: Timeline,
+    writer: int,
+    errors: list[BaseException],
+    done: threading.Event,
+    per_writer: int,
+    threads: int,
 ) -> None:
-    try:
-        for j in range(RECORDS_PER_WRITER):
+    def write(share: int) -> None:
+        for j in range(share, per_writer, threads):
             kind = _kind(j)
             n = writer * 7 + j
             written = app.record(kind, body(kind, f"w{writer}-{j}", n), AUTHOR)
             if j % 10 == 0:  # a topic it does not have yet: a second version
                 app.tag(kind, written.id, [TOPICS[(n + 1) % len(TOPICS)][0]], AUTHOR)
-    except BaseException as e:
-        errors.append(e)
+
+    def guarded(share: int) -> None:
+        try:
+            write(share)
+        except BaseException as e:
+            errors.append(e)
+
+    try:
+        sharing = [threading.Thread(target=guarded, args=(t,)) for t in range(threads)]
+        for t in sharing:
+            t.start()
+        for t in sharing:
+            t.join()
     finally:
         done.set()
 
