@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -26,7 +26,9 @@ import pytest
 from tests.service.conftest import Api
 from tests.service.conftest import api_factory as api_factory  # the fixture, shared
 
+# Read once, at import: the HTTP fixtures clear TIMELINE_* variables while apps run.
 CHAOS = os.environ.get("TIMELINE_CHAOS", "") == "1"
+FIGURES_FILE = os.environ.get("TIMELINE_FIGURES", "")
 HERE = Path(__file__).parent
 _RECORDED: list[dict[str, Any]] = []
 
@@ -50,9 +52,8 @@ def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
         entry = {"test": request.node.nodeid, **numbers}
         _RECORDED.append(entry)
         print(json.dumps(entry, ensure_ascii=False))
-        target = os.environ.get("TIMELINE_FIGURES")
-        if target:
-            with open(target, "a", encoding="utf-8") as out:
+        if FIGURES_FILE:
+            with open(FIGURES_FILE, "a", encoding="utf-8") as out:
                 out.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     return record
@@ -91,11 +92,3 @@ def stored_versions(api: Api, id: UUID) -> list[int]:
 def contiguous(versions: list[int]) -> bool:
     """1, 2, 3, … with no gap and no repeat."""
     return versions == list(range(1, len(versions) + 1))
-
-
-@pytest.fixture
-def no_server_errors() -> Iterator[list[str]]:
-    """A list that a test appends any 5xx it saw to; it must stay empty."""
-    seen: list[str] = []
-    yield seen
-    assert seen == []

@@ -280,7 +280,7 @@ def test_a_change_in_two_parts_is_stored_whole_or_not_at_all(hostile_api: Api) -
     head = api.services.timeline.head_position()
     label = api.read("/topics/crimea").json()["label"]
     statement_id = record_ids(api)["statement"]
-    refused = [
+    refused: list[tuple[str, dict[str, Any], str]] = [
         ("/topics/crimea/changes", {"label": "Relabelled", "parent": "no-such-topic"}, "parent"),
         ("/topics/crimea/changes", {"label": "Relabelled", "parent": "crimea"}, "parent"),
         ("/topics/crimea/changes", {"label": "Relabelled", "parent": "war-in-ukraine\n"}, "parent"),

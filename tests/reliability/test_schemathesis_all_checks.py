@@ -45,7 +45,7 @@ from tests.reliability.conftest import Figures
 from tests.service.conftest import NDJSON, Api, Apps, operations
 from tests.service.test_http_schemathesis import STREAM, no_server_error
 
-SMALL, LARGE = 8, 150  # examples per operation and generation mode (valid, invalid)
+SMALL, LARGE = 8, 100  # examples per operation and generation mode (valid, invalid)
 POSITIVE_ALSO = ["400", "409", "410", "412", "422", "503"]
 
 
