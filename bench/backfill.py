@@ -201,17 +201,23 @@ def main() -> None:
     save = results["postgres_batched_save"]
     rows = [
         ("PostgreSQL backfill (lines/s)", lines / pgb["load_s"]),
-        ("  then 4 projections caught up in-process", lines / pgb["with_projections_s"]),
-        ("  worker process running: all 4 caught up", lines / live["with_projections_s"]),
+        (
+            "  PostgreSQL, then 4 projections caught up in-process",
+            lines / pgb["with_projections_s"],
+        ),
+        (
+            "  PostgreSQL, worker process running: all 4 caught up",
+            lines / live["with_projections_s"],
+        ),
         ("SQLite backfill (lines/s)", lines / sqb["load_s"]),
-        ("  then 4 projections caught up in-process", lines / sqb["with_projections_s"]),
+        ("  SQLite, then 4 projections caught up in-process", lines / sqb["with_projections_s"]),
         ("eventsourcing save(), 100 aggregates a call (events/s)", save["events"] / save["s"]),
         ("raw COPY of event rows (rows/s)", lines / results["postgres_copy_s"]),
     ]
     baseline = rows[5][1]
     print(f"{lines} lines ({args.records} records), batch {args.batch_size}")
     for label, rate in rows:
-        print(f"{label:<58}{rate:>10,.0f}{rate / baseline:>8.2f}x save()")
+        print(f"{label:<60}{rate:>10,.0f}{rate / baseline:>8.2f}x save()")
     if args.json:
         Path(args.json).write_text(json.dumps({**results, "rates": dict(rows)}, indent=2))
 
