@@ -24,13 +24,13 @@ from service.loader import load, new_batch_id
 from service.metrics import CONTENT_TYPE
 from service.problems import HttpProblem
 from service.reads import (
-    JSON,
     MAX_LIMIT,
     Reading,
     _json,
     check_position,
     event_out,
     integers_as_digits,
+    read_route,
 )
 from service.routing import Routes
 
@@ -42,14 +42,7 @@ BACKFILL_MAX_BYTES = 256 * 1024 * 1024
 def _route(
     path: str, returns: type[Any], errors: tuple[int, ...]
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return routes.add(
-        get,
-        path,
-        sync_to_thread=True,
-        media_type=JSON,
-        before_request=integers_as_digits,
-        opt={"scope": "read", "returns": returns, "errors": errors},
-    )
+    return read_route(routes, path, returns, errors)
 
 
 def _events(s: Services, after: int, limit: int) -> list[schemas.Event]:

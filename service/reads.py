@@ -55,9 +55,10 @@ async def integers_as_digits(request: Request[Any, Any, Any]) -> None:
             raise HttpProblem(400, "must be a whole number written in digits", field=name)
 
 
-def _route(
-    path: str, returns: type[Any], errors: tuple[int, ...] = READ_ERRORS
+def read_route(
+    routes: Routes, path: str, returns: type[Any], errors: tuple[int, ...] = READ_ERRORS
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A GET route of read scope whose integer query parameters must be ASCII digits."""
     return routes.add(
         get,
         path,
@@ -66,6 +67,12 @@ def _route(
         before_request=integers_as_digits,
         opt={"scope": "read", "returns": returns, "errors": errors},
     )
+
+
+def _route(
+    path: str, returns: type[Any], errors: tuple[int, ...] = READ_ERRORS
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return read_route(routes, path, returns, errors)
 
 
 @dataclass(frozen=True, slots=True)
