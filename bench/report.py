@@ -239,6 +239,7 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             " ".join([*s.get("notes", []), *(r["note"] for r in s["rows"] if r.get("note"))]),
         ]
+    lines += profiles_markdown(results.get("profiles", {}))
     lines += [
         "",
         "## Phases of the run",
@@ -250,6 +251,36 @@ def markdown(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def profiles_markdown(profiles: dict[str, Any], n: int = 12) -> list[str]:
+    """Per profiled process: the functions most often running, with the share of samples
+    in which each was running (self) and on the stack (total)."""
+    if not profiles:
+        return []
+    lines = [
+        "",
+        "## Profiles",
+        "",
+        "py-spy sampled the process in question (`bench/profile.py`) during one extra load "
+        "run of each HTTP scenario (the API process), the rebuild (the process rebuilding) "
+        "and the backfill (the `timeline backfill` process). Self: the share of samples in "
+        "which the function itself was running; total: in which it was on the stack. Time "
+        "waiting (for PostgreSQL, for a request) counts where the wait happens.",
+    ]
+    for name, p in profiles.items():
+        lines += ["", f"### {name}", ""]
+        if not p.get("samples"):
+            lines.append("No samples: py-spy could not attach (it needs ptrace).")
+            continue
+        lines += [
+            f"{p['samples']:,} samples at {p['rate_hz']} Hz.",
+            "",
+            "| function | self | total |",
+            "|---|---|---|",
+            *(f"| `{t['function']}` | {t['self']:.1%} | {t['total']:.1%} |" for t in p["top"][:n]),
+        ]
+    return lines
 
 
 def print_table(results: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ import msgspec
 import psycopg
 from psycopg import sql
 
-from bench import load, report
+from bench import load, profile, report
 from bench.history import record_body, vocabulary
 from projections.models import PROJECTIONS
 from service.readmodels import open_read_models
@@ -68,6 +68,7 @@ class Config:
     markdown_path: Path
     keep: bool
     command: str
+    profile: bool = False  # sample the processes with py-spy (bench/profile.py)
 
 
 def records_for(events: int) -> int:
@@ -232,9 +233,11 @@ def bench_database(url: str, keep: bool) -> Iterator[str]:
 # Loading and building ------------------------------------------------------------------
 
 
-def backfill_file(env: dict[str, str], path: Path, logs: Path) -> dict[str, Any]:
+def backfill_file(
+    env: dict[str, str], path: Path, logs: Path, *, sample: bool = False
+) -> dict[str, Any]:
     """`timeline backfill FILE` as an admin runs it; its peak RSS sampled from /proc while
-    it runs and taken from wait4 when it ends."""
+    it runs and taken from wait4 when it ends; with `sample`, its profile."""
     report_path = logs / "backfill-report.json"
     args = ["-m", "service.cli", "backfill", str(path), "--batch-size", "1000"]
     started = time.perf_counter()
@@ -247,13 +250,15 @@ def backfill_file(env: dict[str, str], path: Path, logs: Path) -> dict[str, Any]
             stderr=subprocess.STDOUT,
         )
     peak = 0.0
-    while True:
-        pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
-        if pid:
-            popen.returncode = os.waitstatus_to_exitcode(status)
-            break
-        peak = max(peak, vmhwm_mb(popen.pid))
-        time.sleep(0.2)
+    with ExitStack() as stack:
+        sampler = stack.enter_context(profile.Sampler(popen.pid, 7200)) if sample else None
+        while True:
+            pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
+            if pid:
+                popen.returncode = os.waitstatus_to_exitcode(status)
+                break
+            peak = max(peak, vmhwm_mb(popen.pid))
+            time.sleep(0.2)
     seconds = time.perf_counter() - started
     if popen.returncode != 0:
         raise RuntimeError(f"backfill failed: {(logs / 'backfill.log').read_text()[-2000:]}")
@@ -264,12 +269,14 @@ def backfill_file(env: dict[str, str], path: Path, logs: Path) -> dict[str, Any]
         "rejected": len(answer["rejected"]),
         "seconds": seconds,
         "peak_rss_mb": max(peak, usage.ru_maxrss / 1024),
+        **({"profile": sampler.summary()} if sampler else {}),
     }
 
 
-def build_read_models(database_url: str) -> dict[str, Any]:
-    """Read the whole log (the baseline), then rebuild each read model from position 0
-    as `timeline rebuild NAME` does; then VACUUM ANALYZE, as autovacuum soon would."""
+def build_read_models(database_url: str, *, sample: bool = False) -> dict[str, Any]:
+    """Read the whole log (the baseline), then rebuild each projection from position 0
+    as `timeline rebuild NAME` does (with `sample`, profiled); then VACUUM ANALYZE, as
+    autovacuum soon would."""
     store = parse_url(database_url)
     app = open_timeline(store)
     try:
@@ -287,8 +294,14 @@ def build_read_models(database_url: str) -> dict[str, Any]:
         try:
             for name in PROJECTIONS:
                 started = time.perf_counter()
-                applied = models.rebuild(name)
+                with ExitStack() as stack:
+                    sampler = (
+                        stack.enter_context(profile.Sampler(os.getpid(), 7200)) if sample else None
+                    )
+                    applied = models.rebuild(name)
                 out[name] = {"events": applied, "seconds": time.perf_counter() - started}
+                if sampler:
+                    out[name]["profile"] = sampler.summary()
         finally:
             models.close()
     finally:
@@ -413,6 +426,14 @@ class Runs:
     results: dict[str, list[load.Result]] = field(default_factory=dict)
     server_cores: dict[str, list[float]] = field(default_factory=dict)
     machine_cores: dict[str, list[float]] = field(default_factory=dict)
+    profiles: dict[str, Any] = field(default_factory=dict)
+
+    def profile(self, name: str, server: Proc, spec: load.Load) -> None:
+        """One more run, not counted, with py-spy sampling the server."""
+        with profile.Sampler(server.pid, spec.duration + 5) as sampler:
+            result = self.wrk.run(spec)
+        self.profiles[name] = {**sampler.summary(), "rate": result.rate}
+        print(f"  profiled {name}: {sampler.samples} samples", flush=True)
 
     def run(self, name: str, server: Proc, spec: load.Load, *, record: bool = True) -> None:
         cpu, busy = server.cpu_seconds(), busy_seconds()
@@ -497,6 +518,14 @@ def measure_http(
         runs.run(
             "read-your-writes", service, spec(service, script, cfg.ryw_clients, cfg.ryw_clients)
         )
+    if cfg.profile:
+        print("profiles", flush=True)
+        for name, proc, script in reads:
+            if proc is service:
+                runs.profile(name, proc, spec(proc, script))
+        settle(service.url, 300)
+        script = load.post_statements("/statements", key, "profile", actors, topics)
+        runs.profile("appends", service, spec(service, script))
 
 
 # The table -----------------------------------------------------------------------------
@@ -906,6 +935,9 @@ def parse(argv: list[str] | None = None) -> Config:
         "--markdown", type=Path, help="default docs/benchmarks.md (smoke: a temp dir)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--no-profile", action="store_true", help="skip the py-spy profiles of each scenario"
+    )
     args = parser.parse_args(argv)
     events = 5000 if args.smoke and args.events == 1_000_000 else args.events
     out = Path(tempfile.gettempdir()) / "timeline-bench-smoke" if args.smoke else ROOT / "docs"
@@ -922,6 +954,7 @@ def parse(argv: list[str] | None = None) -> Config:
         json_path=args.json or out / "benchmarks.json",
         markdown_path=args.markdown or out / "benchmarks.md",
         keep=args.keep,
+        profile=not args.no_profile and profile.available(),
         command="python -m bench.suite " + shlex.join(sys.argv[1:] if argv is None else argv),
     )
 
@@ -953,11 +986,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         lines = write_history(logs / "history.ndjson", cfg.events)
         t = phase("generate the history", t)
         print(f"timeline backfill of {lines:,} lines", flush=True)
-        loaded = backfill_file(env, logs / "history.ndjson", logs)
+        loaded = backfill_file(env, logs / "history.ndjson", logs, sample=cfg.profile)
         t = phase("load it with timeline backfill", t)
         (logs / "history.ndjson").unlink()
         print("rebuilding the read models", flush=True)
-        built = build_read_models(db)
+        built = build_read_models(db, sample=cfg.profile)
         t = phase("rebuild the read models, VACUUM ANALYZE", t)
         key = (
             cli(["keys", "create", "bench-writer", "--scope", "write"], env)
@@ -1034,6 +1067,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             scenario_memory(loaded, rss),
         ],
         "runs": runs.as_dict(),
+        "profiles": {
+            **runs.profiles,
+            **{f"rebuild: {n}": built[n]["profile"] for n in PROJECTIONS if "profile" in built[n]},
+            **({"backfill": loaded["profile"]} if "profile" in loaded else {}),
+        },
         "modules": {"bench.catchup": catchup, "bench.backfill": backfill},
     }
     report.write(results, cfg.json_path, cfg.markdown_path)

@@ -33,6 +33,29 @@ class When:
     offset_minutes: int  # the offset the writer gave; 0 for dates
 
 
+SECOND = timedelta(seconds=1)
+_FIRST = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def starts_open_at(instant: datetime) -> tuple[datetime, tuple[datetime, ...]]:
+    """`(after, exactly)`: every When open at the instant (`start <= instant < end`)
+    starts after `after`, or at one of `exactly` (each at or before `after`).
+
+    A year, month or day starts at a UTC midnight, a minute on a UTC minute (offsets are
+    whole minutes), and a second anywhere, but lasts one second. So an index on start
+    finds them with a short range and a few probes, not a walk through all history.
+    """
+    m = instant.astimezone(UTC)
+    after = max(m, _FIRST + SECOND) - SECOND
+    floors = {
+        datetime(m.year, 1, 1, tzinfo=UTC),
+        datetime(m.year, m.month, 1, tzinfo=UTC),
+        datetime(m.year, m.month, m.day, tzinfo=UTC),
+        m.replace(second=0, microsecond=0),
+    }
+    return after, tuple(sorted(f for f in floors if f <= after))
+
+
 def parse_when(value: object, field: str = "occurred_at") -> When:
     """Read an occurred time, or raise `InvalidTime` naming the field."""
     if not isinstance(value, str):

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
 from domain.when import parse_when
-from projections.base import ACTOR_FIELDS, RowsProjection
 from projections.rows import RowsView, parse_utc
 from projections.sql import RECORD_KINDS, Sql, in_list, visible
 from projections.whosaid import entity
 
 LATEST = 10
-
-
-class ActorsProjection(RowsProjection):
-    name = "actors"
-    actor_link_fields: ClassVar[tuple[str, ...]] = ACTOR_FIELDS
 
 
 def actors(view: RowsView, at: int | None, limit: int, after: str | None) -> list[dict[str, Any]]:

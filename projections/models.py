@@ -1,4 +1,9 @@
-"""The four read models over one database: their views, workers, status and rebuilds."""
+"""The four read models over one database: their views, workers, status and rebuilds.
+
+The four read models (timeline, who-said-what, actors, topics) are four sets of queries
+over one set of versioned rows, written by one projection (decision 008): each event is
+folded once, and all four answer from the same position.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +16,21 @@ from functools import partial
 from typing import Protocol
 
 from domain.application import Timeline
-from projections.actors import ActorsProjection
 from projections.base import RowsProjection
 from projections.rows import RowsView
 from projections.runner import Runner, Status
 from projections.shared import Shared
 from projections.timeline import TimelineProjection
-from projections.topics import TopicsProjection
-from projections.whosaid import WhoSaidWhatProjection
 
 log = logging.getLogger("timeline.projections")
 
-PROJECTIONS: dict[str, type[RowsProjection]] = {
-    cls.name: cls
-    for cls in (TimelineProjection, WhoSaidWhatProjection, ActorsProjection, TopicsProjection)
+PROJECTIONS: dict[str, type[RowsProjection]] = {TimelineProjection.name: TimelineProjection}
+# Each read model, and the projection whose rows it reads.
+READ_MODELS: dict[str, str] = {
+    "timeline": "timeline",
+    "who_said_what": "timeline",
+    "actors": "timeline",
+    "topics": "timeline",
 }
 REGISTRY_TTL = 1.0  # how long readers trust the generation they looked up
 
@@ -83,7 +89,9 @@ class ReadModels:
     # Reading ------------------------------------------------------------------------
 
     def view(self, name: str) -> RowsView:
-        """The view readers use now; follows a rebuild beside the live one."""
+        """The view readers use now (of a read model or a projection); follows a rebuild
+        beside the live one."""
+        name = READ_MODELS.get(name, name)
         view, checked = self._views[name]
         if time.monotonic() - checked > REGISTRY_TTL:
             generation = view.generation_in_use() or view.generation
@@ -98,7 +106,8 @@ class ReadModels:
         for name in PROJECTIONS:
             view = self.view(name)
             state, error, error_position = view.status()
-            out.append(Status(name, state, view.position(), head, error, error_position))
+            served = tuple(m for m, p in READ_MODELS.items() if p == name)
+            out.append(Status(name, state, view.position(), head, error, error_position, served))
         return out
 
     # Working ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from projections.rows import (
     clock_rows,
     drop,
     schema,
+    upgrade_links,
 )
 
 
@@ -57,7 +58,15 @@ class PostgresRows(RowsView):
         with self.pool.connection() as conn, conn.transaction():
             # One creator at a time: workers and API processes may start together.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('timeline-read-model-ddl'))")
-            for statement in schema(self.prefix, "bigint", "timestamptz"):
+            columns = conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s",
+                (f"{self.prefix}_links",),
+            ).fetchall()
+            upgrade = upgrade_links(self.prefix, "bigint", "timestamptz")
+            for statement in (upgrade if columns and ("to_pos",) not in columns else []) + schema(
+                self.prefix, "bigint", "timestamptz"
+            ):
                 conn.execute(statement)
             conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {self.prefix}_row_seq")
 
@@ -76,12 +85,13 @@ class PostgresRows(RowsView):
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             if pending.closes:
                 # By row id: a join on (kind, ref) may scan every current row.
-                cur.execute(
-                    f"UPDATE {p}_rows AS r SET to_pos = v.to_pos "
-                    f"FROM unnest(%s::bigint[], %s::bigint[]) AS v(row_id, to_pos) "
-                    f"WHERE r.row_id = v.row_id",
-                    (list(pending.closes), list(pending.closes.values())),
-                )
+                for table in ("rows", "links"):
+                    cur.execute(
+                        f"UPDATE {p}_{table} AS r SET to_pos = v.to_pos "
+                        f"FROM unnest(%s::bigint[], %s::bigint[]) AS v(row_id, to_pos) "
+                        f"WHERE r.row_id = v.row_id",
+                        (list(pending.closes), list(pending.closes.values())),
+                    )
             if pending.rows:
                 cur.execute(
                     f"SELECT nextval('{p}_row_seq') FROM generate_series(1, %s)",
@@ -94,14 +104,11 @@ class PostgresRows(RowsView):
                     f"start_at, end_at, body, state) FROM STDIN"
                 ) as copy:
                     copy.write("".join(map(_row_line, pending.rows)))
-                with cur.copy(f"COPY {p}_links (row_id, rel, value) FROM STDIN") as copy:
-                    copy.write(
-                        "".join(
-                            f"{r.row_id}\t{_text(rel)}\t{_text(value)}\n"
-                            for r in pending.rows
-                            for rel, value in r.links
-                        )
-                    )
+                with cur.copy(
+                    f"COPY {p}_links (row_id, rel, value, start_at, first_pos, from_pos, to_pos)"
+                    " FROM STDIN"
+                ) as copy:
+                    copy.write("".join(map(_links_lines, pending.rows)))
             self._tick(cur, pending)
             self._track(cur, pending.after, tracking.notification_id)
 
@@ -193,6 +200,11 @@ def _opt(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def _links_lines(r: Row) -> str:
+    tail = f"{_opt(r.start_at)}\t{r.first_pos}\t{r.from_pos}\t{_opt(r.to_pos)}\n"
+    return "".join(f"{r.row_id}\t{_text(rel)}\t{_text(value)}\t{tail}" for rel, value in r.links)
 
 
 def _row_line(r: Row) -> str:

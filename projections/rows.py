@@ -43,9 +43,17 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
         f" ON {prefix}_rows (start_at, first_pos) WHERE to_pos IS NULL",
         f"CREATE INDEX IF NOT EXISTS {prefix}_order ON {prefix}_rows (start_at, first_pos)",
         f"CREATE INDEX IF NOT EXISTS {prefix}_entity ON {prefix}_rows (kind, ref, from_pos)",
+        # A link carries its row's order and range of positions (to_pos closed with the
+        # row), so that the rows of a topic or an actor are read in timeline order from
+        # the index, a page at a time, and joined to their rows only for that page.
         f"CREATE TABLE IF NOT EXISTS {prefix}_links ("
-        f" row_id {bigint} NOT NULL, rel text NOT NULL, value text NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS {prefix}_links_value ON {prefix}_links (rel, value, row_id)",
+        f" row_id {bigint} NOT NULL, rel text NOT NULL, value text NOT NULL,"
+        f" start_at {instant}, first_pos {bigint} NOT NULL,"
+        f" from_pos {bigint} NOT NULL, to_pos {bigint})",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_links_current"
+        f" ON {prefix}_links (rel, value, start_at, first_pos, row_id) WHERE to_pos IS NULL",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_links_order"
+        f" ON {prefix}_links (rel, value, start_at, first_pos, row_id)",
         f"CREATE INDEX IF NOT EXISTS {prefix}_links_row ON {prefix}_links (row_id)",
         f"CREATE TABLE IF NOT EXISTS {prefix}_tracking ("
         f" application_name text PRIMARY KEY, notification_id {bigint} NOT NULL)",
@@ -57,6 +65,20 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
         f" error text, error_position {bigint})",
         "CREATE TABLE IF NOT EXISTS rm_registry (name text PRIMARY KEY,"
         " generation integer NOT NULL)",
+    ]
+
+
+def upgrade_links(prefix: str, bigint: str, instant: str) -> list[str]:
+    """Give links stored before they carried their row's order and positions those
+    columns, copied from their rows (run before `schema` when `to_pos` is missing)."""
+    columns = {"start_at": instant, "first_pos": bigint, "from_pos": bigint, "to_pos": bigint}
+    return [
+        *(f"ALTER TABLE {prefix}_links ADD COLUMN {c} {t}" for c, t in columns.items()),
+        f"UPDATE {prefix}_links SET "
+        + ", ".join(
+            f"{c} = (SELECT r.{c} FROM {prefix}_rows r WHERE r.row_id = {prefix}_links.row_id)"
+            for c in columns
+        ),
     ]
 
 
@@ -84,6 +106,13 @@ class Row:
 
     def texts(self) -> tuple[str, str]:
         return self.body_text or dumps(self.body), self.state_text or dumps(self.state)
+
+    def link_rows(self) -> list[tuple[Any, ...]]:
+        """`(row_id, rel, value, start_at, first_pos, from_pos, to_pos)` of each link."""
+        return [
+            (self.row_id, rel, value, self.start_at, self.first_pos, self.from_pos, self.to_pos)
+            for rel, value in self.links
+        ]
 
 
 @dataclass(slots=True)

@@ -34,6 +34,7 @@ class Status:
     head: int
     error: str | None = None
     error_position: int | None = None
+    read_models: tuple[str, ...] = ()  # the read models served from its rows
 
     @property
     def lag(self) -> int:

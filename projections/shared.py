@@ -1,10 +1,10 @@
-"""What the read models of one process would each compute alike, computed once.
+"""What the runners of one process would each compute alike, computed once.
 
-Four read models follow the same log. Each would decode every stored event, and three
-of them build the same item for every record version and encode it to JSON. Both are
-pure functions of the log up to that event, so a projection may take the result that
-another one, at the same event, already made. Entries are bounded: the runners of one
-process move together, so a few batches' worth is enough.
+Runners that follow the same log (the live projection and a rebuild beside it, say)
+would each decode every stored event, and build the same item for every record version
+and encode it to JSON. Both are pure functions of the log up to that event, so a runner
+may take the result that another one, at the same event, already made. Entries are
+bounded: the runners of one process move together, so a few batches' worth is enough.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from domain.when import starts_open_at
 
 RECORD_KINDS = ("statement", "announcement", "occurrence")
 
@@ -50,8 +53,93 @@ def subtopics(q: Sql, prefix: str, topic: str, at: int | None) -> Sql:
     return q.add(")")
 
 
-def has_topic_in_sub(q: Sql, prefix: str) -> Sql:
-    return q.add(
-        f"EXISTS (SELECT 1 FROM {prefix}_links lt WHERE lt.row_id = r.row_id "
-        "AND lt.rel = 'topic' AND lt.value IN (SELECT slug FROM sub))"
+def subtree(prefix: str, topic: str, at: int | None) -> Sql:
+    """The topic and its descendants as the tree stood, in slug order."""
+    return subtopics(Sql(), prefix, topic, at).add("SELECT slug FROM sub ORDER BY slug")
+
+
+def in_order(
+    select: str,
+    prefix: str,
+    links: tuple[str, list[str]] | None,
+    kinds: tuple[str, ...] | list[str],
+    window: tuple[datetime | None, datetime | None],
+    at: int | None,
+    *,
+    where: Sql | None = None,
+    after: tuple[datetime, int] | None = None,
+    limit: int | None = None,
+) -> Sql:
+    """`SELECT {select} FROM (...) d JOIN rows r`: `d` holds the `row_id, start_at,
+    first_pos` of the first `limit` rows `r` of these kinds visible at `at`, in the
+    window, after the cursor and meeting `where` (on `r`), in timeline order, each once.
+
+    They come from a UNION ALL of scans that each read an index in timeline order, and
+    stop at `limit`: of the rows, or of the links `(rel, [values])` for each value. The
+    database merges them and reads about as many index entries as the page needs, not
+    every row of a topic. (A scan per value, each with its ORDER BY and LIMIT: PostgreSQL
+    15 sorts all a scan of `value IN (...)` finds, and merges UNION ALL branches in order
+    only when each is ordered on its own.)
+
+    A window's rows are those that start in it, or that started before it and are still
+    open at its start: the few starts `starts_open_at` names, not all history before it.
+    """
+    a = "r" if links is None else "l"
+    rel, values = links if links is not None else ("", [None])
+    # Only records link topics and actors: the rows are needed only to filter.
+    join = (
+        links is None
+        or set(kinds) != set(RECORD_KINDS)
+        or window[0] is not None
+        or where is not None
     )
+    # A row may come from the scans of two of the values (a record with two topics of a
+    # subtree): the scans then also order by row, and the duplicates are dropped.
+    several = len(values) > 1
+    order = f"{a}.start_at, {a}.first_pos" + (f", {a}.row_id" if several else "")
+    q = Sql().add(f"SELECT {select} FROM (SELECT {'DISTINCT ' if several else ''}* FROM (")
+    for n, (value, piece) in enumerate(
+        (value, piece) for value in values for piece in _starts(*window)
+    ):
+        if n:
+            q.add("UNION ALL")
+        q.add(f"SELECT * FROM (SELECT {a}.row_id, {a}.start_at, {a}.first_pos")
+        if value is None:
+            q.add(f"FROM {prefix}_rows r WHERE")
+            in_list(q, "r.kind", kinds).add("AND")
+        else:
+            q.add(f"FROM {prefix}_links l")
+            if join:
+                q.add(f"JOIN {prefix}_rows r ON r.row_id = l.row_id")
+            q.add("WHERE l.rel = %s AND l.value = %s AND", rel, value)
+            if join:
+                in_list(q, "r.kind", kinds).add("AND")
+        visible(q, a, at)
+        for op, bound in piece:
+            q.add(f"AND {a}.start_at {op} %s", bound)
+        if window[0] is not None:
+            q.add("AND r.end_at > %s", window[0])
+        if after is not None:
+            q.add(f"AND ({a}.start_at, {a}.first_pos) > (%s, %s)", *after)
+        if where is not None:
+            q.add("AND").add(where.text, *where.params)
+        q.add(f"ORDER BY {order}")
+        if limit is not None:
+            q.add("LIMIT %s", limit)
+        q.add(f") a{n}")
+    q.add(f") u ORDER BY {order.replace(a + '.', 'u.')}")
+    if limit is not None:
+        q.add("LIMIT %s", limit)
+    return q.add(f") d JOIN {prefix}_rows r ON r.row_id = d.row_id")
+
+
+def _starts(since: datetime | None, until: datetime | None) -> list[list[tuple[str, datetime]]]:
+    """Conditions on start_at, one list per index scan, that together hold every row
+    overlapping [since, until) (rows that end by `since` are left to the caller)."""
+    bound = [] if until is None else [("<", until)]
+    if since is None:
+        return [bound]
+    after, exactly = starts_open_at(since)
+    return [[(">", after), *bound]] + [
+        [("=", start)] for start in exactly if until is None or start < until
+    ]

@@ -21,6 +21,7 @@ from projections.rows import (
     drop,
     parse_utc,
     schema,
+    upgrade_links,
     utc_text,
 )
 
@@ -80,7 +81,11 @@ class SqliteRows(RowsView):
 
     def create_tables(self) -> None:
         with self.db.transaction() as conn:
-            for statement in schema(self.prefix, "INTEGER", "TEXT"):
+            columns = [c[1] for c in conn.execute(f"PRAGMA table_info({self.prefix}_links)")]
+            upgrade = upgrade_links(self.prefix, "INTEGER", "TEXT")
+            for statement in (upgrade if columns and "to_pos" not in columns else []) + schema(
+                self.prefix, "INTEGER", "TEXT"
+            ):
                 conn.execute(statement)
 
     def drop_tables(self) -> None:
@@ -95,10 +100,11 @@ class SqliteRows(RowsView):
     def _write(self, pending: Pending, tracking: Tracking) -> None:
         p = self.prefix
         with self.db.transaction() as conn:
-            conn.executemany(
-                f"UPDATE {p}_rows SET to_pos = ? WHERE row_id = ?",
-                [(pos, row_id) for row_id, pos in pending.closes.items()],
-            )
+            for table in ("rows", "links"):
+                conn.executemany(
+                    f"UPDATE {p}_{table} SET to_pos = ? WHERE row_id = ?",
+                    [(pos, row_id) for row_id, pos in pending.closes.items()],
+                )
             (next_id,) = conn.execute(
                 f"SELECT coalesce(max(row_id), 0) + 1 FROM {p}_rows"
             ).fetchone()
@@ -122,8 +128,8 @@ class SqliteRows(RowsView):
                 ],
             )
             conn.executemany(
-                f"INSERT INTO {p}_links VALUES (?, ?, ?)",
-                [(r.row_id, rel, value) for r in pending.rows for rel, value in r.links],
+                f"INSERT INTO {p}_links VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [tuple(map(_param, link)) for r in pending.rows for link in r.link_rows()],
             )
             self._tick(conn, pending)
             self._track(conn, pending.after, tracking.notification_id)

@@ -9,12 +9,16 @@ from typing import ClassVar
 
 from projections.base import ACTOR_FIELDS, RowsProjection
 from projections.rows import RowsView, parse_utc
-from projections.sql import RECORD_KINDS, Sql, has_topic_in_sub, in_list, subtopics, visible
+from projections.sql import RECORD_KINDS, Sql, in_list, in_order, subtree, visible
 
 
 class TimelineProjection(RowsProjection):
+    """The rows of all four read models: every record version linked to the actors it
+    names (`actor`), its speakers (`speaker`, for who-said-what) and its topics."""
+
     name = "timeline"
     actor_link_fields: ClassVar[tuple[str, ...]] = ACTOR_FIELDS
+    speaker_links: ClassVar[bool] = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,32 +41,45 @@ class Page:
 
 def timeline(view: RowsView, query: TimelineQuery) -> Page:
     p = view.prefix
-    q = Sql()
-    if query.topic is not None:
-        subtopics(q, p, query.topic, query.at)
-    q.add(f"SELECT r.body, r.start_at, r.first_pos FROM {p}_rows r WHERE")
-    in_list(q, "r.kind", [query.kind] if query.kind else list(RECORD_KINDS)).add("AND")
-    visible(q, "r", query.at)
-    if query.since is not None:
-        q.add("AND r.end_at > %s", query.since)
-    if query.until is not None:
-        q.add("AND r.start_at < %s", query.until)
-    if query.topic is not None:
-        has_topic_in_sub(q.add("AND"), p)
+    kinds = [query.kind] if query.kind else list(RECORD_KINDS)
+    slugs = None if query.topic is None else topic_slugs(view, query.topic, query.at)
+    # Read in order from the most selective index: the actor's links, the topics' links
+    # (a page from each, merged), or the rows themselves.
+    links = None
     if query.actor is not None:
-        q.add(
-            f"AND EXISTS (SELECT 1 FROM {p}_links la WHERE la.row_id = r.row_id "
-            "AND la.rel = 'actor' AND la.value = %s)",
-            query.actor,
+        links = ("actor", [query.actor])
+    elif slugs is not None:
+        links = ("topic", slugs)
+    where = None
+    if query.actor is not None and slugs is not None:
+        where = Sql().add(
+            f"EXISTS (SELECT 1 FROM {p}_links lt WHERE lt.row_id = r.row_id "
+            "AND lt.rel = 'topic' AND"
         )
-    if query.after is not None:
-        q.add("AND (r.start_at, r.first_pos) > (%s, %s)", *query.after)
-    q.add("ORDER BY r.start_at, r.first_pos LIMIT %s", query.limit + 1)
+        in_list(where, "lt.value", slugs).add(")")
+    q = in_order(
+        "r.body, d.start_at, d.first_pos",
+        p,
+        links,
+        kinds,
+        (query.since, query.until),
+        query.at,
+        where=where,
+        after=query.after,
+        limit=query.limit + 1,
+    )
+    q.add("ORDER BY d.start_at, d.first_pos")
     rows = view.query(q.text, q.params)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     last = (parse_utc(rows[-1][1]), int(rows[-1][2])) if more else None
     return Page([r[0] for r in rows], last)
+
+
+def topic_slugs(view: RowsView, topic: str, at: int | None) -> list[str]:
+    """The topic and its descendants, as the tree stood."""
+    q = subtree(view.prefix, topic, at)
+    return [str(slug) for (slug,) in view.query(q.text, q.params)]
 
 
 def record(view: RowsView, kind: str, id: str, at: int | None) -> str | None:

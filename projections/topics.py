@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
-from projections.base import RowsProjection
 from projections.rows import RowsView
-from projections.sql import RECORD_KINDS, Sql, in_list, visible
-
-
-class TopicsProjection(RowsProjection):
-    name = "topics"
-    record_kinds: ClassVar[tuple[str, ...]] = RECORD_KINDS
+from projections.sql import Sql, visible
 
 
 def topic_tree(view: RowsView, at: int | None) -> list[dict[str, Any]]:
@@ -21,13 +15,11 @@ def topic_tree(view: RowsView, at: int | None) -> list[dict[str, Any]]:
     p = view.prefix
     q = Sql().add(f"SELECT r.ref, r.body FROM {p}_rows r WHERE r.kind = 'topic' AND")
     topics = {ref: json.loads(body) for ref, body in view.query(visible(q, "r", at).text, q.params)}
-    q = Sql().add(
-        f"SELECT l.value, r.row_id FROM {p}_rows r JOIN {p}_links l "
-        "ON l.row_id = r.row_id AND l.rel = 'topic' WHERE"
-    )
-    in_list(q, "r.kind", RECORD_KINDS).add("AND")
+    # Only records link topics, and a link knows when its row was current: the links
+    # alone answer, from an index, without the rows.
+    q = Sql().add(f"SELECT l.value, l.row_id FROM {p}_links l WHERE l.rel = 'topic' AND")
     tagged: dict[str, set[int]] = {}
-    for slug, row_id in view.query(visible(q, "r", at).text, q.params):
+    for slug, row_id in view.query(visible(q, "l", at).text, q.params):
         tagged.setdefault(slug, set()).add(row_id)
     children: dict[str | None, list[str]] = {}
     for slug in sorted(topics):

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
-from projections.base import RowsProjection
-from projections.rows import RowsView
-from projections.sql import Sql, has_topic_in_sub, subtopics, visible
+import msgspec
+
+from projections.rows import RowsView, parse_utc, utc_text
+from projections.sql import Sql, in_order, visible
+from projections.timeline import topic_slugs
 
 SAID = ("statement", "announcement")
-
-
-class WhoSaidWhatProjection(RowsProjection):
-    name = "who_said_what"
-    record_kinds: ClassVar[tuple[str, ...]] = SAID
-    speaker_links: ClassVar[bool] = True
 
 
 def entity(view: RowsView, kind: str, slug: str, at: int | None) -> dict[str, Any] | None:
@@ -28,40 +24,49 @@ def entity(view: RowsView, kind: str, slug: str, at: int | None) -> dict[str, An
 
 
 def who_said_what(
-    view: RowsView, topic: str, since: datetime | None, until: datetime | None, at: int | None
+    view: RowsView,
+    topic: str,
+    since: datetime | None,
+    until: datetime | None,
+    at: int | None,
+    *,
+    raw: bool = False,
 ) -> dict[str, Any] | None:
     """`{topic, speakers: [{actor, count, first_at, last_at, records}]}`, or None when the
-    topic is not defined (then, or at all)."""
+    topic is not defined (then, or at all). `raw`: records as the stored JSON, to embed
+    as they are (`msgspec.Raw`), not decoded."""
     found = entity(view, "topic", topic, at)
     if found is None:
         return None
     p = view.prefix
-    q = subtopics(Sql(), p, topic, at)
-    q.add(
-        f"SELECT l.value, r.body FROM {p}_rows r JOIN {p}_links l ON l.row_id = r.row_id "
-        "AND l.rel = 'speaker' WHERE r.kind IN ('statement', 'announcement') AND"
+    slugs = topic_slugs(view, topic, at)
+    # One statement for every speaker: records in order, each with its speakers' profiles.
+    q = in_order(
+        "s.value, a.body, r.body, d.start_at", p, ("topic", slugs), SAID, (since, until), at
     )
-    visible(q, "r", at)
-    if since is not None:
-        q.add("AND r.end_at > %s", since)
-    if until is not None:
-        q.add("AND r.start_at < %s", until)
-    has_topic_in_sub(q.add("AND"), p)
-    q.add("ORDER BY r.start_at, r.first_pos")
-    by_speaker: dict[str, list[Any]] = {}
-    for slug, body in view.query(q.text, q.params):
-        by_speaker.setdefault(slug, []).append(json.loads(body))
-    speakers = []
-    for slug, records in by_speaker.items():
-        actor = entity(view, "actor", slug, at) or {"id": slug, "name": slug, "kind": "person"}
-        speakers.append(
-            {
-                "actor": {"id": slug, "name": actor["name"], "kind": actor["kind"]},
-                "count": len(records),
-                "first_at": records[0]["occurred_at"],
-                "last_at": records[-1]["occurred_at"],
-                "records": records,
-            }
-        )
+    q.add(
+        f"JOIN {p}_links s ON s.row_id = r.row_id AND s.rel = 'speaker' "
+        f"LEFT JOIN {p}_rows a ON a.kind = 'actor' AND a.ref = s.value AND"
+    )
+    visible(q, "a", at).add("ORDER BY d.start_at, d.first_pos")
+    decode = msgspec.Raw if raw else json.loads
+    actors: dict[str, dict[str, str]] = {}
+    said: dict[str, list[tuple[Any, Any]]] = {}  # by speaker: (occurred start, record)
+    for slug, profile, body, start_at in view.query(q.text, q.params):
+        if slug not in actors:
+            actor = json.loads(profile) if profile is not None else {"name": slug, "kind": "person"}
+            actors[slug] = {"id": slug, "name": actor["name"], "kind": actor["kind"]}
+        said.setdefault(slug, []).append((start_at, decode(body)))
+    speakers: list[dict[str, Any]] = [
+        {
+            "actor": actors[slug],
+            "count": len(records),
+            # As each record's occurred_at says: the UTC start of its occurred time.
+            "first_at": utc_text(parse_utc(records[0][0])),
+            "last_at": utc_text(parse_utc(records[-1][0])),
+            "records": [record for _, record in records],
+        }
+        for slug, records in said.items()
+    ]
     speakers.sort(key=lambda s: (-s["count"], s["actor"]["name"]))
     return {"topic": {"id": topic, "label": found["label"]}, "speakers": speakers}

@@ -19,7 +19,7 @@ import typer
 from domain.application import Author, Timeline
 from domain.errors import TimelineError
 from domain.when import parse_when
-from projections.models import PROJECTIONS
+from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
 from projections.timeline import TimelineQuery
 from service.keys import KeyProblem, KeyStore
@@ -223,14 +223,15 @@ def project(
 
 @app.command()
 def rebuild(
-    name: Annotated[str | None, typer.Argument(help="one projection; all when omitted")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="a projection or a read model; all when omitted")
+    ] = None,
     beside: Annotated[bool, typer.Option(help="build next to the live one, then switch")] = False,
 ) -> None:
-    """Rebuild read models from position 0."""
-    names = [name] if name else list(PROJECTIONS)
-    for n in names:
-        if n not in PROJECTIONS:
-            _fail(f"no projection {n!r}; choose from {', '.join(PROJECTIONS)}")
+    """Rebuild read models from position 0 (a read model: the projection that keeps it)."""
+    if name is not None and READ_MODELS.get(name, name) not in PROJECTIONS:
+        _fail(f"no read model {name!r}; choose from {', '.join(READ_MODELS)}")
+    names = [READ_MODELS.get(name, name)] if name else list(PROJECTIONS)
     store, timeline = _open()
     models = open_read_models(store, timeline)
     for n in names:
@@ -371,7 +372,7 @@ def _question(
     if as_of is not None and len(as_of) < 16:
         _fail("--as-of takes an instant with a UTC offset, like 2025-02-20T00:00:00Z")
     _, timeline = _open()
-    views = replay(timeline, PROJECTIONS)
+    views = replay(timeline, READ_MODELS)
     at = position_for(views["timeline"], instant, as_of_position)
     query = TimelineQuery(
         topic=topic,

@@ -125,7 +125,8 @@ async def _feed(s: Services, after: int) -> AsyncIterator[ServerSentEventMessage
 
 @_route("/projections", schemas.ProjectionList, (401, 403, 503))
 def get_projections(state: State) -> Response[bytes]:
-    """Each read model's position, the store's head, the lag, and its state."""
+    """Each projection's position, the store's head, the lag, its state, and the read
+    models it keeps."""
     s = services(state)
     items = [
         schemas.ProjectionOut(
@@ -136,6 +137,7 @@ def get_projections(state: State) -> Response[bytes]:
             lag=st.lag,
             error=st.error,
             error_position=st.error_position,
+            read_models=list(st.read_models),
         )
         for st in s.models.status()
     ]

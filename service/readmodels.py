@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 
 from domain.application import Timeline
-from projections.models import Lease, ReadModels
+from projections.models import PROJECTIONS, Lease, ReadModels
 from projections.postgres import AdvisoryLease, PostgresRows, make_pool
 from projections.rows import RowsView
 from projections.sqlite import MEMORY, FileLease, SqliteDatabase, SqliteRows, ThreadLease
@@ -24,7 +24,7 @@ def open_read_models(store: Store, app: Timeline, *, pool_size: int = 8) -> Read
         return _postgres(store, app, pool_size)
     path = MEMORY if store.kind == "memory" else store.sqlite_path
     db = SqliteDatabase(path)
-    locks = {name: threading.Lock() for name in ("timeline", "who_said_what", "actors", "topics")}
+    locks = {name: threading.Lock() for name in PROJECTIONS}
 
     def view(name: str, generation: int) -> RowsView:
         return SqliteRows(db, name, generation)

@@ -256,7 +256,7 @@ def get_who_said_what(
     start, end = _window(since, until)
     view = s.models.view("who_said_what")
     at = reading(s, view, as_of, as_of_position, min_position)
-    answer = who_said_what(view, slug, start, end, at.at)
+    answer = who_said_what(view, slug, start, end, at.at, raw=True)
     if answer is None:
         raise HttpProblem(
             404, f"no topic {slug!r}" + ("" if at.at is None else " at that point"), field="id"

@@ -14,7 +14,7 @@ from typing import Any
 from domain.application import Timeline
 from projections import actors as actors_model
 from projections import topics as topics_model
-from projections.models import PROJECTIONS
+from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
 from projections.runner import Runner
 from projections.sqlite import MEMORY, SqliteDatabase, SqliteRows
@@ -26,14 +26,18 @@ EXPORTS = ("ndjson", "csv", "timelinejs")
 
 
 def replay(app: Timeline, names: Iterable[str]) -> dict[str, RowsView]:
-    """The named read models, rebuilt in memory from every event in the log."""
+    """The named read models, rebuilt in memory from every event in the log (each
+    projection once, however many of the read models it keeps)."""
     db = SqliteDatabase(MEMORY)
+    built: dict[str, RowsView] = {}
     views: dict[str, RowsView] = {}
     for name in names:
-        view = SqliteRows(db, name)
-        view.create_tables()
-        Runner(app, PROJECTIONS[name](view), batch_size=2000).catch_up()
-        views[name] = view
+        projection = READ_MODELS[name]
+        if projection not in built:
+            view = built[projection] = SqliteRows(db, projection)
+            view.create_tables()
+            Runner(app, PROJECTIONS[projection](view), batch_size=2000).catch_up()
+        views[name] = built[projection]
     return views
 
 

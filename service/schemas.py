@@ -319,6 +319,7 @@ class ProjectionOut(Struct, kw_only=True):
     lag: int
     error: str | None = None
     error_position: int | None = None
+    read_models: list[str] = []  # the read models answered from this projection's rows
 
 
 class ProjectionList(Struct, kw_only=True):

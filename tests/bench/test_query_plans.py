@@ -6,6 +6,10 @@ sequential scan wherever no index serves. Each read endpoint is called through t
 every SELECT it sends (read models, keys, the event store) is recorded and explained —
 the plan for those values, and the generic plan a prepared statement may switch to — and
 no plan may hold a Seq Scan on a table of more than 1,000 rows.
+
+No index scan may read history either: a page of the timeline (by topic, by window) and
+who-said-what read, by EXPLAIN ANALYZE, on the order of the rows they answer, not every
+row of a topic's subtree or every row before a window.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ SINCE, UNTIL = "2019-01-01", "2019-02-28"
 # can serve; the topics read model would have to keep the counts in its topic rows.
 # (Not xfail: with TIMELINE_REQUIRE_POSTGRES=1 an xfail counts as a failure.)
 KNOWN = {"/topics", "/topics/topic-5"}
+# Rows a statement may read (index entries and table rows, as EXPLAIN ANALYZE counts
+# them): a fixed allowance, and a few for each row it returns (a record's row, its
+# links, its speaker's profile). The topic subtrees here hold thousands of rows.
+READ_ALLOWANCE, READ_PER_ROW = 200, 20
 
 
 @dataclass
@@ -94,7 +102,7 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> list[Statement]:
             text = query.as_string(self)
         else:
             text = query.decode() if isinstance(query, bytes) else str(query)
-        if text.lstrip()[:6].upper() in ("SELECT", "WITH R"):
+        if text.lstrip()[:5].upper() in ("SELEC", "WITH "):
             found.append(Statement(text, tuple(params or ())))
         return original(self, query, params, **kw)
 
@@ -107,6 +115,26 @@ def seq_scans(plan: dict[str, Any]) -> Iterator[str]:
         yield str(plan["Relation Name"])
     for child in plan.get("Plans", []):
         yield from seq_scans(child)
+
+
+SCANS = ("Seq Scan", "Index Scan", "Index Only Scan", "Bitmap Heap Scan")
+
+
+def rows_read(plan: dict[str, Any], large: set[str]) -> int:
+    """Rows the scans of large tables read: returned, and removed by a filter."""
+    n = 0
+    if plan.get("Node Type") in SCANS and plan.get("Relation Name") in large:
+        read = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)
+        n = (read + plan.get("Rows Removed by Index Recheck", 0)) * plan["Actual Loops"]
+    return n + sum(rows_read(child, large) for child in plan.get("Plans", []))
+
+
+def reads(conn: psycopg.Connection[Any], s: Statement, large: set[str]) -> tuple[int, int]:
+    """(rows read from large tables, rows returned) by the statement, run."""
+    found = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {s.text}", s.params).fetchone()
+    assert found is not None
+    plan = found[0][0]["Plan"]
+    return rows_read(plan, large), plan["Actual Rows"]
 
 
 def plans(conn: psycopg.Connection[Any], s: Statement) -> dict[str, dict[str, Any]]:
@@ -181,3 +209,44 @@ def test_a_read_endpoint_scans_no_large_table(
         assert found, f"{path} no longer scans a large table: take it out of KNOWN"
     else:
         assert not found, json.dumps(found, indent=2)
+
+
+# Reads that answer a page, or a window: each reads about what it returns.
+PAGED = [p for p in PATHS if p.startswith("/timeline") or "who-said-what" in p] + [
+    "/timeline?topic=topic-0",
+    "/timeline?as_of_position={position}&topic=topic-1",
+    f"/timeline?topic=topic-1&kind=statement&since={SINCE}",
+    "/timeline?since=2019-06-15T12:30:00Z&until=2019-06-16",
+    f"/timeline?actor=actor-7&topic=topic-1&until={UNTIL}",
+]
+
+
+@pytest.mark.parametrize("path", PAGED)
+def test_a_page_reads_about_the_rows_it_answers(
+    store: Store, statements: list[Statement], path: str
+) -> None:
+    first = store.client.get("/timeline", params={"limit": 20}).json()
+    statements.clear()
+    url = path.format(position=store.position, record=store.record, cursor=first["next_cursor"])
+    # The endpoint answers...
+    response = store.client.get(url)
+    assert response.status_code == 200, response.text
+    # ...and no statement it ran reads much more than it returns.
+    heavy = {}
+    with psycopg.connect(store.conninfo, autocommit=True) as conn:
+        for s in {(s.text, repr(s.params)): s for s in statements}.values():
+            read, returned = reads(conn, s, store.large)
+            if read > READ_ALLOWANCE + READ_PER_ROW * returned:
+                heavy[s.text[:160]] = f"read {read} rows to return {returned}"
+    assert not heavy, json.dumps(heavy, indent=2)
+
+
+def test_who_said_what_asks_once_for_all_speakers(
+    store: Store, statements: list[Statement]
+) -> None:
+    statements.clear()
+    # A topic with many speakers...
+    answer = store.client.get("/topics/topic-5/who-said-what").json()
+    assert len(answer["speakers"]) > 50
+    # ...costs the same few statements as one with none.
+    assert len(statements) <= 6, [s.text[:80] for s in statements]

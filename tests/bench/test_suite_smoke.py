@@ -60,3 +60,15 @@ def test_the_smoke_run_reports_every_scenario_with_numbers(tmp_path: Path) -> No
     text = md.read_text()
     for scenario in results["scenarios"]:
         assert f"## {scenario['id']}. {scenario['title']}" in text
+    # py-spy profiled the API under each HTTP load, the rebuild and the backfill; each
+    # profile names functions of this project.
+    profiles = results["profiles"]
+    assert {"timeline", "who-said-what", "appends", "rebuild: timeline", "backfill"} <= set(
+        profiles
+    ), sorted(profiles)
+    for name, found in profiles.items():
+        assert found["samples"] > 0, name
+        assert sum(t["self"] for t in found["top"]) <= 1.0 + 1e-9, name
+        assert f"### {name}" in text
+    rebuild = [t["function"] for t in profiles["rebuild: timeline"]["top"]]
+    assert any("(projections/" in f or "(domain/" in f for f in rebuild), rebuild

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.errors import InvalidTime
-from domain.when import parse_when
+from domain.when import parse_when, starts_open_at
 
 
 @pytest.mark.parametrize(
@@ -84,3 +86,28 @@ def test_unreadable_times_are_refused_naming_the_field(value: object, message: s
     with pytest.raises(InvalidTime, match=message) as caught:
         parse_when(value, "ended_at")
     assert caught.value.field == "ended_at"
+
+
+_TEXTS = st.one_of(
+    st.dates(min_value=date(1, 1, 1), max_value=date(9998, 12, 31)).flatmap(
+        lambda d: st.sampled_from([d.isoformat()[:4], d.isoformat()[:7], d.isoformat()])
+    ),
+    st.tuples(
+        st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9997, 12, 31)),
+        st.sampled_from(["%H:%M", "%H:%M:%S", "%H:%M:%S.%f"]),
+        st.sampled_from(["Z", "+05:45", "-09:30", "+14:00"]),
+    ).map(lambda t: f"{t[0].date().isoformat()}T{t[0].strftime(t[1])}{t[2]}"),
+)
+
+
+@given(text=_TEXTS, into=st.floats(min_value=0, max_value=1, exclude_max=True))
+def test_every_time_open_at_an_instant_starts_where_an_index_probe_finds_it(
+    text: str, into: float
+) -> None:
+    # Any instant inside an occurred time...
+    when = parse_when(text)
+    instant = min(when.start + (when.end - when.start) * into, when.end - timedelta.resolution)
+    # ...has that time start after the bound, or at one of the few starts named.
+    after, exactly = starts_open_at(instant)
+    assert when.start > after or when.start in exactly
+    assert all(start <= after for start in exactly)

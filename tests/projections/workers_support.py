@@ -29,7 +29,7 @@ from domain.ids import record_id
 from projections.models import PROJECTIONS
 from service.store import Store, open_timeline, parse_url
 
-NAMES = tuple(PROJECTIONS)  # timeline, who_said_what, actors, topics
+NAMES = tuple(PROJECTIONS)  # one projection keeps all four read models (decision 008)
 TIMELINE_SCRIPT = str(Path(sys.executable).with_name("timeline"))
 AUTHOR = Author("robustness")
 ACTORS = [
@@ -272,7 +272,8 @@ def digest(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> Digest:
 
 
 def integrity_problems(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> list[str]:
-    """Duplicated versions, broken version chains, links without a row: [] when sound."""
+    """Duplicated versions, broken version chains, links without a row or out of step
+    with it: [] when sound."""
     p = f"rm_{name}_g1"
     problems = []
     for label, sql in [
@@ -291,6 +292,12 @@ def integrity_problems(conn: psycopg.Connection[tuple[Any, ...]], name: str) -> 
             "a link without its row",
             f"SELECT l.row_id FROM {p}_links l LEFT JOIN {p}_rows r ON r.row_id = l.row_id "
             f"WHERE r.row_id IS NULL",
+        ),
+        (
+            "a link whose order or positions are not its row's",
+            f"SELECT l.row_id FROM {p}_links l JOIN {p}_rows r ON r.row_id = l.row_id "
+            "WHERE (l.start_at, l.first_pos, l.from_pos) IS DISTINCT FROM "
+            "(r.start_at, r.first_pos, r.from_pos) OR l.to_pos IS DISTINCT FROM r.to_pos",
         ),
     ]:
         found = conn.execute(sql).fetchall()

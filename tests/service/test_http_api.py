@@ -545,11 +545,13 @@ def test_the_event_feed_pages_by_position(api: Api) -> None:
 def test_projections_health_readiness_and_metrics(api: Api) -> None:
     create(api, "statement")
     api.read("/timeline")
-    # Each projection: its position, the head, the lag.
+    # Each projection: its position, the head, the lag, and the read models it keeps (one
+    # projection keeps all four).
     projections = api.client.get("/projections")
     assert projections.status_code == 200, projections.text
     items = {p["name"]: p for p in projections.json()["items"]}
-    assert set(items) == {"timeline", "who_said_what", "actors", "topics"}
+    assert set(items) == {"timeline"}
+    assert items["timeline"]["read_models"] == ["timeline", "who_said_what", "actors", "topics"]
     head = api.services.timeline.head_position()
     for p in items.values():
         assert (
