@@ -13,7 +13,7 @@ from uuid import UUID
 from domain import rules
 from domain.application import Author, Timeline, Written
 from domain.errors import InvalidInput
-from domain.ids import record_id
+from domain.ids import actor_id, record_id, topic_id
 from domain.records import KINDS
 
 # Lines are applied in this order of their types, so that a record may come before
@@ -84,16 +84,27 @@ def _apply_change(app: Timeline, kind: str, body: dict[str, Any], by: Author) ->
     return app.add_source(record_kind, id, body["source"], by)
 
 
-def targets(lines: Iterable[object]) -> list[UUID]:
+def targets(lines: Iterable[object], *, created: bool = False) -> list[UUID]:
     """The records that the corrections, retractions and sources among the lines change
-    (lines with a bad target are left for their use case to refuse)."""
+    (lines with a bad target are left for their use case to refuse); with `created`, also
+    what the other lines create where they name its id or key, so that a re-run finds what
+    is stored in one read, not a query a line."""
     found = []
     for line in lines:
-        if isinstance(line, dict) and line.get("type") in _CHANGE_FIELDS:
-            try:
+        if not isinstance(line, dict):
+            continue
+        kind, name = line.get("type"), line.get("key" if line.get("type") in KINDS else "id")
+        try:
+            if kind in _CHANGE_FIELDS:
                 found.append(resolve_target(line.get("target"))[1])
-            except InvalidInput:
+            elif not created or not isinstance(name, str):
                 continue
+            elif kind in KINDS:
+                found.append(record_id(str(kind), name))
+            elif kind in ("actor", "topic"):
+                found.append(actor_id(name) if kind == "actor" else topic_id(name))
+        except InvalidInput:
+            continue
     return found
 
 

@@ -6,12 +6,20 @@ it defines them. Each batch of lines is one unit of work saved in one transactio
 that breaks a rule is reported with its number and reason and the rest go on, unless the
 import is atomic. Every line already stored counts as a duplicate, so a re-run (after a
 crash, say) adds nothing twice.
+
+Memory stays flat however long the file: one pass sorts the lines by type into temporary
+files (topics alone stay in memory, to be ordered), which are then read back a batch at a
+time; past `MAX_REJECTED`, rejected lines are counted but not listed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import itertools
+import struct
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +35,9 @@ from domain.errors import ConcurrentWrite, InvalidInput, TimelineError
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seed"
 MAX_LINE_BYTES = 1 << 20
+MAX_REJECTED = 10_000  # listed in a report; more are only counted
 Progress = Callable[[int], None]  # told how many lines were just done
+Entry = tuple[int, Any]  # a line's number and its parsed JSON
 
 
 @dataclass(slots=True)
@@ -47,10 +57,24 @@ class Report:
     last_position: int | None = None
     elapsed: float = 0.0
     batch_id: str | None = None
+    omitted: int = 0  # rejected lines past MAX_REJECTED: counted, not listed
 
     @property
     def lines(self) -> int:
-        return self.accepted + self.duplicates + len(self.rejected)
+        return self.accepted + self.duplicates + len(self.rejected) + self.omitted
+
+    def reject(self, rejected: Iterable[Rejected], omitted: int = 0) -> None:
+        """List rejected lines, keeping at most about MAX_REJECTED, those of the lowest
+        numbers (trimmed now and then, so that a file of bad lines stays small)."""
+        self.rejected += rejected
+        self.omitted += omitted
+        if len(self.rejected) > 2 * MAX_REJECTED:
+            self.trim()
+
+    def trim(self) -> None:
+        self.rejected.sort(key=lambda r: r.line)
+        self.omitted += max(0, len(self.rejected) - MAX_REJECTED)
+        del self.rejected[MAX_REJECTED:]
 
     @property
     def rate(self) -> float:
@@ -59,7 +83,9 @@ class Report:
     def add(self, other: Report) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
-        self.rejected += other.rejected
+        room = max(0, MAX_REJECTED - len(self.rejected))
+        self.rejected += other.rejected[:room]
+        self.omitted += other.omitted + max(0, len(other.rejected) - room)
         self.first_position = self.first_position or other.first_position
         self.last_position = other.last_position or self.last_position
         self.elapsed += other.elapsed
@@ -77,6 +103,7 @@ class Report:
                 }
                 for r in self.rejected
             ],
+            **({"rejected_omitted": self.omitted} if self.omitted else {}),
             "first_position": self.first_position,
             "last_position": self.last_position,
             "elapsed": round(self.elapsed, 3),
@@ -96,12 +123,21 @@ def open_lines(path: str | Path, stdin: IO[bytes] | None = None) -> Iterator[tup
     try:
         head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
         stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if head == b"\x1f\x8b" else raw
-        for number, line in enumerate(stream, start=1):
+        for number, line in enumerate(iter(lambda: _read_line(stream), b""), start=1):
             if line.strip():
                 yield number, line
     finally:
         if raw is not stdin:
             raw.close()
+
+
+def _read_line(stream: IO[bytes]) -> bytes:
+    """The next line, or as much of it as makes it too long (the rest is skipped)."""
+    line = stream.readline(MAX_LINE_BYTES + 1)
+    if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+        while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+            pass
+    return line
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -122,42 +158,89 @@ def load(
     """Apply the lines in batches and report each one that was not accepted."""
     started = time.monotonic()
     report = Report(batch_id=by.batch_id)
-    buckets: dict[int, list[tuple[int, bytes, Any]]] = {}
-    for number, raw in lines:
-        try:
-            line = _decode(raw)
-            buckets.setdefault(TYPE_ORDER[line_type(line)], []).append((number, raw, line))
-        except TimelineError as e:
-            report.rejected.append(Rejected(number, None, _describe(e), source))
-            _tell(progress, 1)
-    ordered = [
-        entry for order in sorted(buckets) for entry in _parents_first(order, buckets[order])
-    ]
-    if atomic:
-        _atomic(app, ordered, by, source, report, dry_run, progress)
-    else:
-        for start in range(0, len(ordered), batch_size):
-            _batch(app, ordered[start : start + batch_size], by, source, report, dry_run)
-            _tell(progress, len(ordered[start : start + batch_size]))
-    report.rejected.sort(key=lambda r: r.line)
+    with Sorter() as sorter:
+        for number, raw in lines:
+            try:
+                sorter.add(number, raw, _decode(raw))
+            except TimelineError as e:
+                report.reject([Rejected(number, None, _describe(e), source)])
+                _tell(progress, 1)
+        batches = _chunks(sorter.entries(), batch_size)
+        if atomic:
+            _atomic(app, batches, by, source, report, dry_run, progress)
+        else:
+            for batch in batches:
+                _batch(app, batch, by, source, report, dry_run)
+                _tell(progress, len(batch))
+    report.trim()
     report.elapsed = time.monotonic() - started
     return report
 
 
+class Sorter:
+    """Lines sorted by type on their way through, in the order of TYPE_ORDER: topics in
+    memory (a few hundred, to be put parents first), all others spooled to temporary
+    files as they come (number, length, raw bytes), to be read back one at a time."""
+
+    _HEADER = struct.Struct("<QI")
+    _TOPIC = TYPE_ORDER["topic"]
+
+    def __init__(self) -> None:
+        self.topics: list[Entry] = []
+        self.spools: dict[int, IO[bytes]] = {}
+        self._files = contextlib.ExitStack()
+
+    def __enter__(self) -> Sorter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._files.close()
+
+    def add(self, number: int, raw: bytes, line: Any) -> None:
+        order = TYPE_ORDER[line_type(line)]
+        if order == self._TOPIC:
+            self.topics.append((number, line))
+            return
+        spool = self.spools.get(order)
+        if spool is None:
+            spool = tempfile.TemporaryFile(buffering=1 << 18)  # noqa: SIM115 (closed on exit)
+            self.spools[order] = self._files.enter_context(spool)
+        spool.write(self._HEADER.pack(number, len(raw)))
+        spool.write(raw)
+
+    def entries(self) -> Iterator[Entry]:
+        for order in sorted({*self.spools, *([self._TOPIC] if self.topics else [])}):
+            if order == self._TOPIC:
+                yield from _parents_first(self.topics)
+            else:
+                yield from self._read(self.spools[order])
+
+    def _read(self, spool: IO[bytes]) -> Iterator[Entry]:
+        spool.seek(0)
+        while header := spool.read(self._HEADER.size):
+            number, size = self._HEADER.unpack(header)
+            yield number, _decode(spool.read(size))
+
+
+def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
+    while chunk := list(itertools.islice(entries, size)):
+        yield chunk
+
+
 def _batch(
     app: Timeline,
-    batch: list[tuple[int, bytes, Any]],
+    batch: list[Entry],
     by: Author,
     source: str,
     report: Report,
     dry_run: bool,
 ) -> None:
-    # First as if all of it were new (no look-up per line); if something in the batch was
-    # stored already (a re-run) or meanwhile, again with look-ups; then line by line.
+    # First as if all of it were new (no look-up); if something in the batch was stored
+    # already (a re-run) or meanwhile, again with all of it read ahead; then line by line.
     for optimistic in (True, False):
         try:
             with app.unit(save=not dry_run, optimistic=optimistic and not dry_run) as unit:
-                tally = _apply_all(app, batch, by, source)
+                tally = _apply_all(app, batch, by, source, created=not optimistic)
         except ConcurrentWrite:
             continue
         _merge(report, tally)
@@ -168,18 +251,21 @@ def _batch(
 
 def _atomic(
     app: Timeline,
-    ordered: list[tuple[int, bytes, Any]],
+    batches: Iterator[list[Entry]],
     by: Author,
     source: str,
     report: Report,
     dry_run: bool,
     progress: Progress | None,
 ) -> None:
+    # One unit for all the lines, applied (and their targets read ahead) batch by batch.
+    tally = Report()
     with app.unit(save=False) as unit:
-        tally = _apply_all(app, ordered, by, source)
-    _tell(progress, len(ordered))
+        for batch in batches:
+            _merge(tally, _apply_all(app, batch, by, source))
+            _tell(progress, len(batch))
     if tally.rejected or report.rejected:
-        report.rejected += tally.rejected
+        report.reject(tally.rejected, tally.omitted)
         return  # all or nothing: nothing
     if not dry_run and unit.aggregates:
         _positions(report, app.save_atomically(list(unit.aggregates.values())))
@@ -187,15 +273,15 @@ def _atomic(
 
 
 def _apply_all(
-    app: Timeline, batch: list[tuple[int, bytes, Any]], by: Author, source: str
+    app: Timeline, batch: list[Entry], by: Author, source: str, *, created: bool = False
 ) -> Report:
     tally = Report()
-    app.preload(targets(line for _, _, line in batch))
-    for number, _, line in batch:
+    app.preload(targets((line for _, line in batch), created=created))
+    for number, line in batch:
         try:
             written = apply_line(app, line, by)
         except TimelineError as e:
-            tally.rejected.append(Rejected(number, line_key(line), _describe(e), source))
+            tally.reject([Rejected(number, line_key(line), _describe(e), source)])
             continue
         if written.duplicate:
             tally.duplicates += 1
@@ -210,7 +296,7 @@ def _apply_all(
 def _merge(report: Report, tally: Report) -> None:
     report.accepted += tally.accepted
     report.duplicates += tally.duplicates
-    report.rejected += tally.rejected
+    report.reject(tally.rejected, tally.omitted)
     if tally.first_position:
         report.first_position = report.first_position or tally.first_position
         report.last_position = tally.last_position
@@ -222,21 +308,17 @@ def _positions(report: Report, recordings: list[Any]) -> None:
         report.last_position = recordings[-1].notification.id
 
 
-def _parents_first(
-    order: int, entries: list[tuple[int, bytes, Any]]
-) -> list[tuple[int, bytes, Any]]:
+def _parents_first(entries: list[Entry]) -> list[Entry]:
     """Topics whose parent comes later in the file go after it."""
-    if order != TYPE_ORDER["topic"]:
-        return entries
-    by_id = {str(e[2].get("id")): e for e in entries}
+    by_id = {str(e[1].get("id")): e for e in entries}
     done: set[str] = set()
-    out: list[tuple[int, bytes, Any]] = []
+    out: list[Entry] = []
 
-    def visit(entry: tuple[int, bytes, Any], path: set[str]) -> None:
-        slug = str(entry[2].get("id"))
+    def visit(entry: Entry, path: set[str]) -> None:
+        slug = str(entry[1].get("id"))
         if slug in done or slug in path:
             return
-        parent = entry[2].get("parent")
+        parent = entry[1].get("parent")
         if isinstance(parent, str) and parent in by_id:
             visit(by_id[parent], path | {slug})
         done.add(slug)
