@@ -202,15 +202,15 @@ def main() -> None:
     rows = [
         ("PostgreSQL backfill (lines/s)", lines / pgb["load_s"]),
         (
-            "  PostgreSQL, then 4 projections caught up in-process",
+            "  PostgreSQL, then the read models caught up in-process",
             lines / pgb["with_projections_s"],
         ),
         (
-            "  PostgreSQL, worker process running: all 4 caught up",
+            "  PostgreSQL, worker process running: read models caught up",
             lines / live["with_projections_s"],
         ),
         ("SQLite backfill (lines/s)", lines / sqb["load_s"]),
-        ("  SQLite, then 4 projections caught up in-process", lines / sqb["with_projections_s"]),
+        ("  SQLite, then the read models caught up in-process", lines / sqb["with_projections_s"]),
         ("eventsourcing save(), 100 aggregates a call (events/s)", save["events"] / save["s"]),
         ("raw COPY of event rows (rows/s)", lines / results["postgres_copy_s"]),
     ]

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-RATE = 200  # samples a second
+RATE = 100  # samples a second
 
 
 def executable() -> str | None:

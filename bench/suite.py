@@ -726,7 +726,8 @@ def scenario_projections(built: dict[str, Any], catchup: dict[str, Any]) -> dict
         ],
         "notes": [
             f"Rebuilds run the `timeline rebuild` path (`ReadModels.rebuild`) on the suite's "
-            f"{events:,}-event history, one read model after the other; `bench.catchup` "
+            f"{events:,}-event history; one projection keeps all four read models "
+            "(decision 008); `bench.catchup` "
             f"builds its own history (batch {catchup.get('batch_size', '?')})."
         ],
     }
@@ -804,7 +805,7 @@ def _module_rates(module: dict[str, Any]) -> list[tuple[str, str, float]]:
     save = module.get("postgres_batched_save", {})
     add("PostgreSQL backfill", "lines/s", lines, pg.get("load_s"))
     add(
-        "PostgreSQL backfill, then 4 read models caught up",
+        "PostgreSQL backfill, then the read models caught up",
         "lines/s",
         lines,
         pg.get("with_projections_s"),
@@ -817,7 +818,7 @@ def _module_rates(module: dict[str, Any]) -> list[tuple[str, str, float]]:
     )
     add("SQLite backfill", "lines/s", lines, sqlite.get("load_s"))
     add(
-        "SQLite backfill, then 4 read models caught up",
+        "SQLite backfill, then the read models caught up",
         "lines/s",
         lines,
         sqlite.get("with_projections_s"),

@@ -168,6 +168,8 @@ def load(
         batches = _chunks(sorter.entries(), batch_size)
         if atomic:
             _atomic(app, batches, by, source, report, dry_run, progress)
+        elif dry_run:
+            _dry_run(app, batches, by, source, report, progress)
         else:
             for batch in batches:
                 _batch(app, batch, by, source, report, dry_run)
@@ -270,6 +272,23 @@ def _atomic(
     if not dry_run and unit.aggregates:
         _positions(report, app.save_atomically(list(unit.aggregates.values())))
     _merge(report, tally)
+
+
+def _dry_run(
+    app: Timeline,
+    batches: Iterator[list[Entry]],
+    by: Author,
+    source: str,
+    report: Report,
+    progress: Progress | None,
+) -> None:
+    """Every batch in one unit that is never saved, so that a line may target what an
+    earlier batch would have created, as in a real import. (Its memory grows with the
+    file, as an atomic import's does.)"""
+    with app.unit(save=False):
+        for batch in batches:
+            _merge(report, _apply_all(app, batch, by, source))
+            _tell(progress, len(batch))
 
 
 def _apply_all(

@@ -238,6 +238,7 @@ async def backfill(
         elapsed=round(report.elapsed, 3),
         rate=round(report.rate, 1),
         batch_id=report.batch_id,
+        rejected_omitted=report.omitted,
     )
     return Response(
         msgspec.json.encode(out),

@@ -346,6 +346,7 @@ class BackfillReport(Struct, kw_only=True):
     elapsed: float = 0.0
     rate: float = 0.0  # lines per second
     batch_id: str | None = None
+    rejected_omitted: int = 0  # rejected lines past the first 10,000: counted, not listed
 
 
 class FieldError(Struct, kw_only=True):

@@ -101,6 +101,19 @@ def test_a_dry_run_checks_every_line_and_writes_nothing(timeline: Timeline, tmp_
     assert timeline.head_position() == 0
 
 
+def test_a_dry_run_in_small_batches_reports_what_the_import_then_does(
+    timeline: Timeline, tmp_path: Path
+) -> None:
+    # Corrections and sources land in a later batch than the records they target.
+    path = ndjson(tmp_path / "h.ndjson", [*OUT_OF_ORDER, statement("bad", "2025-02-30")])
+    dry = run(timeline, path, dry_run=True, batch_size=2)
+    assert timeline.head_position() == 0
+    real = run(timeline, path, batch_size=2)
+    assert (dry.accepted, dry.duplicates) == (real.accepted, real.duplicates) == (8, 0)
+    assert [(r.line, r.key) for r in dry.rejected] == [(r.line, r.key) for r in real.rejected]
+    assert [(r.line, r.key) for r in dry.rejected] == [(9, "bad")]
+
+
 def test_an_atomic_import_with_one_bad_line_writes_nothing_and_names_the_line(
     timeline: Timeline, tmp_path: Path
 ) -> None:
