@@ -1,10 +1,10 @@
 """The baselines the service is measured against, in the same run: a bare Litestar +
 msgspec app with async handlers on a psycopg async pool and nothing else.
 
-- `GET /timeline`, `GET /topics/{id}/who-said-what`: the same SQL the read models run
-  for these pages (recorded from `projections.timeline` / `projections.whosaid` as they
-  build it), answered with the stored item bodies as they are. who-said-what runs the
-  topic look-up and the page statement; the service also looks up each speaker.
+- `GET /timeline`, `GET /topics/{id}/who-said-what`: the same read functions
+  (`projections.timeline`, `projections.whosaid`) making the same statements, each run
+  on an async pool in the handler: no thread hand-off, no parameter validation, no
+  `as_of` or `min_position` handling, no keys, no metrics.
 - `GET /items20`: twenty msgspec items, no database: the framework's ceiling.
 - `POST /append`: decode a statement, one INSERT and one COMMIT per request.
 - `POST /append-save`: decode a statement, eventsourcing `save()` of one new aggregate
@@ -17,8 +17,9 @@ msgspec app with async handlers on a psycopg async pool and nothing else.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from uuid import UUID, uuid5
 
 import anyio
@@ -38,6 +39,7 @@ from projections.whosaid import who_said_what
 from service.schemas import StatementIn
 from service.store import parse_url
 
+T = TypeVar("T")
 JSON = "application/json"
 EVENTS = "bench_events"
 NOTES_SCHEMA = "bench_baseline"
@@ -119,6 +121,22 @@ async def items20() -> list[Item]:
     return ITEMS
 
 
+async def _run(state: State, read: Callable[[Capture], T]) -> T:
+    """Call a read function of the read models with every statement it makes run here,
+    on the async pool, one after the other: the function is called again with the
+    answers so far until it asks for nothing more (its later statements may depend on
+    earlier answers, as a page's topic filter does on the subtree)."""
+    answers: list[list[tuple[Any, ...]]] = []
+    async with _pool(state).connection() as conn:
+        while True:
+            view = Capture("timeline", _generation(state, "timeline"), list(answers))
+            result = read(view)
+            if len(view.statements) <= len(answers):
+                return result
+            sql, params = view.statements[len(answers)]
+            answers.append(await (await conn.execute(sql, params, prepare=True)).fetchall())
+
+
 @get("/timeline", media_type=JSON)
 async def timeline_page(
     state: State,
@@ -128,12 +146,9 @@ async def timeline_page(
     limit: FromQuery[int] = 50,
 ) -> Response[bytes]:
     start, end = _window(since, until)
-    view = Capture("timeline", _generation(state, "timeline"), [])
-    timeline(view, TimelineQuery(topic=topic, since=start, until=end, limit=limit))
-    ((sql, params),) = view.statements
-    async with _pool(state).connection() as conn:
-        rows = await (await conn.execute(sql, params, prepare=True)).fetchall()
-    body = b'{"items":[' + ",".join(r[0] for r in rows[:limit]).encode() + b'],"next_cursor":null}'
+    query = TimelineQuery(topic=topic, since=start, until=end, limit=limit)
+    page = await _run(state, lambda view: timeline(view, query))
+    body = b'{"items":[' + ",".join(page.items).encode() + b'],"next_cursor":null}'
     return Response(body, media_type=JSON)
 
 
@@ -145,25 +160,9 @@ async def who_said_what_page(
     until: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     start, end = _window(since, until)
-    view = Capture("who_said_what", _generation(state, "who_said_what"), [[('{"label":""}',)]])
-    who_said_what(view, id, start, end, None)
-    (topic_sql, topic_params), (sql, params) = view.statements[:2]
-    async with _pool(state).connection() as conn:
-        found = await (await conn.execute(topic_sql, topic_params, prepare=True)).fetchall()
-        if not found:
-            return Response(b'{"status":404}', status_code=404, media_type=JSON)
-        rows = await (await conn.execute(sql, params, prepare=True)).fetchall()
-    speakers: dict[str, list[msgspec.Raw]] = {}
-    for slug, body in rows:
-        speakers.setdefault(slug, []).append(msgspec.Raw(body.encode()))
-    label = msgspec.json.decode(found[0][0])["label"]
-    answer = {
-        "topic": {"id": id, "label": label},
-        "speakers": [
-            {"actor": {"id": slug}, "count": len(records), "records": records}
-            for slug, records in speakers.items()
-        ],
-    }
+    answer = await _run(state, lambda view: who_said_what(view, id, start, end, None, raw=True))
+    if answer is None:
+        return Response(b'{"status":404}', status_code=404, media_type=JSON)
     return Response(msgspec.json.encode(answer), media_type=JSON)
 
 
@@ -215,10 +214,8 @@ def create_app(database_url: str, pool_size: int = 10) -> Litestar:
     conninfo = parse_url(database_url).conninfo()
     sync = {"autocommit": True}
     with ConnectionPool(conninfo, min_size=1, max_size=1, kwargs=sync, open=True) as sync_pool:
-        generations = {
-            name: PostgresRows(sync_pool, name).generation_in_use() or 1
-            for name in ("timeline", "who_said_what")
-        }
+        # One projection's rows serve both pages (decision 008).
+        generations = {"timeline": PostgresRows(sync_pool, "timeline").generation_in_use() or 1}
         with sync_pool.connection() as conn:
             for statement in DDL:
                 conn.execute(statement)

@@ -10,6 +10,7 @@ bounded: the runners of one process move together, so a few batches' worth is en
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,10 @@ class Memo(Generic[K, V]):
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: dict[K, V] = {}
+        # Ordered, to evict the oldest in O(1): `next(iter(d))` on a plain dict walks
+        # over every slot deleted before it, which made a long rebuild slow down as it
+        # went (17% of a 1M-event rebuild in docs/benchmarks.md's first full run).
+        self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -42,7 +46,7 @@ class Memo(Generic[K, V]):
         with self._lock:
             self._entries[key] = value
             while len(self._entries) > self.size:
-                del self._entries[next(iter(self._entries))]
+                self._entries.popitem(last=False)
         return value
 
 

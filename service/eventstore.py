@@ -2,6 +2,9 @@
 
 - `select_many`: the stored events of many aggregates in one query, so that an import
   correcting thousands of records reads them in one round trip per batch, not one each.
+- `select_notifications` after a position (what every projection batch asks) reads plain
+  tuples: the library builds a dict for every row, 7% of a rebuild's time in the first
+  full benchmark run.
 - PostgreSQL inserts send the batch of events as a binary array. The library sends it
   as text, which psycopg escapes field by field with regular expressions: a third of
   the time of a bulk import. Same statement, same table lock, same notification.
@@ -13,11 +16,13 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg import Cursor
-from psycopg.rows import DictRow
+from psycopg.errors import InterfaceError, OperationalError
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 CHUNK = 1000  # ids per look-up query
@@ -35,6 +40,11 @@ class PostgresRecorder(PostgresApplicationRecorder):
             " SELECT originator_id, originator_version, topic, state"
             " FROM unnest(%b::{schema}.{stored_event_type}[]) RETURNING notification_id"
         ).format(**names, stored_event_type=Identifier(self.stored_event_type_name))
+        self._select_after = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state"
+            " FROM {schema}.{table} WHERE notification_id > %s"
+            " ORDER BY notification_id LIMIT %s"
+        ).format(**names)
         self._select_many = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table}"
             " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
@@ -50,6 +60,35 @@ class PostgresRecorder(PostgresApplicationRecorder):
             for e in stored_events
         ]
         curs.execute(self._binary_insert, (rows,))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        if start is None or stop is not None or topics:
+            found: Sequence[Notification] = super().select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+            return found
+        after = start if not inclusive_of_start else start - 1
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(self._select_after, (after, limit), prepare=True)
+            return [
+                Notification(
+                    id=nid,
+                    originator_id=oid,
+                    originator_version=version,
+                    topic=topic,
+                    state=bytes(state),
+                )
+                for nid, oid, version, topic, state in curs.fetchall()
+            ]
 
     def select_many(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         found: list[StoredEvent] = []
