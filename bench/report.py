@@ -228,6 +228,11 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {s['id']} | {t['target']} | {t['shown']} | {'yes' if t['met'] else '**no**'} |"
             )
+    lines += [
+        "",
+        "What bounds each unmet target, read from the CPU columns and the profiles below, "
+        "is written up in the README's Benchmarks section.",
+    ]
     for s in results["scenarios"]:
         lines += [
             "",

@@ -51,6 +51,9 @@ ACTORS, TOPICS = 1000, 100
 PAGE_TOPICS = [("topic-30", "2016-05-01"), ("topic-57", "2019-02-01"), ("topic-88", "2022-09-01")]
 WIDE_TOPIC = "topic-1"  # a quarter of the tree below it: the timeline's descendant filter
 _LIBRARY_ENV = ("PERSISTENCE_", "POSTGRES_", "SQLITE_", "TIMELINE_")
+# py-spy samples the first minute of the backfill and of the rebuild only: at 100 Hz it
+# takes a fifth of a core on this machine, which would slow the rest of the measured run.
+PROFILE_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +254,7 @@ def backfill_file(
         )
     peak = 0.0
     with ExitStack() as stack:
-        sampler = stack.enter_context(profile.Sampler(popen.pid, 7200)) if sample else None
+        sampler = stack.enter_context(profile.Sampler(popen.pid, PROFILE_S)) if sample else None
         while True:
             pid, status, usage = os.wait4(popen.pid, os.WNOHANG)
             if pid:
@@ -296,7 +299,9 @@ def build_read_models(database_url: str, *, sample: bool = False) -> dict[str, A
                 started = time.perf_counter()
                 with ExitStack() as stack:
                     sampler = (
-                        stack.enter_context(profile.Sampler(os.getpid(), 7200)) if sample else None
+                        stack.enter_context(profile.Sampler(os.getpid(), PROFILE_S))
+                        if sample
+                        else None
                     )
                     applied = models.rebuild(name)
                 out[name] = {"events": applied, "seconds": time.perf_counter() - started}
