@@ -186,21 +186,27 @@ PATHS = [
 ]
 
 
+def answered(store: Store, statements: list[Statement], path: str) -> list[Statement]:
+    """GET the path (a second timeline page starts at the first page's cursor); the
+    distinct statements it ran."""
+    first = store.client.get("/timeline", params={"limit": 20}).json()
+    statements.clear()
+    url = path.format(position=store.position, record=store.record, cursor=first["next_cursor"])
+    response = store.client.get(url)
+    assert response.status_code == 200, response.text
+    assert statements, "the endpoint ran no SELECT"
+    return list({(s.text, repr(s.params)): s for s in statements}.values())
+
+
 @pytest.mark.parametrize("path", PATHS)
 def test_a_read_endpoint_scans_no_large_table(
     store: Store, statements: list[Statement], path: str
 ) -> None:
-    # The second page of the timeline starts at the cursor of the first.
-    first = store.client.get("/timeline", params={"limit": 20}).json()
-    statements.clear()
-    url = path.format(position=store.position, record=store.record, cursor=first["next_cursor"])
     # The endpoint answers, and every statement it ran is explained.
-    response = store.client.get(url)
-    assert response.status_code == 200, response.text
-    assert statements, "the endpoint ran no SELECT"
+    ran = answered(store, statements, path)
     found: dict[str, list[str]] = {}
     with psycopg.connect(store.conninfo, autocommit=True) as conn:
-        for s in {(s.text, repr(s.params)): s for s in statements}.values():
+        for s in ran:
             for kind, plan in plans(conn, s).items():
                 scanned = sorted(set(seq_scans(plan)) & store.large)
                 if scanned:
@@ -225,16 +231,11 @@ PAGED = [p for p in PATHS if p.startswith("/timeline") or "who-said-what" in p] 
 def test_a_page_reads_about_the_rows_it_answers(
     store: Store, statements: list[Statement], path: str
 ) -> None:
-    first = store.client.get("/timeline", params={"limit": 20}).json()
-    statements.clear()
-    url = path.format(position=store.position, record=store.record, cursor=first["next_cursor"])
-    # The endpoint answers...
-    response = store.client.get(url)
-    assert response.status_code == 200, response.text
-    # ...and no statement it ran reads much more than it returns.
+    # The endpoint answers, and no statement it ran reads much more than it returns.
+    ran = answered(store, statements, path)
     heavy = {}
     with psycopg.connect(store.conninfo, autocommit=True) as conn:
-        for s in {(s.text, repr(s.params)): s for s in statements}.values():
+        for s in ran:
             read, returned = reads(conn, s, store.large)
             if read > READ_ALLOWANCE + READ_PER_ROW * returned:
                 heavy[s.text[:160]] = f"read {read} rows to return {returned}"
