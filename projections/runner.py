@@ -150,17 +150,6 @@ class Runner:
                 self.wake.clear()
         self._set_state("stopped")
 
-    def status(self) -> Status:
-        state, error, error_position = self.view.status()
-        return Status(
-            self.view.name,
-            state,
-            self.view.position(),
-            self.app.head_position(),
-            error,
-            error_position,
-        )
-
     def _set_state(self, state: str, error: str | None = None, position: int | None = None) -> None:
         self.state = state
         try:

@@ -83,9 +83,7 @@ class Report:
     def add(self, other: Report) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
-        room = max(0, MAX_REJECTED - len(self.rejected))
-        self.rejected += other.rejected[:room]
-        self.omitted += other.omitted + max(0, len(other.rejected) - room)
+        self.reject(other.rejected, other.omitted)
         self.first_position = self.first_position or other.first_position
         self.last_position = other.last_position or self.last_position
         self.elapsed += other.elapsed
@@ -353,6 +351,7 @@ def load_files(app: Timeline, paths: Iterable[Path], by: Author, **options: Any)
     total = Report(batch_id=by.batch_id)
     for path in paths:
         total.add(load(app, open_lines(path), by, source=Path(path).name, **options))
+    total.trim()
     return total
 
 
