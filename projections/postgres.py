@@ -48,6 +48,8 @@ def make_pool(
 
 
 class PostgresRows(RowsView):
+    pipelined = True  # ids come from a sequence; the pool gives the writer its connection
+
     def __init__(self, pool: ConnectionPool, name: str, generation: int = 1) -> None:
         super().__init__(name)
         self.pool = pool
@@ -80,8 +82,20 @@ class PostgresRows(RowsView):
         with self.pool.connection() as conn:
             return conn.execute(sql, params, prepare=True).fetchall()
 
+    def reserve_ids(self, rows: Sequence[Row]) -> None:
+        missing = [row for row in rows if row.row_id is None]
+        if not missing:
+            return
+        found = self.query(
+            f"SELECT nextval('{self.prefix}_row_seq') FROM generate_series(1, %s)",
+            (len(missing),),
+        )
+        for row, (row_id,) in zip(missing, found, strict=True):
+            row.row_id = row_id
+
     def _write(self, pending: Pending, tracking: Tracking) -> None:
         p = self.prefix
+        self.reserve_ids(pending.rows)
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             if pending.closes:
                 # By row id: a join on (kind, ref) may scan every current row.
@@ -93,12 +107,6 @@ class PostgresRows(RowsView):
                         (list(pending.closes), list(pending.closes.values())),
                     )
             if pending.rows:
-                cur.execute(
-                    f"SELECT nextval('{p}_row_seq') FROM generate_series(1, %s)",
-                    (len(pending.rows),),
-                )
-                for row, (row_id,) in zip(pending.rows, cur.fetchall(), strict=True):
-                    row.row_id = row_id
                 with cur.copy(
                     f"COPY {p}_rows (row_id, kind, ref, from_pos, to_pos, first_pos, "
                     f"start_at, end_at, body, state) FROM STDIN"

@@ -125,6 +125,12 @@ class Pending:
     current: dict[tuple[str, str], Row | None] = field(default_factory=dict)
     closes: dict[int, int] = field(default_factory=dict)  # stored row id: position
     clock: list[tuple[int, datetime]] = field(default_factory=list)
+    touched: set[tuple[str, str]] = field(default_factory=set)  # entities opened or closed
+
+    def carry(self) -> dict[tuple[str, str], Row | None]:
+        """The current rows of what this batch changed: where the next batch starts from
+        while this one is still being written (its rows already have their ids)."""
+        return {key: self.current[key] for key in self.touched}
 
 
 class RowsView(TrackingRecorder):
@@ -133,6 +139,9 @@ class RowsView(TrackingRecorder):
 
     prefix: str
     generation: int
+    # Whether a runner may build its next batch while this one is written (decision 010):
+    # the database must take the write from another thread, with row ids reserved first.
+    pipelined = False
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -210,9 +219,16 @@ class RowsView(TrackingRecorder):
 
     # Writing in batches ---------------------------------------------------------------
 
+    def reserve_ids(self, rows: Sequence[Row]) -> None:
+        """Give rows their ids before they are written (where the database can)."""
+
     @contextmanager
-    def batch(self, after: int) -> Iterator[Pending]:
-        self._local.pending = Pending(after)
+    def batch(
+        self, after: int, carry: dict[tuple[str, str], Row | None] | None = None
+    ) -> Iterator[Pending]:
+        """Build a batch after a position; `carry`: what the batch before it, not yet
+        stored, changed."""
+        self._local.pending = Pending(after, current=dict(carry or {}))
         try:
             yield self._local.pending
         finally:
@@ -263,6 +279,7 @@ class RowsView(TrackingRecorder):
         pending = self._pending()
         pending.rows.append(row)
         pending.current[(row.kind, row.ref)] = row
+        pending.touched.add((row.kind, row.ref))
 
     def close(self, kind: str, ref: str, position: int) -> None:
         row = self.current(kind, ref)
@@ -274,6 +291,7 @@ class RowsView(TrackingRecorder):
         else:
             pending.closes.setdefault(row.row_id, position)
         pending.current[(kind, ref)] = None
+        pending.touched.add((kind, ref))
 
     def prefetch(self, kinds: Sequence[str], refs: Sequence[str]) -> None:
         """Look up the current rows of many entities in one query, ahead of their events."""

@@ -21,7 +21,7 @@ from eventsourcing.persistence import Notification, Tracking
 
 from domain.application import Timeline
 from projections.base import RowsProjection
-from projections.rows import APPLICATION, RowsView, TrackingConflict
+from projections.rows import APPLICATION, Pending, RowsView, TrackingConflict
 
 log = logging.getLogger("timeline.projections")
 
@@ -66,21 +66,40 @@ class Runner:
         self.poll_interval = poll_interval
         self.wake = threading.Event()
         self.state = "stopped"
+        self._writing: _Write | None = None  # the batch being stored, on a pipelined view
+        self._next: tuple[int, dict[Any, Any]] | None = None  # where the next batch starts
 
     def step(self) -> int:
-        """Apply the next batch; the number of events applied (0: caught up)."""
-        after = self.view.position()
+        """Apply the next batch; the number of events applied (0: caught up, and every
+        batch stored). On a pipelined view the batch may still be being written when
+        this returns; the next step, or `flush`, waits for it."""
+        try:
+            return self._step()
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _step(self) -> int:
+        after, carry = self._next or (self.view.position(), {})
         notes = self._read(after)
         if not notes:
+            self.flush()
             return 0
-        failed_at = self._apply(after, notes)
-        if failed_at is None:
-            return len(notes)
-        # Keep what came before the failing event, then halt at it.
-        index, error = failed_at
-        if index:
-            self._apply(after, notes[:index])
-        raise ProjectionFailed(notes[index].id, error)
+        built, failed_at = self._build(after, notes, carry)
+        if failed_at is not None:
+            # Keep what came before the failing event, then halt at it.
+            self.flush()
+            index, error = failed_at
+            if index:
+                prefix, _ = self._build(after, notes[:index], carry)
+                assert prefix is not None
+                self._store(prefix, notes[index - 1].id)
+            raise ProjectionFailed(notes[index].id, error)
+        assert built is not None
+        self.flush()  # the batch before: what this one was built on must be stored
+        self._store(built, notes[-1].id)
+        self._next = (notes[-1].id, built.carry())
+        return len(notes)
 
     def _read(self, after: int) -> Sequence[Notification]:
         """The next batch of the log; the runners of one process share their reads.
@@ -96,24 +115,50 @@ class Runner:
                 batches.get(key, lambda: found)
         return found
 
-    def _apply(self, after: int, notes: Sequence[Notification]) -> tuple[int, BaseException] | None:
+    def _build(
+        self, after: int, notes: Sequence[Notification], carry: dict[Any, Any]
+    ) -> tuple[Pending | None, tuple[int, BaseException] | None]:
+        """Fold the events into a batch of rows, or say which event failed."""
         to_event = self.app.mapper.to_domain_event
         events = []
         for index, note in enumerate(notes):
             try:
                 events.append(self.projection.shared.events.get(note.id, partial(to_event, note)))
             except Exception as e:  # an event that cannot be read: report it, never skip it
-                return index, e
-        with self.view.batch(after) as pending:
+                return None, (index, e)
+        with self.view.batch(after, carry) as pending:
             self.projection.prepare(events)
             process = self.projection.process_event  # bound once: binding costs a dispatch
             for index, (note, event) in enumerate(zip(notes, events, strict=True)):
                 try:
                     process(event, Tracking(APPLICATION, note.id))
                 except Exception as e:  # a poison event: report it, never skip it
-                    return index, e
-            self.view.commit(pending, Tracking(APPLICATION, notes[-1].id))
-        return None
+                    return None, (index, e)
+        return pending, None
+
+    def _store(self, pending: Pending, position: int) -> None:
+        """Commit a batch: here, or, on a pipelined view, in a thread of its own while
+        the next batch is built (decision 010)."""
+        tracking = Tracking(APPLICATION, position)
+        if not self.view.pipelined:
+            self.view.commit(pending, tracking)
+            return
+        self.view.reserve_ids(pending.rows)  # the next batch may close these rows
+        self._writing = _Write(partial(self.view.commit, pending, tracking))
+
+    def flush(self) -> None:
+        """Wait for the batch being written; raise what its write raised."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def _abandon(self) -> None:
+        """After a failure: drop what was built on a batch that may not be stored, wait
+        for any write still going, and start again from the stored tracking."""
+        self._next = None
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.wait()
 
     def catch_up(self) -> int:
         """Apply batches until the view reaches the head of the log."""
@@ -148,6 +193,11 @@ class Runner:
             if applied == 0:
                 self.wake.wait(self.poll_interval)
                 self.wake.clear()
+        try:
+            self.flush()
+        except Exception as e:  # the last batch is not stored: the next run applies it
+            self._abandon()
+            log.warning("projection %s: last batch not stored: %s", self.view.name, e)
         self._set_state("stopped")
 
     def _set_state(self, state: str, error: str | None = None, position: int | None = None) -> None:
@@ -156,6 +206,29 @@ class Runner:
             self.view.save_status(state, error, position)
         except Exception as e:  # status is advice; the next loop tries again
             log.warning("projection %s: cannot save status: %s", self.view.name, e)
+
+
+class _Write:
+    """One batch being committed in a thread of its own."""
+
+    def __init__(self, commit: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(commit,), name="projection-write")
+        self._thread.start()
+
+    def _run(self, commit: Callable[[], None]) -> None:
+        try:
+            commit()
+        except BaseException as e:  # handed to whoever waits for this write
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> None:
+        self.wait()
+        if self._error is not None:
+            raise self._error
 
 
 def _trace(error: BaseException) -> str:
