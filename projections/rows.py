@@ -114,6 +114,9 @@ class Row:
         ]
 
 
+Carry = dict[tuple[str, str], Row | None]  # current rows by (kind, ref), not yet stored
+
+
 @dataclass(slots=True)
 class Pending:
     """What a batch will write: new rows (some closed within the batch) and closes of
@@ -126,7 +129,7 @@ class Pending:
     clock: list[tuple[int, datetime]] = field(default_factory=list)
     touched: set[tuple[str, str]] = field(default_factory=set)  # entities opened or closed
 
-    def carry(self) -> dict[tuple[str, str], Row | None]:
+    def carry(self) -> Carry:
         """The current rows of what this batch changed: where the next batch starts from
         while this one is still being written (its rows already have their ids)."""
         return {key: self.current[key] for key in self.touched}
@@ -222,9 +225,7 @@ class RowsView(TrackingRecorder):
         """Give rows their ids before they are written (where the database can)."""
 
     @contextmanager
-    def batch(
-        self, after: int, carry: dict[tuple[str, str], Row | None] | None = None
-    ) -> Iterator[Pending]:
+    def batch(self, after: int, carry: Carry | None = None) -> Iterator[Pending]:
         """Build a batch after a position; `carry`: what the batch before it, not yet
         stored, changed."""
         self._local.pending = Pending(after, current=dict(carry or {}))

@@ -21,7 +21,7 @@ from eventsourcing.persistence import Notification, Tracking
 
 from domain.application import Timeline
 from projections.base import RowsProjection
-from projections.rows import APPLICATION, Pending, RowsView, TrackingConflict
+from projections.rows import APPLICATION, Carry, Pending, RowsView, TrackingConflict
 
 log = logging.getLogger("timeline.projections")
 
@@ -67,7 +67,7 @@ class Runner:
         self.wake = threading.Event()
         self.state = "stopped"
         self._writing: _Write | None = None  # the batch being stored, on a pipelined view
-        self._next: tuple[int, dict[Any, Any]] | None = None  # where the next batch starts
+        self._next: tuple[int, Carry] | None = None  # where the next batch starts
 
     def step(self) -> int:
         """Apply the next batch; the number of events applied (0: caught up, and every
@@ -93,7 +93,7 @@ class Runner:
             if index:
                 prefix, _ = self._build(after, notes[:index], carry)
                 assert prefix is not None
-                self._store(prefix, notes[index - 1].id)
+                self.view.commit(prefix, Tracking(APPLICATION, notes[index - 1].id))
             raise ProjectionFailed(notes[index].id, error)
         assert built is not None
         self.flush()  # the batch before: what this one was built on must be stored
@@ -116,7 +116,7 @@ class Runner:
         return found
 
     def _build(
-        self, after: int, notes: Sequence[Notification], carry: dict[Any, Any]
+        self, after: int, notes: Sequence[Notification], carry: Carry
     ) -> tuple[Pending | None, tuple[int, BaseException] | None]:
         """Fold the events into a batch of rows, or say which event failed."""
         to_event = self.app.mapper.to_domain_event
