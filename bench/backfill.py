@@ -88,7 +88,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def postgres_cpu() -> float:
-    """CPU time used so far by the PostgreSQL server processes on this machine."""
+    """CPU time used so far by the PostgreSQL server processes on this machine (those
+    alive when asked: a backend that exits between two readings is not counted)."""
     total = 0.0
     for proc in Path("/proc").iterdir():
         try:

@@ -13,6 +13,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -66,7 +67,7 @@ class Runner:
         self.poll_interval = poll_interval
         self.wake = threading.Event()
         self.state = "stopped"
-        self._writing: _Write | None = None  # the batch being stored, on a pipelined view
+        self._writing: Future[None] | None = None  # the batch being stored, on a pipelined view
         self._next: tuple[int, Carry] | None = None  # where the next batch starts
 
     def step(self) -> int:
@@ -144,7 +145,7 @@ class Runner:
             self.view.commit(pending, tracking)
             return
         self.view.reserve_ids(pending.rows)  # the next batch may close these rows
-        self._writing = _Write(partial(self.view.commit, pending, tracking))
+        self._writing = _in_thread(partial(self.view.commit, pending, tracking))
 
     def flush(self) -> None:
         """Wait for the batch being written; raise what its write raised."""
@@ -158,7 +159,7 @@ class Runner:
         self._next = None
         writing, self._writing = self._writing, None
         if writing is not None:
-            writing.wait()
+            wait([writing])
 
     def catch_up(self) -> int:
         """Apply batches until the view reaches the head of the log."""
@@ -208,27 +209,20 @@ class Runner:
             log.warning("projection %s: cannot save status: %s", self.view.name, e)
 
 
-class _Write:
-    """One batch being committed in a thread of its own."""
+def _in_thread(commit: Callable[[], None]) -> Future[None]:
+    """Run one batch's commit in a thread of its own; its outcome in a future."""
+    outcome: Future[None] = Future()
 
-    def __init__(self, commit: Callable[[], None]) -> None:
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(commit,), name="projection-write")
-        self._thread.start()
-
-    def _run(self, commit: Callable[[], None]) -> None:
+    def run() -> None:
         try:
             commit()
         except BaseException as e:  # handed to whoever waits for this write
-            self._error = e
+            outcome.set_exception(e)
+        else:
+            outcome.set_result(None)
 
-    def wait(self) -> None:
-        self._thread.join()
-
-    def result(self) -> None:
-        self.wait()
-        if self._error is not None:
-            raise self._error
+    threading.Thread(target=run, name="projection-write").start()
+    return outcome
 
 
 def _trace(error: BaseException) -> str:
