@@ -82,6 +82,9 @@ class PostgresRows(RowsView):
         with self.pool.connection() as conn:
             return conn.execute(sql, params, prepare=True).fetchall()
 
+    def one_of(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(%s)", [list(values)]
+
     def reserve_ids(self, rows: Sequence[Row]) -> None:
         missing = [row for row in rows if row.row_id is None]
         if not missing:

@@ -38,8 +38,8 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
         f" start_at {instant}, end_at {instant}, body text NOT NULL, state text NOT NULL)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {prefix}_current"
         f" ON {prefix}_rows (ref, kind) WHERE to_pos IS NULL",
-        f"CREATE INDEX IF NOT EXISTS {prefix}_order_current"
-        f" ON {prefix}_rows (start_at, first_pos) WHERE to_pos IS NULL",
+        # Current and as_of answers read the same order index (decision 011): an index
+        # of current rows only cost a backfill more than closed versions cost a read.
         f"CREATE INDEX IF NOT EXISTS {prefix}_order ON {prefix}_rows (start_at, first_pos)",
         f"CREATE INDEX IF NOT EXISTS {prefix}_entity ON {prefix}_rows (kind, ref, from_pos)",
         # A link carries its row's order and range of positions (to_pos closed with the
@@ -49,10 +49,11 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
         f" row_id {bigint} NOT NULL, rel text NOT NULL, value text NOT NULL,"
         f" start_at {instant}, first_pos {bigint} NOT NULL,"
         f" from_pos {bigint} NOT NULL, to_pos {bigint})",
-        f"CREATE INDEX IF NOT EXISTS {prefix}_links_current"
-        f" ON {prefix}_links (rel, value, start_at, first_pos, row_id) WHERE to_pos IS NULL",
-        f"CREATE INDEX IF NOT EXISTS {prefix}_links_order"
-        f" ON {prefix}_links (rel, value, start_at, first_pos, row_id)",
+        # One index in timeline order for current and as_of reads, covering the range of
+        # positions, so that a closed version is passed over in the index (the last two
+        # columns are never compared: a row links a (rel, value) once).
+        f"CREATE INDEX IF NOT EXISTS {prefix}_links_in_order ON {prefix}_links"
+        f" (rel, value, start_at, first_pos, row_id, from_pos, to_pos)",
         f"CREATE INDEX IF NOT EXISTS {prefix}_links_row ON {prefix}_links (row_id)",
         f"CREATE TABLE IF NOT EXISTS {prefix}_tracking ("
         f" application_name text PRIMARY KEY, notification_id {bigint} NOT NULL)",
@@ -64,6 +65,11 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
         f" error text, error_position {bigint})",
         "CREATE TABLE IF NOT EXISTS rm_registry (name text PRIMARY KEY,"
         " generation integer NOT NULL)",
+        # Indexes of earlier layouts (decision 011), replaced by the ones above.
+        *(
+            f"DROP INDEX IF EXISTS {prefix}_{old}"
+            for old in ("order_current", "links_current", "links_order")
+        ),
     ]
 
 
@@ -184,6 +190,12 @@ class RowsView(TrackingRecorder):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one writing statement, committed on its own."""
 
+    def one_of(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        """`column IN (%s, ...)` and its parameters. (PostgreSQL's view takes one array:
+        a statement text that changes with the number of values is parsed anew by the
+        driver and planned anew by the server each time.)"""
+        return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
     # Read and written the same way on every database ----------------------------------
 
     def max_tracking_id(self, application_name: str) -> int | None:
@@ -299,12 +311,12 @@ class RowsView(TrackingRecorder):
         wanted = sorted({r for r in refs if not any((k, r) in pending.current for k in kinds)})
         for chunk in range(0, len(wanted), 500):
             part = wanted[chunk : chunk + 500]
+            refs_in, refs_params = self.one_of("ref", part)
+            kinds_in, kinds_params = self.one_of("kind", kinds)
             found = self.query(
                 f"SELECT row_id, kind, ref, from_pos, first_pos, body, state, start_at, end_at "
-                f"FROM {self.prefix}_rows WHERE to_pos IS NULL "
-                f"AND ref IN ({', '.join(['%s'] * len(part))}) "
-                f"AND kind IN ({', '.join(['%s'] * len(kinds))})",
-                (*part, *kinds),
+                f"FROM {self.prefix}_rows WHERE to_pos IS NULL AND {refs_in} AND {kinds_in}",
+                (*refs_params, *kinds_params),
             )
             seen: set[str] = set()
             for values in found:
