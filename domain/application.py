@@ -14,7 +14,12 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    project_aggregate,
+)
 from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import RecordConflictError, Recording
 
@@ -104,7 +109,20 @@ class Timeline(Application[UUID]):
         super().close()
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        recordings = super().save(*objs, **kwargs)
+        """The library's `save`, for the aggregates and events of this service only: its
+        `collect_events` tests each object against runtime-checkable Protocols, which
+        took a tenth of a backfill's Python time (decision 011)."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing.events.extend(obj.collect_events())
+                processing.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing.events.append(obj)
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
         if recordings:
             for listener in self.listeners:
                 listener(recordings[-1].notification.id)
