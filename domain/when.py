@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Literal
 
 from domain.errors import InvalidTime
@@ -64,6 +65,22 @@ def parse_when(value: object, field: str = "occurred_at") -> When:
             f"not {type(value).__name__}",
             field=field,
         )
+    if len(value) <= _CACHED_LENGTH:
+        return _parse_cached(value, field)
+    return _parse(value, field)
+
+
+_CACHED_LENGTH = 40  # longer than any valid time: a long value is never kept
+
+
+@lru_cache(maxsize=8192)
+def _parse_cached(value: str, field: str) -> When:
+    """Histories repeat their times (a month, a day): each is parsed once. A value
+    that raises is not kept."""
+    return _parse(value, field)
+
+
+def _parse(value: str, field: str) -> When:
     if m := _DATE.fullmatch(value):
         return _parse_date(value, m, field)
     if m := _INSTANT.fullmatch(value):

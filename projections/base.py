@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -26,7 +27,6 @@ from projections.shared import Item, Shared
 
 # Fields of record content that name actors, and how each appears in an item.
 ACTOR_FIELDS = ("speaker", "by", "participants", "mentions")
-SPEAKER_FIELDS = ("speaker", "by")
 RECORDED_KINDS = {cls.Recorded: kind for kind, cls in RECORD_CLASSES.items()}
 
 
@@ -35,7 +35,6 @@ class RowsProjection(Projection[RowsView]):
 
     record_kinds: ClassVar[tuple[str, ...]] = KINDS
     actor_link_fields: ClassVar[tuple[str, ...]] = ()  # content fields linked as "actor"
-    speaker_links: ClassVar[bool] = False  # link speaker / by as "speaker"
     topic_links: ClassVar[bool] = True
 
     def __init__(self, view: RowsView, shared: Shared | None = None) -> None:
@@ -258,7 +257,7 @@ class RowsProjection(Projection[RowsView]):
                 make_state(), event.originator_version, position, event.timestamp
             ),
         )
-        how = (self.actor_link_fields, self.speaker_links, self.topic_links)
+        how = (self.actor_link_fields, self.topic_links)
         links = made.links.get(how)
         if links is None:
             links = made.links[how] = list(dict.fromkeys(self.links(made.state["content"])))
@@ -288,10 +287,6 @@ class RowsProjection(Projection[RowsView]):
         for field in self.actor_link_fields:
             for slug in _slugs(content.get(field)):
                 yield "actor", slug
-        if self.speaker_links:
-            for field in SPEAKER_FIELDS:
-                for slug in _slugs(content.get(field)):
-                    yield "speaker", slug
         if self.topic_links:
             for slug in content.get("topics", []):
                 yield "topic", slug
@@ -317,7 +312,7 @@ class RowsProjection(Projection[RowsView]):
             else:
                 item[name] = value
         item.update(
-            occurred_at=utc_text(occurred.start),
+            occurred_at=_start_text(occurred.text),
             occurred_precision=occurred.precision,
             occurred_as_given=occurred.text,
             version=version,
@@ -334,6 +329,12 @@ class RowsProjection(Projection[RowsView]):
             name = row.body["name"] if row is not None else slug
             self._names[slug] = name
         return {"id": slug, "name": name}
+
+
+@lru_cache(maxsize=8192)
+def _start_text(occurred_at: str) -> str:
+    """The UTC text of an occurred time's start: histories repeat their times."""
+    return utc_text(parse_when(occurred_at).start)
 
 
 def _slugs(value: object) -> list[str]:

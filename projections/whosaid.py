@@ -40,23 +40,16 @@ def who_said_what(
         return None
     p = view.prefix
     slugs = topic_slugs(view, topic, at)
-    # One statement for every speaker: records in order, each with its speakers' profiles.
-    q = in_order(
-        "s.value, a.body, r.body, d.start_at", p, ("topic", slugs), SAID, (since, until), at
-    )
-    q.add(
-        f"JOIN {p}_links s ON s.row_id = r.row_id AND s.rel = 'speaker' "
-        f"LEFT JOIN {p}_rows a ON a.kind = 'actor' AND a.ref = s.value AND"
-    )
-    visible(q, "a", at).add("ORDER BY d.start_at, d.first_pos")
+    # The records in order; each names its speakers (`speaker` or `by`) in its body.
+    q = in_order("r.body, d.start_at", p, ("topic", slugs), SAID, (since, until), at)
+    q.add("ORDER BY d.start_at, d.first_pos")
     decode = msgspec.Raw if raw else json.loads
-    actors: dict[str, dict[str, str]] = {}
     said: dict[str, list[tuple[Any, Any]]] = {}  # by speaker: (occurred start, record)
-    for slug, profile, body, start_at in view.query(q.text, q.params):
-        if slug not in actors:
-            actor = json.loads(profile) if profile is not None else {"name": slug, "kind": "person"}
-            actors[slug] = {"id": slug, "name": actor["name"], "kind": actor["kind"]}
-        said.setdefault(slug, []).append((start_at, decode(body)))
+    for body, start_at in view.query(q.text, q.params):
+        record = decode(body)
+        for slug in _speakers(body):
+            said.setdefault(slug, []).append((start_at, record))
+    actors = _profiles(view, list(said), at)
     speakers: list[dict[str, Any]] = [
         {
             "actor": actors[slug],
@@ -70,3 +63,42 @@ def who_said_what(
     ]
     speakers.sort(key=lambda s: (-s["count"], s["actor"]["name"]))
     return {"topic": {"id": topic, "label": found["label"]}, "speakers": speakers}
+
+
+class _Named(msgspec.Struct):
+    id: str
+
+
+class _Said(msgspec.Struct):
+    """Only the speakers of an item: the rest of its JSON is skipped unread."""
+
+    speaker: _Named | None = None
+    by: list[_Named] = []
+
+
+_said = msgspec.json.Decoder(_Said).decode
+
+
+def _speakers(body: str) -> list[str]:
+    said = _said(body)
+    return [said.speaker.id] if said.speaker is not None else [a.id for a in said.by]
+
+
+def _profiles(view: RowsView, slugs: list[str], at: int | None) -> dict[str, dict[str, str]]:
+    """`{id, name, kind}` of each speaker as it stood; a speaker never registered (a
+    record from before the rule) is shown by its slug."""
+    found: dict[str, Any] = {}
+    if slugs:
+        refs, params = view.one_of("a.ref", slugs)
+        q = Sql().add(
+            f"SELECT a.ref, a.body FROM {view.prefix}_rows a WHERE a.kind = 'actor' AND {refs} AND",
+            *params,
+        )
+        found = {
+            ref: json.loads(body) for ref, body in view.query(visible(q, "a", at).text, q.params)
+        }
+    out = {}
+    for slug in slugs:
+        actor = found.get(slug) or {"name": slug, "kind": "person"}
+        out[slug] = {"id": slug, "name": actor["name"], "kind": actor["kind"]}
+    return out
