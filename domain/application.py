@@ -348,25 +348,36 @@ class Timeline(Application[UUID]):
     # Units of work: many use cases, one transaction ------------------------------------
 
     @contextmanager
-    def unit(self, *, save: bool = True, optimistic: bool = False) -> Iterator[Unit]:
+    def unit(
+        self,
+        *,
+        save: bool = True,
+        optimistic: bool = False,
+        after: Iterable[Aggregate] = (),
+    ) -> Iterator[Unit]:
         """Run use cases whose changes are saved together at the end, in one transaction
         (or never, with `save=False`: a dry run). Aggregates changed or created earlier in
         the unit are seen by later use cases in it.
 
         `optimistic`: creations do not look for an existing aggregate first; if one
         exists, the save fails as a whole (`ConcurrentWrite`) and the caller runs the unit
-        again without this option. Bulk imports of new history skip a query a line."""
-        unit = Unit(optimistic=optimistic)
+        again without this option. Bulk imports of new history skip a query a line.
+
+        `after`: the aggregates of a unit being saved meanwhile, which this one follows:
+        it takes them as stored (the caller saves it only once that unit is)."""
+        unit = Unit(optimistic=optimistic, loaded={a.id: a for a in after})
         self._local.unit = unit
         try:
             yield unit
             if save and unit.aggregates:
                 unit.recordings = self.save_atomically(list(unit.aggregates.values()))
-                self._known.update(
-                    a.id for a in unit.aggregates.values() if isinstance(a, (Actor, Topic))
-                )
+                self.saved(unit)
         finally:
             self._local.unit = None
+
+    def saved(self, unit: Unit) -> None:
+        """After a unit's changes are stored: its actors and topics exist from now on."""
+        self._known.update(a.id for a in unit.aggregates.values() if isinstance(a, (Actor, Topic)))
 
     def preload(self, ids: Iterable[UUID]) -> None:
         """Read many aggregates ahead into the unit of work, in one query where the
@@ -426,7 +437,7 @@ class Timeline(Application[UUID]):
 
     def _check_exists(self, id: UUID, field: str, what: str, slug: str) -> None:
         unit = self._unit()
-        if id in self._known or (unit is not None and id in unit.aggregates):
+        if id in self._known or (unit is not None and (id in unit.aggregates or id in unit.loaded)):
             return
         if next(iter(self.events.get(id, limit=1)), None) is None:
             hint = "register it first" if what == "actor" else "define it first"

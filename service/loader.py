@@ -1,15 +1,18 @@
 """Importing NDJSON backfill lines (SPEC §7) in batches, with a report of every line.
 
-Lines are applied by type — actors, then topics (parents first), then records, then the
-corrections, retractions and sources that target them — so a file may name things before
-it defines them. Each batch of lines is one unit of work saved in one transaction; a line
-that breaks a rule is reported with its number and reason and the rest go on, unless the
-import is atomic. Every line already stored counts as a duplicate, so a re-run (after a
-crash, say) adds nothing twice.
+Lines are applied by type — actors, then topics (parents first), then records, each
+followed by the corrections, retractions and sources of the same file that target it,
+then the rest of these — so a file may name things before it defines them. A record's
+changes land in its batch: the read models then store its versions without updating
+any row (decision 011). Each batch of lines is one unit of work saved in one
+transaction; a line that breaks a rule is reported with its number and reason and the
+rest go on, unless the import is atomic. Every line already stored counts as a
+duplicate, so a re-run (after a crash, say) adds nothing twice.
 
-Memory stays flat however long the file: one pass sorts the lines by type into temporary
-files (topics alone stay in memory, to be ordered), which are then read back a batch at a
-time; past `MAX_REJECTED`, rejected lines are counted but not listed.
+Memory stays flat however long the file, but for an index of what the changes target:
+one pass sorts the lines by type into temporary files (topics alone stay in memory, to
+be ordered), which are then read back a batch at a time; past `MAX_REJECTED`, rejected
+lines are counted but not listed.
 """
 
 from __future__ import annotations
@@ -23,15 +26,26 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
+from uuid import UUID
 
 import msgspec
+from eventsourcing.persistence import Recording
 
-from domain.application import Author, Timeline
-from domain.backfill import TYPE_ORDER, apply_line, line_key, line_type, targets
+from domain.application import Author, Timeline, Unit
+from domain.backfill import (
+    TYPE_ORDER,
+    apply_line,
+    line_key,
+    line_type,
+    resolve_target,
+    targets,
+)
 from domain.errors import ConcurrentWrite, InvalidInput, TimelineError
+from domain.ids import record_id
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seed"
 MAX_LINE_BYTES = 1 << 20
@@ -169,9 +183,7 @@ def load(
         elif dry_run:
             _dry_run(app, batches, by, source, report, progress)
         else:
-            for batch in batches:
-                _batch(app, batch, by, source, report, dry_run)
-                _tell(progress, len(batch))
+            _pipelined(app, batches, by, source, report, progress)
     report.trim()
     report.elapsed = time.monotonic() - started
     return report
@@ -180,15 +192,22 @@ def load(
 class Sorter:
     """Lines sorted by type on their way through, in the order of TYPE_ORDER: topics in
     memory (a few hundred, to be put parents first), all others spooled to temporary
-    files as they come (number, length, raw bytes), to be read back one at a time."""
+    files as they come (number, length, raw bytes), to be read back one at a time. The
+    changes of a record defined in the file are read back right after it; the others
+    (of stored records, or with a target that is not valid) after all records."""
 
     _HEADER = struct.Struct("<QI")
     _TOPIC = TYPE_ORDER["topic"]
+    _RECORD = TYPE_ORDER["statement"]
+    _CHANGE = TYPE_ORDER["correction"]
 
     def __init__(self) -> None:
         self.topics: list[Entry] = []
         self.spools: dict[int, IO[bytes]] = {}
         self._files = contextlib.ExitStack()
+        # The changes by the record they target (None: no valid target): where each is
+        # in its spool. One entry a target, and a list only when there are several.
+        self._changes: dict[int | None, int | list[int]] = {}
 
     def __enter__(self) -> Sorter:
         return self
@@ -205,6 +224,11 @@ class Sorter:
         if spool is None:
             spool = tempfile.TemporaryFile(buffering=1 << 18)  # noqa: SIM115 (closed on exit)
             self.spools[order] = self._files.enter_context(spool)
+        if order == self._CHANGE:
+            target = _target(line)
+            at = self._changes.setdefault(target, spool.tell())
+            if at != spool.tell():
+                self._changes[target] = [*(at if isinstance(at, list) else [at]), spool.tell()]
         spool.write(self._HEADER.pack(number, len(raw)))
         spool.write(raw)
 
@@ -212,14 +236,59 @@ class Sorter:
         for order in sorted({*self.spools, *([self._TOPIC] if self.topics else [])}):
             if order == self._TOPIC:
                 yield from _parents_first(self.topics)
+            elif order == self._RECORD:
+                yield from self._records()
+            elif order == self._CHANGE:
+                yield from self._other_changes()
             else:
                 yield from self._read(self.spools[order])
+
+    def _records(self) -> Iterator[Entry]:
+        changes = self.spools.get(self._CHANGE)
+        for entry in self._read(self.spools[self._RECORD]):
+            yield entry
+            created = _created(entry[1])
+            if changes is None or created is None:
+                continue
+            at = self._changes.pop(created, None)
+            for offset in [] if at is None else at if isinstance(at, list) else [at]:
+                yield self._read_at(changes, offset)
+
+    def _other_changes(self) -> Iterator[Entry]:
+        spool = self.spools[self._CHANGE]
+        offsets = sorted(
+            offset
+            for at in self._changes.values()
+            for offset in (at if isinstance(at, list) else [at])
+        )
+        self._changes.clear()
+        for offset in offsets:
+            yield self._read_at(spool, offset)
 
     def _read(self, spool: IO[bytes]) -> Iterator[Entry]:
         spool.seek(0)
         while header := spool.read(self._HEADER.size):
             number, size = self._HEADER.unpack(header)
             yield number, _decode(spool.read(size))
+
+    def _read_at(self, spool: IO[bytes], offset: int) -> Entry:
+        spool.seek(offset)
+        number, size = self._HEADER.unpack(spool.read(self._HEADER.size))
+        return number, _decode(spool.read(size))
+
+
+def _target(line: dict[str, Any]) -> int | None:
+    """The id of the record a change line targets, if its target is valid."""
+    try:
+        return resolve_target(line.get("target"))[1].int
+    except InvalidInput:
+        return None
+
+
+def _created(line: Any) -> int | None:
+    """The id of the record a record line creates, when it gives its key."""
+    key = line.get("key")
+    return record_id(str(line["type"]), key).int if isinstance(key, str) else None
 
 
 def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
@@ -247,6 +316,73 @@ def _batch(
         _positions(report, unit.recordings)
         return
     _merge(report, _apply_all(app, batch, by, source))
+
+
+@dataclass(slots=True)
+class _Saving:
+    """A batch whose unit is being stored, and what it will report once it is."""
+
+    batch: list[Entry]
+    tally: Report
+    unit: Unit
+    stored: Future[list[Recording[UUID]]]
+
+
+def _pipelined(
+    app: Timeline,
+    batches: Iterator[list[Entry]],
+    by: Author,
+    source: str,
+    report: Report,
+    progress: Progress | None,
+) -> None:
+    """Each batch built while the one before it is stored, so that the import's Python
+    goes on while the database writes (decision 011). A batch is built on the aggregates
+    of the one being stored, as if stored, and handed over only once that one is: at
+    most one is being written, and they commit in order. If that one meets lines stored
+    already (a re-run), both are done again one by one, and so are all that follow."""
+    saving: _Saving | None = None
+    one_by_one = False
+    with ThreadPoolExecutor(1, thread_name_prefix="backfill-save") as saver:
+        for batch in batches:
+            if one_by_one:
+                _batch(app, batch, by, source, report, dry_run=False)
+                _tell(progress, len(batch))
+                continue
+            after = saving.unit.aggregates.values() if saving is not None else ()
+            with app.unit(save=False, optimistic=True, after=after) as unit:
+                tally = _apply_all(app, batch, by, source)
+            if saving is not None and not _stored(app, saving, report, progress):
+                for again in (saving.batch, batch):
+                    _batch(app, again, by, source, report, dry_run=False)
+                    _tell(progress, len(again))
+                saving, one_by_one = None, True
+                continue
+            # The events are taken here: the next batch may change these aggregates.
+            events = [e for a in unit.aggregates.values() for e in a.collect_events()]
+            stored: Future[list[Recording[UUID]]] = Future()
+            if events:
+                stored = saver.submit(app.save_atomically, events)
+            else:
+                stored.set_result([])
+            saving = _Saving(batch, tally, unit, stored)
+        if saving is not None and not _stored(app, saving, report, progress):
+            _batch(app, saving.batch, by, source, report, dry_run=False)
+            _tell(progress, len(saving.batch))
+
+
+def _stored(app: Timeline, saving: _Saving, report: Report, progress: Progress | None) -> bool:
+    """Wait for a batch to be stored and report it; False if it met a line stored already
+    (nothing of it is stored then)."""
+    try:
+        recordings = saving.stored.result()
+    except ConcurrentWrite:
+        return False
+    app.saved(saving.unit)
+    _merge(report, saving.tally)
+    _positions(report, recordings)
+    _tell(progress, len(saving.batch))
+    return True
 
 
 def _atomic(
