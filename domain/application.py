@@ -57,6 +57,7 @@ class Unit:
     recordings: list[Recording[UUID]] = field(default_factory=list)
     optimistic: bool = False
     loaded: dict[UUID, Aggregate] = field(default_factory=dict)  # read ahead, unchanged
+    absent: set[UUID] = field(default_factory=set)  # read ahead, and not stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,6 +402,8 @@ class Timeline(Application[UUID]):
             aggregate: Aggregate | None = project_aggregate(None, history)
             if aggregate is not None:
                 unit.loaded[id] = aggregate
+        # What is not stored need not be asked for again, line by line, in this unit.
+        unit.absent.update(i for i in wanted if i not in unit.loaded)
 
     def _unit(self) -> Unit | None:
         unit: Unit | None = getattr(self._local, "unit", None)
@@ -414,6 +417,8 @@ class Timeline(Application[UUID]):
         elif unit is not None and id in unit.loaded:
             found = unit.loaded[id]
         elif creating and (unit.optimistic if unit is not None else self.optimistic_creates):
+            return None
+        elif creating and unit is not None and id in unit.absent:
             return None
         else:
             try:

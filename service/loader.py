@@ -398,7 +398,7 @@ def _atomic(
     tally = Report()
     with app.unit(save=False) as unit:
         for batch in batches:
-            _merge(tally, _apply_all(app, batch, by, source))
+            _merge(tally, _apply_all(app, batch, by, source, created=True))
             _tell(progress, len(batch))
     if tally.rejected or report.rejected:
         report.reject(tally.rejected, tally.omitted)
@@ -421,7 +421,7 @@ def _dry_run(
     file, as an atomic import's does.)"""
     with app.unit(save=False):
         for batch in batches:
-            _merge(report, _apply_all(app, batch, by, source))
+            _merge(report, _apply_all(app, batch, by, source, created=True))
             _tell(progress, len(batch))
 
 

@@ -73,7 +73,7 @@ def test_a_record_and_its_changes_are_stored_at_consecutive_positions(
     # topics again as duplicates.
     assert [(r.line, r.error.split(":")[0]) for r in report.rejected] == [(4, "target.kind")]
     assert (report.accepted, report.duplicates) == (8, 2)
-    positions: dict[UUID, list[int]] = defaultdict(list)
+    positions: dict[UUID | str, list[int]] = defaultdict(list)
     for note in timeline.recorder.select_notifications(start=0, limit=100):
         positions[note.originator_id].append(note.id)
     a, b, stored = (record_id("statement", k) for k in ("a", "b", "stored"))
