@@ -416,9 +416,9 @@ class Timeline(Application[UUID]):
             found = unit.aggregates[id]
         elif unit is not None and id in unit.loaded:
             found = unit.loaded[id]
-        elif creating and (unit.optimistic if unit is not None else self.optimistic_creates):
-            return None
-        elif creating and unit is not None and id in unit.absent:
+        elif creating and (
+            (unit.optimistic or id in unit.absent) if unit is not None else self.optimistic_creates
+        ):
             return None
         else:
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from domain.errors import InvalidInput, InvalidTime
 from domain.when import When, parse_when
@@ -68,13 +68,17 @@ def verbatim(value: object, field: str, *, max_length: int = 500) -> str:
 
 def slug(value: object, field: str) -> str:
     """A lower-case slug such as `donald-trump`."""
-    if not isinstance(value, str) or len(value) > SLUG_MAX or not SLUG.fullmatch(value):
+    if not _is_slug(value):
         raise InvalidInput(
             f"must be a slug of lower-case letters, digits and single hyphens, "
             f"at most {SLUG_MAX} characters",
             field=field,
         )
     return value
+
+
+def _is_slug(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and len(value) <= SLUG_MAX and SLUG.fullmatch(value) is not None
 
 
 def choice(value: object, field: str, allowed: frozenset[str]) -> str:
@@ -96,6 +100,12 @@ def items(
         raise InvalidInput(f"must be a list, not {type(value).__name__}", field=field)
     if not min_items <= len(value) <= max_items:
         raise InvalidInput(f"must have {min_items} to {max_items} items", field=field)
+    if rule is slug and all(_is_slug(item) for item in value):
+        # Lists of slugs are most of a record's lists: checked at once, and an error
+        # found by the item rule below, which names the item.
+        if len(set(value)) != len(value):
+            raise InvalidInput("must not repeat an item", field=field)
+        return list(value)
     clean = [rule(item, f"{field}[{i}]") for i, item in enumerate(value)]
     keys = [repr(c) for c in clean]
     if len(set(keys)) != len(keys):
