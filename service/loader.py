@@ -225,10 +225,9 @@ class Sorter:
             spool = tempfile.TemporaryFile(buffering=1 << 18)  # noqa: SIM115 (closed on exit)
             self.spools[order] = self._files.enter_context(spool)
         if order == self._CHANGE:
-            target = _target(line)
-            at = self._changes.setdefault(target, spool.tell())
-            if at != spool.tell():
-                self._changes[target] = [*(at if isinstance(at, list) else [at]), spool.tell()]
+            target, offset = _target(line), spool.tell()
+            at = self._changes.get(target)
+            self._changes[target] = offset if at is None else [*_offsets(at), offset]
         spool.write(self._HEADER.pack(number, len(raw)))
         spool.write(raw)
 
@@ -250,17 +249,12 @@ class Sorter:
             created = _created(entry[1])
             if changes is None or created is None:
                 continue
-            at = self._changes.pop(created, None)
-            for offset in [] if at is None else at if isinstance(at, list) else [at]:
+            for offset in _offsets(self._changes.pop(created, [])):
                 yield self._read_at(changes, offset)
 
     def _other_changes(self) -> Iterator[Entry]:
         spool = self.spools[self._CHANGE]
-        offsets = sorted(
-            offset
-            for at in self._changes.values()
-            for offset in (at if isinstance(at, list) else [at])
-        )
+        offsets = sorted(offset for at in self._changes.values() for offset in _offsets(at))
         self._changes.clear()
         for offset in offsets:
             yield self._read_at(spool, offset)
@@ -275,6 +269,10 @@ class Sorter:
         spool.seek(offset)
         number, size = self._HEADER.unpack(spool.read(self._HEADER.size))
         return number, _decode(spool.read(size))
+
+
+def _offsets(at: int | list[int]) -> list[int]:
+    return at if isinstance(at, list) else [at]
 
 
 def _target(line: dict[str, Any]) -> int | None:
