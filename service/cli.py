@@ -24,6 +24,7 @@ from projections.rows import RowsView
 from projections.timeline import TimelineQuery
 from service.keys import KeyProblem, KeyStore
 from service.loader import Report, load, load_files, new_batch_id, open_lines, seed_files
+from service.process import tune_gc
 from service.readmodels import open_read_models
 from service.replay import (
     EXPORTS,
@@ -455,6 +456,7 @@ def _print_report(report: Report) -> None:
 
 
 def main() -> None:
+    tune_gc()
     app(prog_name="timeline")
 
 
