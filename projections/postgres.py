@@ -71,6 +71,12 @@ class PostgresRows(RowsView):
             ):
                 conn.execute(statement)
             conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {self.prefix}_row_seq")
+            # No query filters or sorts by the JSON texts: ANALYZE need not sample them
+            # (a quarter of its time on these tables).
+            conn.execute(
+                f"ALTER TABLE {self.prefix}_rows ALTER COLUMN body SET STATISTICS 0, "
+                "ALTER COLUMN state SET STATISTICS 0"
+            )
 
     def drop_tables(self) -> None:
         with self.pool.connection() as conn, conn.transaction():
