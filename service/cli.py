@@ -23,7 +23,15 @@ from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
 from projections.timeline import TimelineQuery
 from service.keys import KeyProblem, KeyStore
-from service.loader import Report, load, load_files, new_batch_id, open_lines, seed_files
+from service.loader import (
+    BATCH_SIZE,
+    Report,
+    load,
+    load_files,
+    new_batch_id,
+    open_lines,
+    seed_files,
+)
 from service.process import tune_gc
 from service.readmodels import open_read_models
 from service.replay import (
@@ -74,7 +82,7 @@ def backfill(
     files: Annotated[list[str], typer.Argument(help="NDJSON files (gzip too), or - for stdin")],
     dry_run: Annotated[bool, typer.Option(help="check every line, write nothing")] = False,
     atomic: Annotated[bool, typer.Option(help="all lines or none")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = BATCH_SIZE,
     report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
     api: Annotated[str | None, typer.Option(help="import through this service's API")] = None,
     key: Annotated[str | None, typer.Option(help="an admin key, with --api")] = None,
@@ -207,13 +215,15 @@ def _count_lines(name: str) -> int:
 
 @app.command()
 def project(
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 500,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, max=100_000, help="default: TIMELINE_BATCH_SIZE")
+    ] = None,
 ) -> None:
     """Run the projection workers until stopped (a second worker waits as hot standby)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     store, timeline = _open()
     models = open_read_models(store, timeline)
-    models.batch_size = batch_size
+    models.batch_size = batch_size or Settings().batch_size
     signal.signal(signal.SIGTERM, lambda *_: models.stop())
     typer.echo(f"projecting {', '.join(PROJECTIONS)} from {store.kind}", err=True)
     try:
