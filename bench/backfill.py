@@ -2,6 +2,10 @@
 psycopg COPY of equivalent rows, measured in the same run.
 
     python -m bench.backfill --records 20000
+
+The first row is the figure of issue 5: `timeline backfill` and `timeline project` run as
+deployed, each in its own process, timed until the read models have reached the last
+event. The others load in this process, as the commands would.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from psycopg import sql
 from bench.history import record_body, vocabulary, write
 from domain.application import Author
 from service.loader import load, open_lines
+from service.process import tune_gc
 from service.readmodels import open_read_models
 from service.store import Store, open_timeline, parse_url
 
@@ -101,9 +106,9 @@ def postgres_cpu() -> float:
 
 
 def backfill_live(url: str, path: Path, batch_size: int) -> dict[str, float]:
-    """Load while `timeline project` runs in its own process, as deployed; the time until
-    all four read models have reached the last event, and the CPU time the loader, the
-    worker and PostgreSQL each used meanwhile."""
+    """`timeline backfill` while `timeline project` runs, each in its own process, as
+    deployed; the time until all four read models have reached the last event, and the
+    CPU time the loader, the worker and PostgreSQL each used meanwhile."""
     store = parse_url(url)
     timeline = open_timeline(store)
     models = open_read_models(store, timeline)  # creates the views; the worker fills them
@@ -116,29 +121,38 @@ def backfill_live(url: str, path: Path, batch_size: int) -> dict[str, float]:
     try:
         while any(s.state != "running" for s in models.status()):
             time.sleep(0.05)
-        cpu = (cpu_seconds(os.getpid()), cpu_seconds(worker.pid), postgres_cpu())
+        cpu = (cpu_seconds(worker.pid), postgres_cpu())
+        report_path = path.with_suffix(".report.json")
         started = time.perf_counter()
-        report = load(
-            timeline, open_lines(path), Author("bench", batch_id="live"), batch_size=batch_size
+        command = [sys.executable, "-m", "service.cli", "backfill", str(path)]
+        command += ["--batch-size", str(batch_size), "--report", str(report_path)]
+        loader = subprocess.Popen(  # noqa: S603 (our own command line)
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
+        _, status, usage = os.wait4(loader.pid, 0)  # its CPU time, as it ends
+        loader.returncode = os.waitstatus_to_exitcode(status)
         loaded = time.perf_counter() - started
-        assert not report.rejected, report.rejected[:3]
+        report = json.loads(report_path.read_text())
+        assert loader.returncode == 0 and not report["rejected"], report["rejected"][:3]
         head = timeline.head_position()
         while min(s.position for s in models.status()) < head:
             time.sleep(0.01)
         total = time.perf_counter() - started
-        used = (cpu_seconds(os.getpid()), cpu_seconds(worker.pid), postgres_cpu())
-        loader_cpu, worker_cpu, postgres_cpu_s = (b - a for a, b in zip(cpu, used, strict=True))
+        used = (cpu_seconds(worker.pid), postgres_cpu())
+        worker_cpu, postgres_cpu_s = (b - a for a, b in zip(cpu, used, strict=True))
     finally:
         worker.terminate()
         worker.wait(30)
         models.close()
         timeline.close()
     return {
-        "lines": report.lines,
+        "lines": report["accepted"] + report["duplicates"],
         "load_s": loaded,
         "with_projections_s": total,
-        "loader_cpu_s": loader_cpu,
+        "loader_cpu_s": usage.ru_utime + usage.ru_stime,
         "worker_cpu_s": worker_cpu,
         "postgres_cpu_s": postgres_cpu_s,
     }
@@ -195,6 +209,7 @@ def drop(store: Store) -> None:
 
 
 def main() -> None:
+    tune_gc()  # the in-process imports run as `timeline backfill` would
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=1000)
@@ -229,33 +244,38 @@ def main() -> None:
     pgb, sqb = results["postgres_backfill"], results["sqlite_backfill"]
     live = results["postgres_backfill_live"]
     save = results["postgres_batched_save"]
-    rows = [
-        ("PostgreSQL backfill (lines/s)", lines / pgb["load_s"]),
+    baseline = save["events"] / save["s"]
+    # (scenario, seconds for the whole history or None, the rate of a baseline)
+    rows: list[tuple[str, float | None, float]] = [
+        ("timeline backfill, timeline project running: caught up", live["with_projections_s"], 0),
+        ("PostgreSQL: backfill alone, in-process", pgb["load_s"], 0),
+        ("PostgreSQL: then the read models caught up, in-process", pgb["with_projections_s"], 0),
+        ("SQLite: backfill alone, in-process", sqb["load_s"], 0),
+        ("SQLite: then the read models caught up, in-process", sqb["with_projections_s"], 0),
         (
-            "  PostgreSQL, then the read models caught up in-process",
-            lines / pgb["with_projections_s"],
+            "eventsourcing save(), 100 aggregates a call (events/s)",
+            None,
+            save["events"] / save["s"],
         ),
-        (
-            "  PostgreSQL, worker process running: read models caught up",
-            lines / live["with_projections_s"],
-        ),
-        ("SQLite backfill (lines/s)", lines / sqb["load_s"]),
-        ("  SQLite, then the read models caught up in-process", lines / sqb["with_projections_s"]),
-        ("eventsourcing save(), 100 aggregates a call (events/s)", save["events"] / save["s"]),
-        ("raw COPY of event rows (rows/s)", lines / results["postgres_copy_s"]),
+        ("raw psycopg COPY of the event rows (rows/s)", None, lines / results["postgres_copy_s"]),
     ]
-    baseline = rows[5][1]
-    print(f"{lines} lines ({args.records} records), batch {args.batch_size}")
-    for label, rate in rows:
-        print(f"{label:<60}{rate:>10,.0f}{rate / baseline:>8.2f}x save()")
     print(
-        f"worker running, caught up: {args.records / live['with_projections_s']:,.0f} records/s;"
-        f" {live['with_projections_s']:.2f} s, CPU: loader {live['loader_cpu_s']:.2f} s,"
-        f" worker {live['worker_cpu_s']:.2f} s, PostgreSQL {live['postgres_cpu_s']:.2f} s"
-        f" ({os.cpu_count()} cores)"
+        f"{lines:,} lines ({args.records:,} records), batch {args.batch_size}, "
+        f"{os.cpu_count()} cores\n{'':<58}{'lines/s':>10}{'records/s':>11}{'x save()':>10}"
+    )
+    rates: dict[str, float] = {}
+    for label, took, rate in rows:
+        per_line = lines / took if took else rate
+        records = f"{args.records / took:>11,.0f}" if took else " " * 11
+        print(f"{label:<58}{per_line:>10,.0f}{records}{per_line / baseline:>9.2f}x")
+        rates[label] = per_line
+    print(
+        f"CPU while timeline backfill ran with timeline project: loader"
+        f" {live['loader_cpu_s']:.2f} s, worker {live['worker_cpu_s']:.2f} s, PostgreSQL"
+        f" {live['postgres_cpu_s']:.2f} s, in {live['with_projections_s']:.2f} s"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps({**results, "rates": dict(rows)}, indent=2))
+        Path(args.json).write_text(json.dumps({**results, "rates": rates}, indent=2))
 
 
 if __name__ == "__main__":

@@ -859,7 +859,12 @@ def scenario_backfill(loaded: dict[str, Any], module: dict[str, Any]) -> dict[st
     ]
     if save is not None:
         rows.append(save)
-    caught = {m: rate for m, _, rate in rates if "caught up" in m and "PostgreSQL" in m}
+    # The target counts records (a fifth of the lines are corrections, some actors and
+    # topics): each caught-up rate in lines/s, scaled to the records of those lines.
+    per_record = float(module.get("records", 0)) / float(module.get("lines", 0) or 1)
+    caught = {
+        m: rate * per_record for m, _, rate in rates if "caught up" in m and "PostgreSQL" in m
+    }
     best = max(caught, key=lambda m: caught[m]) if caught else "not reported"
     rate = caught.get(best, 0.0)
     return {
@@ -871,7 +876,7 @@ def scenario_backfill(loaded: dict[str, Any], module: dict[str, Any]) -> dict[st
                 "≥ 5,000 records/s into PostgreSQL, read models caught up (issue 5)",
                 rate,
                 rate >= 5000,
-                f"{rate:,.0f} lines/s ({best})",
+                f"{rate:,.0f} records/s ({best})",
             )
         ],
         "notes": [
