@@ -103,11 +103,9 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
         }
     elif returns is not None:
         content = {"application/json": {"schema": _ref(returns)}}
-        responses[success] = {
-            "description": "OK",
-            "content": content,
-            "headers": _position_header(),
-        }
+        responses[success] = {"description": "OK", "content": content}
+        if opt.get("position", True):
+            responses[success]["headers"] = _position_header()
         if success == "201":
             responses["200"] = {"description": "a duplicate: already stored", "content": content}
         if handler.http_methods == {"GET"} and any("{id:uuid}" in p for p in handler.paths):

@@ -146,10 +146,13 @@ def get_projections(state: State) -> Response[bytes]:
 
 
 @routes.add(
-    get, "/health", media_type="application/json", opt={"returns": schemas.Health, "errors": ()}
+    get,
+    "/health",
+    media_type="application/json",
+    opt={"returns": schemas.Health, "errors": (), "position": False},
 )
 async def health() -> schemas.Health:
-    """The process is up (never touches the store)."""
+    """The process is up (never touches the store, so it reflects no position)."""
     return schemas.Health(status="ok")
 
 
@@ -164,8 +167,10 @@ def ready(state: State) -> Response[bytes]:
     """The store answers and every read model runs within a bound of the head."""
     s = services(state)
     checks: dict[str, str] = {}
+    reached: list[int] = []
     try:
         for st in s.models.status():
+            reached.append(st.position)
             if st.state == "failed":
                 checks[st.name] = f"failed at event {st.error_position}: {st.error}"
             elif st.lag > READY_LAG:
@@ -178,6 +183,8 @@ def ready(state: State) -> Response[bytes]:
     ok = all(v == "ok" for v in checks.values())
     body = schemas.Health(status="ok" if ok else "unavailable", checks=checks)
     headers = {} if ok else {"Retry-After": "5"}
+    if reached:  # the position every read model has reached
+        headers["X-Timeline-Position"] = str(min(reached))
     return Response(
         msgspec.json.encode(body),
         status_code=200 if ok else 503,

@@ -558,12 +558,18 @@ def test_projections_health_readiness_and_metrics(api: Api) -> None:
             p["head"] == head and p["lag"] == p["head"] - p["position"] and p["state"] == "running"
         )
     assert items["timeline"]["position"] == head
-    # Up, and ready.
+    # Up (the process alone: no position), and ready at the position every read model
+    # has reached.
     health = api.client.get("/health")
     assert (health.status_code, health.json()["status"]) == (200, "ok")
+    assert "x-timeline-position" not in health.headers
     ready = api.client.get("/ready")
     assert (ready.status_code, ready.json()["status"]) == (200, "ok")
     assert ready.json()["checks"]["store"] == "ok"
+    assert ready.headers["x-timeline-position"] == str(head)
+    schema = api.client.get("/schema/openapi.json").json()["paths"]
+    assert "headers" not in schema["/health"]["get"]["responses"]["200"]
+    assert "X-Timeline-Position" in schema["/ready"]["get"]["responses"]["200"]["headers"]
     # Prometheus text with requests, projection positions and appends.
     metrics = api.client.get("/metrics")
     assert metrics.status_code == 200
