@@ -21,7 +21,7 @@ import contextlib
 import gzip
 import io
 import itertools
-import mmap
+import os
 import struct
 import tempfile
 import time
@@ -211,7 +211,6 @@ class Sorter:
         # The changes by the record they target (None: no valid target): where each is
         # in its spool. One entry a target, and a list only when there are several.
         self._changes: dict[int | None, int | list[int]] = {}
-        self._mapped: mmap.mmap | None = None  # the changes' spool, once all are in
 
     def __enter__(self) -> Sorter:
         return self
@@ -237,14 +236,7 @@ class Sorter:
 
     def entries(self) -> Iterator[Entry]:
         if (changes := self.spools.get(self._CHANGE)) is not None:
-            # Changes are read back out of order: from a map of their file. (A seek and
-            # read in the buffered file threw its buffer away and read 256 kB for each
-            # one; a pread let the thread that saves batches take the interpreter lock
-            # at every call.)
-            changes.flush()
-            self._mapped = self._files.enter_context(
-                mmap.mmap(changes.fileno(), 0, access=mmap.ACCESS_READ)
-            )
+            changes.flush()  # read back with pread, past the file's buffer
         for order in sorted({*self.spools, *([self._TOPIC] if self.topics else [])}):
             if order == self._TOPIC:
                 yield from _parents_first(self.topics)
@@ -278,12 +270,11 @@ class Sorter:
             yield number, _decode(spool.read(size))
 
     def _read_at(self, offset: int) -> Entry:
-        """The change spooled at an offset."""
-        mapped = self._mapped
-        assert mapped is not None  # mapped by entries()
-        number, size = self._HEADER.unpack_from(mapped, offset)
-        start = offset + self._HEADER.size
-        return number, _decode(mapped[start : start + size])
+        """The change spooled at an offset. (Not seek and read: changes are read out of
+        order, and each seek threw the file's buffer away and read 256 kB again.)"""
+        fd = self.spools[self._CHANGE].fileno()
+        number, size = self._HEADER.unpack(os.pread(fd, self._HEADER.size, offset))
+        return number, _decode(os.pread(fd, size, offset + self._HEADER.size))
 
 
 def _offsets(at: int | list[int]) -> list[int]:
