@@ -402,12 +402,11 @@ def dumps(value: Any) -> str:
 
 
 def utc_text(moment: datetime) -> str:
-    """A sortable UTC text form, as SQLite stores instants (and as the API shows them)."""
-    m = moment.astimezone(UTC)
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-        f".{m.microsecond:06d}Z"
-    )
+    """A sortable UTC text form, as SQLite stores instants (and as the API shows them):
+    `2025-02-13T09:00:00.000000Z`. (Made twice for every record version a projection
+    stores: `isoformat` in C takes a third less time than formatting each field.)"""
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return m.isoformat(timespec="microseconds")[:-6] + "Z"  # without "+00:00"
 
 
 def parse_utc(value: datetime | str) -> datetime:
