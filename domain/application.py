@@ -452,10 +452,11 @@ class Timeline(Application[UUID]):
     def _check_references(
         self, kind: str, content: dict[str, Any], fields: Mapping[str, object]
     ) -> None:
-        for name, what, slug in records.references(kind, content):
-            if name.split("[")[0] in fields:
-                make = actor_id if what == "actor" else topic_id
-                self._check_exists(make(slug), name, what, slug)
+        for name, index, what, slug in records.references(kind, content, fields):
+            id = actor_id(slug) if what == "actor" else topic_id(slug)
+            if id not in self._known:  # else known already: no field name to make
+                field = name if index is None else f"{name}[{index}]"
+                self._check_exists(id, field, what, slug)
 
     def _duplicate(
         self, existing: Actor | Topic | Record, ref: str, print_: str, field: str

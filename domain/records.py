@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -139,15 +139,20 @@ def correction_print(changes: object, reason: object) -> str:
     return fingerprint({"changes": changes, "reason": reason})
 
 
-def references(kind: str, content: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    """Each (field, 'actor' | 'topic', slug) that the content refers to."""
+def references(
+    kind: str, content: dict[str, Any], fields: Container[str]
+) -> Iterator[tuple[str, int | None, str, str]]:
+    """Each (field, index in its list or None, 'actor' | 'topic', slug) that the content
+    refers to in the given fields."""
     for name, spec in SCHEMAS[kind].items():
-        if not (spec.actors or spec.topics) or name not in content:
+        if not (spec.actors or spec.topics) or name not in content or name not in fields:
             continue
         what = "actor" if spec.actors else "topic"
-        values = content[name] if spec.is_list else [content[name]]
-        for i, slug in enumerate(values):
-            yield (f"{name}[{i}]" if spec.is_list else name), what, slug
+        if spec.is_list:
+            for i, slug in enumerate(content[name]):
+                yield name, i, what, slug
+        else:
+            yield name, None, what, content[name]
 
 
 # Fingerprints are stored in events: this text must never change. (One encoder for all

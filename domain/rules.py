@@ -107,8 +107,7 @@ def items(
             raise InvalidInput("must not repeat an item", field=field)
         return list(value)
     clean = [rule(item, f"{field}[{i}]") for i, item in enumerate(value)]
-    keys = [repr(c) for c in clean]
-    if len(set(keys)) != len(keys):
+    if len(clean) > 1 and len({repr(c) for c in clean}) != len(clean):
         raise InvalidInput("must not repeat an item", field=field)
     return clean
 
