@@ -309,7 +309,7 @@ class Timeline(Application[UUID]):
         rec = self.get_record(kind, id, expected_version)
         slugs = rules.items(topics, "topics", rules.slug, min_items=1)
         for i, slug in enumerate(slugs):
-            self._check_exists(topic_id(slug), f"topics[{i}]", "topic", slug)
+            self._check_exists(topic_id(slug), "topics", "topic", slug, i)
         new = [s for s in slugs if s not in rec.content.get("topics", [])]
         if not new:
             return self._unchanged(rec, str(id))
@@ -440,13 +440,18 @@ class Timeline(Application[UUID]):
             )
         return found
 
-    def _check_exists(self, id: UUID, field: str, what: str, slug: str) -> None:
+    def _check_exists(
+        self, id: UUID, field: str, what: str, slug: str, index: int | None = None
+    ) -> None:
+        """That the actor or topic exists; else an error naming the field, and the item's
+        index in it (made only then: most references are known already)."""
         unit = self._unit()
         if id in self._known or (unit is not None and (id in unit.aggregates or id in unit.loaded)):
             return
         if next(iter(self.events.get(id, limit=1)), None) is None:
             hint = "register it first" if what == "actor" else "define it first"
-            raise UnknownReference(f"no {what} {slug!r}: {hint}", field=field)
+            named = field if index is None else f"{field}[{index}]"
+            raise UnknownReference(f"no {what} {slug!r}: {hint}", field=named)
         self._known.add(id)
 
     def _check_references(
@@ -454,9 +459,7 @@ class Timeline(Application[UUID]):
     ) -> None:
         for name, index, what, slug in records.references(kind, content, fields):
             id = actor_id(slug) if what == "actor" else topic_id(slug)
-            if id not in self._known:  # else known already: no field name to make
-                field = name if index is None else f"{name}[{index}]"
-                self._check_exists(id, field, what, slug)
+            self._check_exists(id, name, what, slug, index)
 
     def _duplicate(
         self, existing: Actor | Topic | Record, ref: str, print_: str, field: str

@@ -170,6 +170,7 @@ def test_a_stale_expected_version_is_refused(world: Timeline, author: Author) ->
         (statement(speaker="nobody-known"), UnknownReference, "speaker"),
         (statement(mentions=["ghost"]), UnknownReference, "mentions[0]"),
         (statement(topics=["no-such-topic"]), UnknownReference, "topics[0]"),
+        (statement(topics=["territory", "no-such-topic"]), UnknownReference, "topics[1]"),
         (statement(occurred_at="2025-02-13T10:00:00"), InvalidTime, "occurred_at"),
         (statement(occurred_at="2025-02-30"), InvalidTime, "occurred_at"),
         (statement(occurred_at=20250213), InvalidTime, "occurred_at"),
@@ -240,8 +241,9 @@ def test_topics_are_tagged_and_untagged(world: Timeline, author: Author) -> None
     ]
     world.untag("statement", written.id, ["territory"], author)
     assert world.get_record("statement", written.id).content["topics"] == ["negotiations"]
-    with pytest.raises(UnknownReference):
-        world.tag("statement", written.id, ["ghost-topic"], author)
+    with pytest.raises(UnknownReference) as caught:
+        world.tag("statement", written.id, ["negotiations", "ghost-topic"], author)
+    assert caught.value.field == "topics[1]"
 
 
 def test_every_event_carries_the_import_batch(world: Timeline) -> None:
