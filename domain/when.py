@@ -1,6 +1,8 @@
 """Occurred time: a year, month, day or offset-bearing instant, with its precision kept.
 
-The service never guesses a time zone: an instant without an offset is refused.
+The service never guesses a time zone: an instant without an offset is refused. Times run
+from 0001-01-01T00:00Z to 9999-12-31T23:59:59.999999Z, with offsets of at most 14 hours;
+an interval that would end past the last instant ends at it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ class When:
 
 
 SECOND = timedelta(seconds=1)
-_FIRST = datetime(1, 1, 1, tzinfo=UTC)
+FIRST = datetime(1, 1, 1, tzinfo=UTC)
+LAST = datetime.max.replace(tzinfo=UTC)  # 9999-12-31T23:59:59.999999Z
+MAX_OFFSET_MINUTES = 14 * 60  # the widest offset in use (Kiribati, +14:00)
+_RANGE = "0001-01-01T00:00Z to 9999-12-31T23:59:59.999999Z"
+
+
+def later(moment: datetime, length: timedelta) -> datetime:
+    """`moment + length`, or the last instant where that would pass it."""
+    return moment + length if LAST - moment >= length else LAST
 
 
 def starts_open_at(instant: datetime) -> tuple[datetime, tuple[datetime, ...]]:
@@ -47,7 +57,7 @@ def starts_open_at(instant: datetime) -> tuple[datetime, tuple[datetime, ...]]:
     finds them with a short range and a few probes, not a walk through all history.
     """
     m = instant.astimezone(UTC)
-    after = max(m, _FIRST + SECOND) - SECOND
+    after = max(m, FIRST + SECOND) - SECOND
     floors = {
         datetime(m.year, 1, 1, tzinfo=UTC),
         datetime(m.year, m.month, 1, tzinfo=UTC),
@@ -98,15 +108,17 @@ def _parse_date(text: str, m: re.Match[str], field: str) -> When:
         first = date(year, month, day)
     except ValueError as e:
         raise InvalidTime(f"{text!r} is not a real date: {e}", field=field) from None
-    if year < 1 or year > 9998:
-        raise InvalidTime(f"year {year} is out of range", field=field)
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     if m["d"]:
-        return When(text, "day", start, start + timedelta(days=1), 0)
+        return When(text, "day", start, later(start, timedelta(days=1)), 0)
     if m["m"]:
-        nxt = date(year + (month == 12), month % 12 + 1, 1)
-        return When(text, "month", start, datetime(nxt.year, nxt.month, 1, tzinfo=UTC), 0)
-    return When(text, "year", start, datetime(year + 1, 1, 1, tzinfo=UTC), 0)
+        return When(text, "month", start, _first_of(year + (month == 12), month % 12 + 1), 0)
+    return When(text, "year", start, _first_of(year + 1, 1), 0)
+
+
+def _first_of(year: int, month: int) -> datetime:
+    """The first instant of a month; the last instant when the calendar ends before it."""
+    return datetime(year, month, 1, tzinfo=UTC) if year <= LAST.year else LAST
 
 
 def _parse_instant(text: str, m: re.Match[str], field: str) -> When:
@@ -119,8 +131,11 @@ def _parse_instant(text: str, m: re.Match[str], field: str) -> When:
     if m["tz"] != "Z":
         sign = -1 if m["tz"][0] == "-" else 1
         hours, minutes = int(m["tz"][1:3]), int(m["tz"][4:6])
-        if hours > 23 or minutes > 59:
-            raise InvalidTime(f"{m['tz']!r} is not a UTC offset", field=field)
+        if minutes > 59 or hours * 60 + minutes > MAX_OFFSET_MINUTES:
+            raise InvalidTime(
+                f"{m['tz']!r} is not a UTC offset: offsets run from -14:00 to +14:00",
+                field=field,
+            )
         offset = sign * (hours * 60 + minutes)
     try:
         day = date.fromisoformat(m["date"])
@@ -134,9 +149,15 @@ def _parse_instant(text: str, m: re.Match[str], field: str) -> When:
             int((m["f"] or "0").ljust(6, "0")),
             tzinfo=timezone(timedelta(minutes=offset)),
         )
-        start = local.astimezone(UTC)
-    except (ValueError, OverflowError) as e:
+    except ValueError as e:
         raise InvalidTime(f"{text!r} is not a real instant: {e}", field=field) from None
+    try:
+        start = local.astimezone(UTC)
+    except OverflowError:
+        raise InvalidTime(
+            f"{text!r} is, in UTC, outside the times this service keeps ({_RANGE})",
+            field=field,
+        ) from None
     if m["s"]:
-        return When(text, "second", start, start + timedelta(seconds=1), offset)
-    return When(text, "minute", start, start + timedelta(minutes=1), offset)
+        return When(text, "second", start, later(start, SECOND), offset)
+    return When(text, "minute", start, later(start, timedelta(minutes=1)), offset)

@@ -21,6 +21,7 @@ import contextlib
 import gzip
 import io
 import itertools
+import logging
 import os
 import struct
 import tempfile
@@ -48,6 +49,7 @@ from domain.backfill import (
 from domain.errors import ConcurrentWrite, InvalidInput, TimelineError
 from domain.ids import record_id
 
+log = logging.getLogger("timeline.backfill")
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seed"
 MAX_LINE_BYTES = 1 << 20
 MAX_REJECTED = 10_000  # listed in a report; more are only counted
@@ -55,6 +57,9 @@ MAX_REJECTED = 10_000  # listed in a report; more are only counted
 BATCH_SIZE = 1000
 Progress = Callable[[int], None]  # told how many lines were just done
 Entry = tuple[int, Any]  # a line's number and its parsed JSON
+# Errors a line's own content may raise in our code by mistake (a bug, not a store that is
+# away): the line is reported and logged, and the import goes on.
+UNEXPECTED = (ArithmeticError, LookupError, TypeError, ValueError, RecursionError)
 
 
 @dataclass(slots=True)
@@ -439,6 +444,13 @@ def _apply_all(
             written = apply_line(app, line, by)
         except TimelineError as e:
             tally.reject([Rejected(number, line_key(line), _describe(e), source)])
+            continue
+        except UNEXPECTED as e:
+            log.exception(
+                "backfill line %s%s could not be applied", source and f"{source}:", number
+            )
+            error = f"could not be applied: an unexpected {type(e).__name__}, logged by the service"
+            tally.reject([Rejected(number, line_key(line), error, source)])
             continue
         if written.duplicate:
             tally.duplicates += 1

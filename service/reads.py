@@ -24,7 +24,7 @@ from domain import rules
 from domain.errors import InvalidInput, InvalidTime, TimelineError
 from domain.records import KINDS
 from projections import actors, topics
-from projections.rows import RowsView, parse_utc, utc_text
+from projections.rows import RowsView, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline
 from projections.whosaid import who_said_what
 from service import schemas
@@ -232,10 +232,10 @@ def _timeline_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         start, position = value
         if not isinstance(start, str) or not isinstance(position, int):
             raise ValueError
-        if not 0 <= position < MAX_POSITION or len(start) > 40:
+        if not 0 <= position < MAX_POSITION:
             raise ValueError
-        return parse_utc(start), position
-    except (ValueError, TypeError):
+        return rules.occurred(start, "cursor").start, position
+    except (ValueError, TypeError, InvalidTime):
         raise HttpProblem(400, "is not a cursor this service gave", field="cursor") from None
 
 
