@@ -128,6 +128,32 @@ class Topic(Aggregate):
         self.parent = parent
 
 
+class TopicTree(Aggregate):
+    """The shape of the topic tree as one consistency boundary. Every move of a topic is
+    recorded here too, so two moves saved at once collide on this aggregate's version and
+    the later one is checked again against the earlier: without it, two moves each valid
+    alone (x under y, y under x) could both be stored and close a cycle."""
+
+    class Planted(Aggregate.Created):
+        pass
+
+    class TopicMoved(Aggregate.Event):
+        topic: str
+        parent: str | None
+        writer: str
+        batch_id: str | None
+
+    @event(Planted)
+    def __init__(self) -> None:
+        pass
+
+    @event(TopicMoved)
+    def record_move(
+        self, topic: str, parent: str | None, writer: str, batch_id: str | None
+    ) -> None:
+        pass
+
+
 def _name(value: object, field: str) -> str:
     return rules.text(value, field, max_length=200)
 

@@ -24,18 +24,18 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import RecordConflictError, Recording
 
 from domain import records, rules
-from domain.actors import Actor, Topic, clean_actor, clean_role, clean_topic
+from domain.actors import Actor, Topic, TopicTree, clean_actor, clean_role, clean_topic
 from domain.errors import (
     ConcurrentWrite,
     InvalidInput,
     KeyConflict,
     NotFound,
-    RuleViolation,
     StaleVersion,
+    TopicCycle,
     UnknownReference,
 )
 from domain.group import GroupCommit
-from domain.ids import actor_id, record_id, topic_id
+from domain.ids import TOPIC_TREE_ID, actor_id, record_id, topic_id
 from domain.records import RECORD_CLASSES, Record
 
 A = TypeVar("A", bound=Aggregate)
@@ -201,21 +201,35 @@ class Timeline(Application[UUID]):
     def move_topic(
         self, slug: str, parent: object, by: Author, expected_version: int | None = None
     ) -> Written:
+        """Move a topic under another (or to the top). Moves are serialised by the tree:
+        it is read before any parent is, and saved with the move."""
         topic = self.get_topic(slug, expected_version)
         new_parent = None if parent is None else rules.slug(parent, "parent")
+        tree = self._find(TopicTree, TOPIC_TREE_ID) or TopicTree._create(
+            TopicTree.Planted, id=TOPIC_TREE_ID
+        )
         if new_parent is not None:
             self._check_exists(topic_id(new_parent), "parent", "topic", new_parent)
             self.check_no_cycle(topic.slug, new_parent)
         topic.move(parent=new_parent, writer=by.writer, batch_id=by.batch_id)
-        return self._save(topic, slug)
+        tree.record_move(
+            topic=topic.slug, parent=new_parent, writer=by.writer, batch_id=by.batch_id
+        )
+        return self._save(topic, slug, tree)
 
     def check_no_cycle(self, slug: str, parent: str) -> None:
-        """A topic may not become its own ancestor."""
-        seen: str | None = parent
-        while seen is not None:
-            if seen == slug:
-                raise RuleViolation(f"{parent!r} is {slug!r} or below it", field="parent")
-            seen = self.get_topic(seen).parent
+        """A topic may not become its own ancestor. (The walk ends at a topic met twice:
+        a cycle stored before moves were serialised is not looped on.)"""
+        seen: set[str] = set()
+        at: str | None = parent
+        while at is not None and at not in seen:
+            if at == slug:
+                raise TopicCycle(
+                    f"{parent!r} is {slug!r} or below it: a topic cannot move below itself",
+                    field="parent",
+                )
+            seen.add(at)
+            at = self.get_topic(at).parent
 
     def get_topic(self, slug: str, expected_version: int | None = None) -> Topic:
         return self._load(Topic, topic_id(rules.slug(slug, "id")), expected_version, "topic")
@@ -531,15 +545,19 @@ class Timeline(Application[UUID]):
             assert winner is not None
             return self._duplicate(winner, ref, print_, field)
 
-    def _save(self, aggregate: Actor | Topic | Record, ref: str) -> Written:
+    def _save(self, aggregate: Actor | Topic | Record, ref: str, *more: Aggregate) -> Written:
+        """Save an aggregate (and `more` that its change keeps consistent, together)."""
         unit = self._unit()
         if unit is not None:
-            unit.aggregates[aggregate.id] = aggregate
+            for changed in (*more, aggregate):
+                unit.aggregates[changed.id] = changed
             return Written(aggregate.id, ref, aggregate.version, 0, aggregate.modified_on)
+        # The aggregate's own events last: the answer's position is the write's last.
         if self.group is not None:
-            recordings = self.group.save(list(aggregate.collect_events()))
+            events = [e for changed in (*more, aggregate) for e in changed.collect_events()]
+            recordings = self.group.save(events)
         else:
-            recordings = self.save_atomically([aggregate])
+            recordings = self.save_atomically([*more, aggregate])
         last = recordings[-1]
         return Written(
             aggregate.id,

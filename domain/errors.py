@@ -8,7 +8,8 @@ TimelineError
 ├── NotFound                no such actor, topic or record (404)
 ├── Conflict                (409)
 │   ├── KeyConflict         the same key was used for other content
-│   └── ConcurrentWrite     another writer saved this aggregate first
+│   ├── ConcurrentWrite     another writer saved this aggregate first
+│   └── TopicCycle          a move would put a topic below itself
 └── StaleVersion            the caller's expected version is not current (412)
 """
 
@@ -54,6 +55,11 @@ class KeyConflict(Conflict):
 
 class ConcurrentWrite(Conflict):
     """Another writer saved this aggregate first; reload and retry."""
+
+
+class TopicCycle(Conflict):
+    """A move would put a topic below itself, in the tree as it stands now (which a move
+    saved meanwhile may have changed)."""
 
 
 class StaleVersion(TimelineError):

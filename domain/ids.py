@@ -29,5 +29,8 @@ def topic_id(slug: str) -> UUID:
     return uuid5(f"topic:{slug}")
 
 
+TOPIC_TREE_ID = uuid5("topic-tree")  # the one TopicTree
+
+
 def record_id(kind: str, key: str) -> UUID:
     return uuid5(f"{kind}:{key}")

@@ -13,8 +13,7 @@ def topic_tree(view: RowsView, at: int | None) -> list[dict[str, Any]]:
     """Every topic, depth first, with `count` (tagged directly), `total` (with
     descendants, each record once) and `depth`."""
     p = view.prefix
-    q = Sql().add(f"SELECT r.ref, r.body FROM {p}_rows r WHERE r.kind = 'topic' AND")
-    topics = {ref: json.loads(body) for ref, body in view.query(visible(q, "r", at).text, q.params)}
+    topics = _topics(view, at)
     # Only records link topics, and a link knows when its row was current: the links
     # alone answer, from an index, without the rows.
     q = Sql().add(f"SELECT l.value, l.row_id FROM {p}_links l WHERE l.rel = 'topic' AND")
@@ -27,17 +26,53 @@ def topic_tree(view: RowsView, at: int | None) -> list[dict[str, Any]]:
         children.setdefault(parent if parent in topics else None, []).append(slug)
 
     out: list[dict[str, Any]] = []
+    visited: set[str] = set()
 
-    def walk(slug: str, depth: int) -> set[int]:
-        entry = {**topics[slug], "depth": depth, "count": len(tagged.get(slug, ()))}
+    def walk(slug: str, depth: int, extra: dict[str, Any]) -> set[int]:
+        visited.add(slug)
+        entry = {**topics[slug], **extra, "depth": depth, "count": len(tagged.get(slug, ()))}
         out.append(entry)
         below = set(tagged.get(slug, ()))
         for child in children.get(slug, []):
-            below |= walk(child, depth + 1)
+            if child not in visited:
+                below |= walk(child, depth + 1, {})
         entry["total"] = len(below)
         entry["children"] = children.get(slug, [])
         return below
 
     for root in children.get(None, []):
-        walk(root, 0)
+        walk(root, 0, {})
+    # What no root reaches is in a cycle, or below one: each cycle is listed from its
+    # first topic, which says so.
+    for cycle in cycles(topics):
+        walk(cycle[0], 0, {"cycle": cycle})
     return out
+
+
+def cycles(topics: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """The cycles among topics' parents (stored before moves were serialised), each from
+    its first slug, parent after parent."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+    for start in sorted(topics):
+        path: list[str] = []
+        at: str | None = start
+        while at in topics and at not in done and at not in path:
+            path.append(at)
+            at = topics[at]["parent"]
+        done.update(path)
+        if at is not None and at in path:
+            loop = path[path.index(at) :]
+            first = loop.index(min(loop))
+            found.append(loop[first:] + loop[:first])
+    return found
+
+
+def topic_cycles(view: RowsView) -> list[list[str]]:
+    """The cycles of the topic tree as it stands."""
+    return cycles(_topics(view, None))
+
+
+def _topics(view: RowsView, at: int | None) -> dict[str, dict[str, Any]]:
+    q = Sql().add(f"SELECT r.ref, r.body FROM {view.prefix}_rows r WHERE r.kind = 'topic' AND")
+    return {ref: json.loads(body) for ref, body in view.query(visible(q, "r", at).text, q.params)}

@@ -18,6 +18,7 @@ from litestar.params import FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from domain.application import Author
+from projections.topics import topic_cycles
 from service import schemas
 from service.context import Services, services
 from service.loader import load, new_batch_id
@@ -128,6 +129,11 @@ def get_projections(state: State) -> Response[bytes]:
     """Each projection's position, the store's head, the lag, its state, and the read
     models it keeps."""
     s = services(state)
+    warnings = [
+        f"the topics {' -> '.join([*cycle, cycle[0]])} form a cycle; /topics lists them "
+        f"from {cycle[0]!r}"
+        for cycle in topic_cycles(s.models.view("topics"))
+    ]
     items = [
         schemas.ProjectionOut(
             name=st.name,
@@ -138,6 +144,7 @@ def get_projections(state: State) -> Response[bytes]:
             error=st.error,
             error_position=st.error_position,
             read_models=list(st.read_models),
+            warnings=warnings if "topics" in st.read_models else [],
         )
         for st in s.models.status()
     ]

@@ -290,6 +290,9 @@ class TopicOut(Struct, kw_only=True):
     count: int
     total: int
     children: list[str]
+    # On the first topic of a cycle among parents (stored before moves were serialised):
+    # the cycle, parent after parent. Its topics are listed from here.
+    cycle: list[str] | None = None
 
 
 class TopicPage(Struct, kw_only=True):
@@ -320,6 +323,7 @@ class ProjectionOut(Struct, kw_only=True):
     error: str | None = None
     error_position: int | None = None
     read_models: list[str] = []  # the read models answered from this projection's rows
+    warnings: list[str] = []  # what is wrong in its rows, such as a cycle of topics
 
 
 class ProjectionList(Struct, kw_only=True):

@@ -59,8 +59,10 @@ def change(
         try:
             return use(expected)
         except ConcurrentWrite:
-            if expected is not None:
-                raise _lost(expected, current()) from None
+            # Lost to a writer of this aggregate: a conditional write is a 409. (A move of
+            # a topic may lose to a move of another topic, on the tree: then again.)
+            if expected is not None and (now := current()) != expected:
+                raise _lost(expected, now) from None
         except StaleVersion as e:
             if expected is not None and e.current > expected:
                 raise _lost(expected, e.current) from None

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from domain.application import Author, Timeline
-from domain.errors import InvalidInput, KeyConflict, NotFound, RuleViolation, UnknownReference
+from domain.errors import (
+    InvalidInput,
+    KeyConflict,
+    NotFound,
+    RuleViolation,
+    TopicCycle,
+    UnknownReference,
+)
 from domain.ids import actor_id
 
 HEGSETH = {
@@ -83,8 +90,9 @@ def test_topics_form_a_tree_without_cycles(timeline: Timeline, author: Author) -
     assert caught.value.field == "parent"
     # Moving a topic below itself or its descendants is refused.
     for parent in ("war", "negotiations", "territory"):
-        with pytest.raises(RuleViolation, match="below"):
+        with pytest.raises(TopicCycle, match="below") as cycle:
             timeline.move_topic("war", parent, author)
+        assert cycle.value.field == "parent"
     # Moving it elsewhere, and relabelling, are events.
     timeline.define_topic({"id": "diplomacy", "label": "Diplomacy"}, author)
     timeline.move_topic("negotiations", "diplomacy", author)

@@ -280,16 +280,36 @@ def test_a_change_in_two_parts_is_stored_whole_or_not_at_all(hostile_api: Api) -
     head = api.services.timeline.head_position()
     label = api.read("/topics/crimea").json()["label"]
     statement_id = record_ids(api)["statement"]
-    refused: list[tuple[str, dict[str, Any], str]] = [
-        ("/topics/crimea/changes", {"label": "Relabelled", "parent": "no-such-topic"}, "parent"),
-        ("/topics/crimea/changes", {"label": "Relabelled", "parent": "crimea"}, "parent"),
-        ("/topics/crimea/changes", {"label": "Relabelled", "parent": "war-in-ukraine\n"}, "parent"),
-        (f"/statements/{statement_id}/tags", {"add": ["sanctions"], "remove": ["g7\n"]}, "topics"),
-        (f"/statements/{statement_id}/tags", {"add": ["sanctions", "no-such-topic"]}, "topics"),
+    refused: list[tuple[str, dict[str, Any], str, int]] = [
+        (
+            "/topics/crimea/changes",
+            {"label": "Relabelled", "parent": "no-such-topic"},
+            "parent",
+            422,
+        ),
+        ("/topics/crimea/changes", {"label": "Relabelled", "parent": "crimea"}, "parent", 409),
+        (
+            "/topics/crimea/changes",
+            {"label": "Relabelled", "parent": "war-in-ukraine\n"},
+            "parent",
+            422,
+        ),
+        (
+            f"/statements/{statement_id}/tags",
+            {"add": ["sanctions"], "remove": ["g7\n"]},
+            "topics",
+            422,
+        ),
+        (
+            f"/statements/{statement_id}/tags",
+            {"add": ["sanctions", "no-such-topic"]},
+            "topics",
+            422,
+        ),
     ]
-    for path, body, field in refused:
+    for path, body, field, status in refused:
         answer = api.post(path, body)
-        assert answer.status_code == 422, (path, body, answer.text)
+        assert answer.status_code == status, (path, body, answer.text)
         assert answer.json()["errors"][0]["field"].startswith(field), answer.text
     assert api.services.timeline.head_position() == head
     assert api.read("/topics/crimea").json()["label"] == label

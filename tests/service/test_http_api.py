@@ -268,8 +268,9 @@ def test_an_actor_takes_aliases_and_roles_and_a_topic_is_relabelled_and_moved(ap
     topic = api.read("/topics/us-ukraine-relations")
     assert topic.status_code == 200, topic.text
     assert (topic.json()["label"], topic.json()["parent"]) == ("US and Ukraine", None)
-    # A topic cannot move below itself; an empty change says what it needs.
-    assert_problem(api.post("/topics/negotiations/changes", {"parent": "territory"}), 422, "parent")
+    # A topic cannot move below itself (a conflict with the tree as it stands); an empty
+    # change says what it needs.
+    assert_problem(api.post("/topics/negotiations/changes", {"parent": "territory"}), 409, "parent")
     assert_problem(api.post("/topics/negotiations/changes", {}), 422, "label")
 
 
