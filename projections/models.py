@@ -69,12 +69,16 @@ class ReadModels:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self.on_close: list[Callable[[], None]] = []
+        # Told when a read model may have advanced (a commit here, or elsewhere as the
+        # database notifies), and when the log may have grown (written elsewhere).
+        self.on_advance: list[Callable[[], None]] = []
+        self.on_log: list[Callable[[], None]] = []
         for name in PROJECTIONS:
             self._views[name] = (self._open(name), time.monotonic())
         app.listeners.append(self._nudge)
 
     def _open(self, name: str) -> RowsView:
-        probe = self.make_view(name, 1)
+        probe = self._make(name, 1)
         probe.create_tables()
         generation = probe.generation_in_use()
         if generation is None:
@@ -82,9 +86,19 @@ class ReadModels:
             return probe
         if generation == 1:
             return probe
-        view = self.make_view(name, generation)
+        view = self._make(name, generation)
         view.create_tables()
         return view
+
+    def _make(self, name: str, generation: int) -> RowsView:
+        view = self.make_view(name, generation)
+        view.listeners.append(self.advanced)
+        return view
+
+    def advanced(self) -> None:
+        """A read model may have advanced: tell whoever waits."""
+        for listener in self.on_advance:
+            listener()
 
     # Reading ------------------------------------------------------------------------
 
@@ -96,7 +110,7 @@ class ReadModels:
         if time.monotonic() - checked > REGISTRY_TTL:
             generation = view.generation_in_use() or view.generation
             if generation != view.generation:
-                view = self.make_view(name, generation)
+                view = self._make(name, generation)
             self._views[name] = (view, time.monotonic())
         return view
 
@@ -186,7 +200,10 @@ class ReadModels:
             runner.wake.set()
 
     def wake_all(self) -> None:
+        """The log has grown (written by another process)."""
         self._nudge(0)
+        for listener in self.on_log:
+            listener()
 
     def catch_up(self) -> None:
         """Bring every view to the head of the log (tests, commands). With `parallel`,
@@ -217,7 +234,7 @@ class ReadModels:
     def rebuild_beside(self, name: str, on_progress: Callable[[int], None] | None = None) -> int:
         """Build a new generation next to the live one; switch readers once caught up."""
         old = self.view(name)
-        new = self.make_view(name, old.generation + 1)
+        new = self._make(name, old.generation + 1)
         new.drop_tables()
         new.create_tables()
         runner = Runner(self.app, PROJECTIONS[name](new, self.shared), batch_size=self.batch_size)

@@ -22,6 +22,8 @@ from projections.rows import (
     upgrade_links,
 )
 
+ADVANCED_CHANNEL = "timeline_read_models"  # notified when a read model's batch commits
+
 
 def make_pool(
     conninfo: str,
@@ -128,6 +130,8 @@ class PostgresRows(RowsView):
                     copy.write("".join(map(_links_lines, pending.rows)))
             self._tick(cur, pending)
             self._track(cur, pending.after, tracking.notification_id)
+            # API processes waiting for this position hear of it at the commit.
+            cur.execute("SELECT pg_notify(%s, '')", (ADVANCED_CHANNEL,))
 
     def _tick(self, cur: psycopg.Cursor[Any], pending: Pending) -> None:
         cur.execute("SELECT max(position) FROM rm_clock")

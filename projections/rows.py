@@ -14,9 +14,8 @@ implements the few storage primitives; the SQL of the read models is written onc
 from __future__ import annotations
 
 import threading
-import time
 from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -156,7 +155,7 @@ class RowsView(TrackingRecorder):
         self._local = threading.local()  # the batch being built, per writing thread
         self._grown = 0  # rows written since the statistics were last refreshed
         self._analyzed = 0
-        self._advanced = threading.Condition()
+        self.listeners: list[Callable[[], None]] = []  # told after each commit
 
     # Storage primitives, one implementation per database ------------------------------
 
@@ -205,14 +204,17 @@ class RowsView(TrackingRecorder):
         )
         return int(found[0][0]) if found else None
 
-    def position_at(self, instant: datetime) -> int:
-        """The last position recorded at or before the instant (0 if none)."""
-        found = self.query(
-            "SELECT position FROM rm_clock WHERE high_water <= %s "
-            "ORDER BY high_water DESC, position DESC LIMIT 1",
-            (instant,),
+    def position_at(self, instant: datetime) -> tuple[int, bool]:
+        """The last position recorded at or before the instant (0 if none), and whether
+        that is final: whether a later position, whose high water is past the instant,
+        is stored already (high waters never go back, so no position to come is in)."""
+        ((at, past),) = self.query(
+            "SELECT (SELECT position FROM rm_clock WHERE high_water <= %s "
+            "ORDER BY high_water DESC, position DESC LIMIT 1), "
+            "EXISTS (SELECT 1 FROM rm_clock WHERE high_water > %s)",
+            (instant, instant),
         )
-        return int(found[0][0]) if found else 0
+        return int(at or 0), bool(past)
 
     def save_status(self, state: str, error: str | None, error_position: int | None) -> None:
         self.execute(
@@ -255,8 +257,8 @@ class RowsView(TrackingRecorder):
             self.analyze()
             self._analyzed += self._grown
             self._grown = 0
-        with self._advanced:
-            self._advanced.notify_all()
+        for listener in self.listeners:
+            listener()
 
     def analyze(self) -> None:
         """Refresh the planner's statistics of the tables (where the database has any)."""
@@ -358,23 +360,6 @@ class RowsView(TrackingRecorder):
             "DO UPDATE SET generation = excluded.generation",
             (self.name, generation),
         )
-
-    def wait_for(self, position: int, timeout: float) -> bool:
-        """True as soon as the view has reached the position; False after the timeout.
-
-        Woken at once by commits in this process; polls briefly for other processes.
-        """
-        deadline = time.monotonic() + timeout
-        delay = 0.002
-        while True:
-            if self.position() >= position:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            with self._advanced:
-                self._advanced.wait(min(delay, remaining))
-            delay = min(delay * 2, 0.05)
 
 
 def _stored_row(values: Sequence[Any]) -> Row:

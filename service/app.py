@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -9,19 +10,24 @@ from typing import Any
 import anyio
 from litestar import Litestar
 from litestar.connection import ASGIConnection
+from litestar.di import Provide
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.application import Timeline
+from projections.models import ReadModels
 from service import openapi, ops, reads, writes
 from service.context import Services, services
 from service.keys import KeyStore
 from service.metrics import Metrics
+from service.ops import feed_messages
 from service.problems import EXCEPTION_HANDLERS, HttpProblem
 from service.readmodels import open_read_models
 from service.settings import Settings
-from service.store import Bounds, open_timeline, parse_url
+from service.store import Bounds, Store, open_timeline, parse_url
+from service.waiting import Feed, Watch
 
 log = logging.getLogger("timeline.http")
 MAX_BODY = 1024 * 1024  # writes; the admin backfill has its own limit
@@ -40,8 +46,29 @@ def build_services(settings: Settings) -> Services:
         timeline.enable_group_commit()
     models = open_read_models(store, timeline, pool_size=settings.pool_size)
     models.batch_size = settings.batch_size
+    return wire(settings, store, timeline, models)
+
+
+def wire(settings: Settings, store: Store, timeline: Timeline, models: ReadModels) -> Services:
+    """What the handlers share, on a write model and read models opened already."""
+    reached = Watch(
+        lambda: models.view("timeline").position(), limit=settings.max_waiters, interval=0.05
+    )
+    models.on_advance.append(reached.poke)
+    feed = Feed(
+        timeline.head_position,
+        functools.partial(feed_messages, timeline),
+        limit=settings.max_streams,
+        interval=0.5,
+        keep=1000,
+    )
+    timeline.listeners.append(lambda _: feed.poke())
+    models.on_log.append(feed.poke)
     keys = KeyStore(models.view("timeline"))
-    return Services(settings, store, timeline, models, keys, Metrics(models.status))
+    metrics = Metrics(models.status)
+    metrics.waiting.set_function(lambda: reached.waiting)
+    metrics.streams.set_function(lambda: feed.streams)
+    return Services(settings, store, timeline, models, keys, metrics, reached, feed)
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -124,6 +151,7 @@ def create_app(
             *openapi.routes.handlers(),
         ],
         guards=[guard],
+        dependencies={"at": Provide(reads.reading)},
         middleware=[measure],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY,

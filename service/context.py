@@ -16,6 +16,7 @@ from service.keys import KeyStore
 from service.metrics import Metrics
 from service.settings import Settings
 from service.store import Store
+from service.waiting import Feed, Watch
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Services:
     models: ReadModels
     keys: KeyStore
     metrics: Metrics
+    reached: Watch  # the read models' position, for the requests that wait for one
+    feed: Feed  # the log's new events, for the live streams
 
 
 def services(state: State | Any) -> Services:

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests, latencies, appends, projection positions and lag."""
+"""Prometheus metrics: requests, latencies, appends, projection positions and lag, and
+the reads and streams waiting."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -67,6 +68,16 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_Projections(status))
+        self.waiting = Gauge(
+            "timeline_waiting_reads",
+            "Reads waiting for a position (TIMELINE_MAX_WAITERS at most)",
+            registry=self.registry,
+        )
+        self.streams = Gauge(
+            "timeline_open_streams",
+            "Live event streams open (TIMELINE_MAX_STREAMS at most)",
+            registry=self.registry,
+        )
 
     def observe(self, method: str, route: str, status: int, started: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

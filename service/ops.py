@@ -3,7 +3,6 @@ and the admin backfill."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 import tempfile
@@ -17,7 +16,7 @@ from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from domain.application import Author
+from domain.application import Author, Timeline
 from projections.topics import topic_cycles
 from service import schemas
 from service.context import Services, services
@@ -26,7 +25,6 @@ from service.metrics import CONTENT_TYPE
 from service.problems import HttpProblem
 from service.reads import (
     MAX_LIMIT,
-    Reading,
     _json,
     check_position,
     event_out,
@@ -34,9 +32,11 @@ from service.reads import (
     read_route,
 )
 from service.routing import Routes
+from service.waiting import Busy, Message
 
 routes = Routes()
 READY_LAG = 10_000  # events a read model may trail by and still be ready
+KEEP_ALIVE = 15.0  # seconds of quiet before a stream sends a comment
 BACKFILL_MAX_BYTES = 256 * 1024 * 1024
 
 
@@ -66,14 +66,14 @@ def get_events(
         raise HttpProblem(422, f"must be from 1 to {MAX_LIMIT}", field="limit")
     events = _events(s, after, limit)
     page = schemas.EventPage(events=events, next_after=events[-1].position if events else after)
-    return _json(msgspec.json.encode(page), Reading(None, s.timeline.head_position()))
+    return _json(msgspec.json.encode(page), s.timeline.head_position())
 
 
 @routes.add(
     get,
     "/events/stream",
     before_request=integers_as_digits,
-    opt={"scope": "read", "errors": (400, 401, 403), "sse": True},
+    opt={"scope": "read", "errors": (400, 401, 403, 503), "sse": True},
 )
 async def stream_events(
     request: Request[Any, Any, Any],
@@ -89,39 +89,33 @@ async def stream_events(
             raise HttpProblem(400, "Last-Event-ID must be a position", field="last-event-id")
         start = int(last)
     check_position(start, "after")
-    return ServerSentEvent(_feed(s, start), headers={"Cache-Control": "no-store"})
-
-
-async def _feed(s: Services, after: int) -> AsyncIterator[ServerSentEventMessage]:
-    woken = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def wake(_: int) -> None:
-        loop.call_soon_threadsafe(woken.set)
-
-    s.timeline.listeners.append(wake)
     try:
-        idle = 0.0
-        while True:
-            events = await anyio.to_thread.run_sync(_events, s, after, 100)
-            for event in events:
-                after = event.position
-                yield ServerSentEventMessage(
-                    data=msgspec.json.encode(event).decode(), event=event.type, id=event.position
-                )
-            if events:
-                idle = 0.0
-                continue
-            woken.clear()
-            try:
-                await asyncio.wait_for(woken.wait(), timeout=0.5)
-            except TimeoutError:
-                idle += 0.5
-                if idle >= 15:
-                    idle = 0.0
-                    yield ServerSentEventMessage(comment="keep-alive")
-    finally:
-        s.timeline.listeners.remove(wake)
+        s.feed.admit()
+    except Busy as e:
+        raise HttpProblem(
+            503, f"{e}; retry shortly", field="after", headers={"Retry-After": "5"}
+        ) from None
+    return ServerSentEvent(_stream(s, start), headers={"Cache-Control": "no-store"})
+
+
+def feed_messages(timeline: Timeline, after: int, limit: int) -> list[Message]:
+    """The events after a position, encoded for the live streams."""
+    notes = timeline.recorder.select_notifications(
+        start=after, limit=limit, inclusive_of_start=False
+    )
+    return [
+        Message(n.id, event.type, msgspec.json.encode(event).decode())
+        for n in notes
+        for event in [event_out(timeline.mapper.to_domain_event(n), n.id)]
+    ]
+
+
+async def _stream(s: Services, after: int) -> AsyncIterator[ServerSentEventMessage]:
+    async for message in s.feed.follow(after, idle=KEEP_ALIVE):
+        if message is None:
+            yield ServerSentEventMessage(comment="keep-alive")
+        else:
+            yield ServerSentEventMessage(data=message.data, event=message.type, id=message.position)
 
 
 @_route("/projections", schemas.ProjectionList, (401, 403, 503))
@@ -149,7 +143,7 @@ def get_projections(state: State) -> Response[bytes]:
         for st in s.models.status()
     ]
     head = items[0].head if items else 0
-    return _json(msgspec.json.encode(schemas.ProjectionList(items=items)), Reading(None, head))
+    return _json(msgspec.json.encode(schemas.ProjectionList(items=items)), head)
 
 
 @routes.add(

@@ -10,7 +10,7 @@ import psycopg
 
 from domain.application import Timeline
 from projections.models import PROJECTIONS, Lease, ReadModels
-from projections.postgres import AdvisoryLease, PostgresRows, make_pool
+from projections.postgres import ADVANCED_CHANNEL, AdvisoryLease, PostgresRows, make_pool
 from projections.rows import RowsView
 from projections.sqlite import MEMORY, FileLease, SqliteDatabase, SqliteRows, ThreadLease
 from service.store import ServingDatastore, Store
@@ -78,15 +78,20 @@ def _postgres(store: Store, app: Timeline, pool_size: int) -> ReadModels:
 
 
 def _listen(conninfo: str, models: ReadModels, closed: threading.Event) -> None:
-    """Wake the runners on the event store's notifications; they always catch up from
-    their stored position, so a lost notification only costs a poll interval."""
+    """Wake the runners (and the live streams) on the event store's notifications, and
+    the requests waiting for a position on the read models'; all of them read what is
+    stored, so a lost notification only costs a poll interval."""
     while not closed.is_set():
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 conn.execute("LISTEN timeline_events")
+                conn.execute(f"LISTEN {ADVANCED_CHANNEL}")
                 while not closed.is_set():
-                    for _ in conn.notifies(timeout=0.5):
-                        models.wake_all()
+                    for note in conn.notifies(timeout=0.5):
+                        if note.channel == ADVANCED_CHANNEL:
+                            models.advanced()
+                        else:
+                            models.wake_all()
         except psycopg.Error as e:
             log.info("projection listener reconnecting: %s", e)
             closed.wait(1.0)

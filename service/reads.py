@@ -15,12 +15,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import anyio
 import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from domain import rules
+from domain.application import recorded_at
 from domain.errors import InvalidInput, InvalidTime, TimelineError
 from domain.records import KINDS
 from projections import actors, topics
@@ -31,6 +34,7 @@ from service import schemas
 from service.context import Services, services
 from service.problems import HttpProblem
 from service.routing import Routes
+from service.waiting import Busy
 from service.writes import PLURAL
 
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
@@ -77,42 +81,85 @@ def _route(
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """Where a read stands: as of which position, and the header that says it."""
+    """The position an answer is as of; None: as the read models stand now."""
 
     at: int | None
-    position: int
 
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"X-Timeline-Position": str(self.position)}
+    def position(self, view: RowsView) -> int:
+        """What the answer reflects (`X-Timeline-Position`): the position asked for, or
+        the view's now (read before the answer, which reflects at least that)."""
+        return view.position() if self.at is None else self.at
 
 
-def reading(
-    s: Services,
-    view: RowsView,
-    as_of: str | None,
-    as_of_position: int | None,
-    min_position: int | None,
+async def reading(
+    state: State,
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    min_position: FromQuery[int | None] = None,
 ) -> Reading:
+    """The `as_of` family every read model takes: the position the answer is as of, once
+    the read models have reached it (and `min_position`). The wait holds no thread."""
+    s = services(state)
     if as_of is not None and as_of_position is not None:
         raise HttpProblem(400, "give as_of or as_of_position, not both", field="as_of")
     for name, value in (("as_of_position", as_of_position), ("min_position", min_position)):
         check_position(value, name)
-    needed = max(min_position or 0, as_of_position or 0)
-    if needed and not view.wait_for(needed, s.settings.wait_timeout):
-        raise HttpProblem(
-            503,
-            f"the {view.name} read model has not reached position {needed} yet; retry shortly",
-            field="min_position",
-            headers={"Retry-After": "1"},
-        )
+        if value:
+            await _reach(s, value, name)
     if as_of is not None:
         instant = _instant(as_of, "as_of")
-        at = view.position_at(instant)
-        return Reading(at, at)
-    if as_of_position is not None:
-        return Reading(as_of_position, as_of_position)
-    return Reading(None, view.position())
+        view = s.models.view("timeline")
+        at, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
+        if head is not None:  # the log holds events the read models have not read yet
+            await _reach(s, head, "as_of")
+            at, _ = await anyio.to_thread.run_sync(view.position_at, instant)
+        return Reading(at)
+    return Reading(as_of_position)
+
+
+def _position_at(s: Services, view: RowsView, instant: datetime) -> tuple[int, int | None]:
+    """The last position recorded by the instant, as the read models know it; and, if
+    the log may hold one recorded by then that they have not read, the head to wait for
+    before asking again. (High waters never go back: once a position past the instant
+    is read, or is the next in the log, no later one can be in.)"""
+    reached = view.position()
+    at, final = view.position_at(instant)
+    if final:
+        return at, None
+    following = s.timeline.recorder.select_notifications(
+        start=reached, limit=1, inclusive_of_start=False
+    )
+    if not following:
+        return at, None
+    if recorded_at(s.timeline.mapper.to_domain_event(following[0])) > instant:
+        return at, None
+    return at, s.timeline.head_position()
+
+
+async def _reach(s: Services, position: int, field: str) -> None:
+    """Wait, bounded, for the read models to reach a position that the log holds."""
+    if position <= s.reached.known:
+        return
+    head = await anyio.to_thread.run_sync(s.timeline.head_position)
+    if position > head:
+        raise HttpProblem(
+            422,
+            f"the log's last position is {head}: there is no position {position} yet",
+            field=field,
+        )
+    try:
+        reached = await s.reached.reached(position, s.settings.wait_timeout)
+    except Busy as e:
+        raise HttpProblem(
+            503, f"{e}; retry shortly", field=field, headers={"Retry-After": "1"}
+        ) from None
+    if not reached:
+        raise HttpProblem(
+            503,
+            f"the read models have not reached position {position} yet; retry shortly",
+            field=field,
+            headers={"Retry-After": "1"},
+        )
 
 
 def check_position(value: int | None, field: str) -> None:
@@ -171,23 +218,22 @@ def decode_cursor(cursor: str | None) -> Any:
         raise HttpProblem(400, "is not a cursor this service gave", field="cursor") from None
 
 
-def _json(body: bytes, reading: Reading, extra: dict[str, str] | None = None) -> Response[Any]:
-    return Response(body, media_type=JSON, headers={**reading.headers, **(extra or {})})
+def _json(body: bytes, position: int, extra: dict[str, str] | None = None) -> Response[Any]:
+    headers = {"X-Timeline-Position": str(position), **(extra or {})}
+    return Response(body, media_type=JSON, headers=headers)
 
 
 @_route("/timeline", schemas.Page)
 def get_timeline(
     state: State,
+    at: NamedDependency[Reading],
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
     topic: FromQuery[str | None] = None,
     actor: FromQuery[str | None] = None,
     kind: FromQuery[str | None] = None,
-    as_of: FromQuery[str | None] = None,
-    as_of_position: FromQuery[int | None] = None,
     limit: FromQuery[int] = 50,
     cursor: FromQuery[str | None] = None,
-    min_position: FromQuery[int | None] = None,
 ) -> Response[bytes]:
     """Every current record in occurred order; `topic` includes its descendants."""
     s = services(state)
@@ -205,7 +251,7 @@ def get_timeline(
         after=after,
     )
     view = s.models.view("timeline")
-    at = reading(s, view, as_of, as_of_position, min_position)
+    position = at.position(view)
     page = timeline(view, TimelineQuery(**{**_fields(query), "at": at.at}))
     next_cursor = (
         None if page.next is None else encode_cursor([utc_text(page.next[0]), page.next[1]])
@@ -217,7 +263,7 @@ def get_timeline(
         + msgspec.json.encode(next_cursor)
         + b"}"
     )
-    return _json(body, at)
+    return _json(body, position)
 
 
 def _fields(query: TimelineQuery) -> dict[str, Any]:
@@ -242,12 +288,10 @@ def _timeline_cursor(cursor: str | None) -> tuple[datetime, int] | None:
 @_route("/topics/{id:str}/who-said-what", schemas.WhoSaidWhat)
 def get_who_said_what(
     state: State,
+    at: NamedDependency[Reading],
     id: FromPath[str],
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
-    as_of: FromQuery[str | None] = None,
-    as_of_position: FromQuery[int | None] = None,
-    min_position: FromQuery[int | None] = None,
 ) -> Response[bytes]:
     """For a topic and its descendants: who said what, each speaker's records in order."""
     s = services(state)
@@ -255,13 +299,13 @@ def get_who_said_what(
     assert slug is not None
     start, end = _window(since, until)
     view = s.models.view("who_said_what")
-    at = reading(s, view, as_of, as_of_position, min_position)
+    position = at.position(view)
     answer = who_said_what(view, slug, start, end, at.at, raw=True)
     if answer is None:
         raise HttpProblem(
             404, f"no topic {slug!r}" + ("" if at.at is None else " at that point"), field="id"
         )
-    return _json(msgspec.json.encode(answer), at)
+    return _json(msgspec.json.encode(answer), position)
 
 
 def _record_routes(kind: str) -> None:
@@ -270,6 +314,7 @@ def _record_routes(kind: str) -> None:
     def get_record(
         request: Request[Any, Any, Any],
         state: State,
+        at: NamedDependency[Reading],
         id: FromPath[UUID],
         as_of: FromQuery[str | None] = None,
         as_of_position: FromQuery[int | None] = None,
@@ -277,7 +322,7 @@ def _record_routes(kind: str) -> None:
     ) -> Response[bytes]:
         s = services(state)
         view = s.models.view("timeline")
-        at = reading(s, view, as_of, as_of_position, min_position)
+        position = at.position(view)
         found = record(view, kind, str(id), at.at)
         if found is None:
             _missing(s, kind, id, at)
@@ -285,8 +330,10 @@ def _record_routes(kind: str) -> None:
         version = json.loads(found)["version"]
         etag = f'"{version}"'
         if request.headers.get("if-none-match", "").strip() in (etag, "*"):
-            return Response(b"", status_code=304, headers={**at.headers, "ETag": etag})
-        return _json(found.encode(), at, {"ETag": etag})
+            return Response(
+                b"", status_code=304, headers={"X-Timeline-Position": str(position), "ETag": etag}
+            )
+        return _json(found.encode(), position, {"ETag": etag})
 
     def get_history(state: State, id: FromPath[UUID]) -> Response[bytes]:
         s = services(state)
@@ -295,7 +342,7 @@ def _record_routes(kind: str) -> None:
         if not events or not _is_kind(s, kind, id):
             raise HttpProblem(404, f"no {kind} {id}", field="id")
         page = schemas.EventPage(events=events, next_after=events[-1].position)
-        return _json(msgspec.json.encode(page), Reading(None, s.timeline.head_position()))
+        return _json(msgspec.json.encode(page), s.timeline.head_position())
 
     _route(base, schemas.Item, (*READ_ERRORS, 410))(get_record)
     _route(f"{base}/history", schemas.EventPage)(get_history)
@@ -344,76 +391,68 @@ def event_out(event: Any, position: int | None) -> schemas.Event:
 @_route("/actors", schemas.ActorPage)
 def list_actors(
     state: State,
+    at: NamedDependency[Reading],
     limit: FromQuery[int] = 50,
     cursor: FromQuery[str | None] = None,
-    as_of: FromQuery[str | None] = None,
-    as_of_position: FromQuery[int | None] = None,
-    min_position: FromQuery[int | None] = None,
 ) -> Response[bytes]:
     s = services(state)
     after = decode_cursor(cursor)
     if after is not None and (not isinstance(after, str) or _slug(after, "cursor") is None):
         raise HttpProblem(400, "is not a cursor this service gave", field="cursor")
     view = s.models.view("actors")
-    at = reading(s, view, as_of, as_of_position, min_position)
+    position = at.position(view)
     found = actors.actors(view, at.at, _limit(limit), after)
     more = len(found) > limit
     found = found[:limit]
     page = {"items": found, "next_cursor": encode_cursor(found[-1]["id"]) if more else None}
-    return _json(msgspec.json.encode(page), at)
+    return _json(msgspec.json.encode(page), position)
 
 
 @_route("/actors/{id:str}", schemas.ActorProfile)
 def get_actor(
     state: State,
+    at: NamedDependency[Reading],
     id: FromPath[str],
-    as_of: FromQuery[str | None] = None,
-    as_of_position: FromQuery[int | None] = None,
-    min_position: FromQuery[int | None] = None,
 ) -> Response[bytes]:
     """An actor's profile: roles, aliases, counts by topic, latest records."""
     s = services(state)
     slug = _slug(id, "id")
     assert slug is not None
     view = s.models.view("actors")
-    at = reading(s, view, as_of, as_of_position, min_position)
+    position = at.position(view)
     found = actors.profile(view, slug, at.at)
     if found is None:
         raise HttpProblem(404, f"no actor {slug!r}", field="id")
-    return _json(msgspec.json.encode(found), at)
+    return _json(msgspec.json.encode(found), position)
 
 
 @_route("/topics", schemas.TopicPage)
 def list_topics(
     state: State,
-    as_of: FromQuery[str | None] = None,
-    as_of_position: FromQuery[int | None] = None,
-    min_position: FromQuery[int | None] = None,
+    at: NamedDependency[Reading],
 ) -> Response[bytes]:
     """The topic tree, depth first, with counts (direct, and with descendants)."""
     s = services(state)
     view = s.models.view("topics")
-    at = reading(s, view, as_of, as_of_position, min_position)
+    position = at.position(view)
     tree = topics.topic_tree(view, at.at)
-    return _json(msgspec.json.encode({"items": tree, "next_cursor": None}), at)
+    return _json(msgspec.json.encode({"items": tree, "next_cursor": None}), position)
 
 
 @_route("/topics/{id:str}", schemas.TopicOut)
 def get_topic(
     state: State,
+    at: NamedDependency[Reading],
     id: FromPath[str],
-    as_of: FromQuery[str | None] = None,
-    as_of_position: FromQuery[int | None] = None,
-    min_position: FromQuery[int | None] = None,
 ) -> Response[bytes]:
     s = services(state)
     slug = _slug(id, "id")
     view = s.models.view("topics")
-    at = reading(s, view, as_of, as_of_position, min_position)
+    position = at.position(view)
     found = next((t for t in topics.topic_tree(view, at.at) if t["id"] == slug), None)
     if found is None:
         raise HttpProblem(404, f"no topic {slug!r}", field="id")
-    return _json(msgspec.json.encode(found), at)
+    return _json(msgspec.json.encode(found), position)
 
 
 for _kind in KINDS:

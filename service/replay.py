@@ -45,7 +45,7 @@ def position_for(view: RowsView, as_of: datetime | None, as_of_position: int | N
     if as_of_position is not None:
         return as_of_position
     if as_of is not None:
-        return view.position_at(as_of)
+        return view.position_at(as_of)[0]  # replayed to the head: final
     return None
 
 

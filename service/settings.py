@@ -22,6 +22,10 @@ class Settings:
         default_factory=lambda: os.environ.get("TIMELINE_DATABASE_URL") or f"sqlite:///{_home()}"
     )
     wait_timeout: float = field(default_factory=lambda: _float("TIMELINE_WAIT_TIMEOUT", 5.0))
+    # Requests of one process waiting for a position, and live streams it keeps open;
+    # past either, a request is answered 503 at once.
+    max_waiters: int = field(default_factory=lambda: int(_float("TIMELINE_MAX_WAITERS", 500)))
+    max_streams: int = field(default_factory=lambda: int(_float("TIMELINE_MAX_STREAMS", 500)))
     read_requires_key: bool = field(
         default_factory=lambda: (
             os.environ.get("TIMELINE_READ_REQUIRES_KEY", "").lower() in ("1", "true", "yes", "on")

@@ -47,6 +47,7 @@ from tests.projections.workers_support import (
     seed,
     sessions,
     summary,
+    view_reached,
     wait_until,
     write_model_mismatches,
     writers,
@@ -446,7 +447,7 @@ def test_a_poison_event_halts_the_projection_there_and_it_resumes_there_once_fix
         models.stop()
         faulty.clear()
         models.start()
-        assert models.view("topics").wait_for(later.position, 10), _status(models)
+        view_reached(models, "topics", later.position, 10)
         # The worker says "running" once it holds its lease again (a moment after start).
         wait_until("running again", lambda: _status(models).state == "running", 10)
         status = _status(models)
@@ -482,20 +483,20 @@ def test_a_write_is_readable_in_its_view_within_milliseconds_and_ignored_events_
     models = open_read_models(store, app)
     try:
         models.start()
-        assert models.view("timeline").wait_for(app.head_position(), 10)
+        view_reached(models, "timeline", app.head_position(), 10)
         # Two hundred times: write a statement, then wait for the timeline to have it.
         latencies = []
         for n in range(200):
             written = app.record("statement", body("statement", f"ryw-{n}", n), AUTHOR)
             started = time.monotonic()
-            assert models.view("timeline").wait_for(written.position, timeout=2), n
+            view_reached(models, "timeline", written.position, 2)
             latencies.append(time.monotonic() - started)
         # Who said what ignores occurrences, yet waiting for one returns as promptly.
         ignored = []
         for n in range(20):
             written = app.record("occurrence", body("occurrence", f"ign-{n}", n), AUTHOR)
             started = time.monotonic()
-            assert models.view("who_said_what").wait_for(written.position, timeout=2), n
+            view_reached(models, "who_said_what", written.position, 2)
             ignored.append(time.monotonic() - started)
         print(f"\n[read-your-writes {kind}] timeline: {summary(latencies)}")
         print(f"[read-your-writes {kind}] who_said_what, ignored occurrences: {summary(ignored)}")
@@ -540,7 +541,7 @@ def test_a_flood_of_wake_ups_while_the_workers_start_crashes_no_thread(tmp_path:
                 written = app.record(
                     "statement", body("statement", f"flood-{cycle}", cycle), AUTHOR
                 )
-                assert models.view("timeline").wait_for(written.position, 5)
+                view_reached(models, "timeline", written.position, 5)
             finally:
                 flooding.set()
                 waker.join(5)
@@ -573,7 +574,7 @@ def test_closed_read_models_leave_no_postgres_session_behind(
             try:
                 models.start()
                 written = app.record("statement", body("statement", f"c{cycle}", cycle), AUTHOR)
-                assert models.view("timeline").wait_for(written.position, 5)
+                view_reached(models, "timeline", written.position, 5)
                 assert sessions(conn, name) > 0
             finally:
                 # Close both: their pools, leases and listener go with them.

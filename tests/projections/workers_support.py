@@ -26,7 +26,7 @@ import psycopg
 
 from domain.application import Author, Timeline, Written
 from domain.ids import record_id
-from projections.models import PROJECTIONS
+from projections.models import PROJECTIONS, ReadModels
 from service.store import Store, open_timeline, parse_url
 
 NAMES = tuple(PROJECTIONS)  # one projection keeps all four read models (decision 008)
@@ -59,6 +59,15 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float, every: floa
             raise AssertionError(f"not within {timeout}s: {what}")
         time.sleep(every)
     return time.monotonic() - started
+
+
+def view_reached(models: ReadModels, name: str, position: int, timeout: float) -> float:
+    """Seconds until a read model reached the position (AssertionError after the timeout)."""
+    return wait_until(
+        f"the {name} read model reached {position}",
+        lambda: models.view(name).position() >= position,
+        timeout,
+    )
 
 
 def percentile(values: Sequence[float], p: float) -> float:

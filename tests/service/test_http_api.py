@@ -585,15 +585,27 @@ def test_projections_health_readiness_and_metrics(api: Api) -> None:
 # Consistency and time travel ---------------------------------------------------------
 
 
-def test_a_read_waits_for_min_position_and_answers_503_with_retry_after_beyond_the_head(
+def test_a_read_waits_for_min_position_then_503s_and_a_position_past_the_head_is_422(
     api_factory: ApiFactory, any_store: str
 ) -> None:
     api = api_factory(any_store, wait_timeout=0.3)
     head = api.services.timeline.head_position()
     assert api.client.get("/timeline", params={"min_position": head}).status_code == 200
+    # A position the log does not hold yet is refused at once, naming the parameter.
+    for name in ("min_position", "as_of_position"):
+        started = time.monotonic()
+        beyond = api.client.get("/timeline", params={name: head + 1000})
+        assert_problem(beyond, 422, name)
+        assert f"last position is {head}" in beyond.json()["detail"]
+        assert time.monotonic() - started < 0.25
+    # A position the log holds but the read models have not reached: a bounded wait, then
+    # 503 with Retry-After.
+    api.services.models.stop()
+    written = api.post("/statements", statement(key=unique("unprojected")))
+    assert written.status_code == 201, written.text
     for path in ("/timeline", "/topics/negotiations/who-said-what", "/actors", "/topics"):
         started = time.monotonic()
-        late = api.client.get(path, params={"min_position": head + 1000})
+        late = api.client.get(path, params={"min_position": written.json()["position"]})
         waited = time.monotonic() - started
         assert_problem(late, 503, "min_position")
         assert late.headers["retry-after"].isdigit()

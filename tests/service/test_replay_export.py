@@ -19,11 +19,8 @@ from domain.application import Author, Timeline
 from domain.errors import TimelineError
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery
-from service.app import create_app
-from service.context import Services
-from service.keys import KeyStore
+from service.app import create_app, wire
 from service.loader import load, load_files, seed_files
-from service.metrics import Metrics
 from service.replay import all_items, backfill_lines, replay, timelinejs, who_said
 from service.settings import Settings
 from service.store import Store, open_timeline
@@ -55,14 +52,7 @@ def _history(timeline: Timeline) -> list[int]:
 
 
 def _api(store: Store, timeline: Timeline, models: ReadModels) -> TestClient[Any]:
-    services = Services(
-        Settings(database_url=store.url),
-        store,
-        timeline,
-        models,
-        KeyStore(models.view("timeline")),
-        Metrics(models.status),
-    )
+    services = wire(Settings(database_url=store.url), store, timeline, models)
     return TestClient(create_app(built=services, run_projections=False))
 
 

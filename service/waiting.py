@@ -1,0 +1,214 @@
+"""Waiting without holding a thread: for the read models to reach a position (`Watch`), or
+for the log to grow (`Feed`, the live event streams).
+
+A `Watch` follows one number that only grows. The requests waiting on it are futures on
+the event loop; one poll a process, run only while someone waits, reads the number for
+all of them (in a worker thread, briefly), and is woken early by a commit in this process
+or a notification from the database. Waiters are capped: past the cap a request is
+refused at once, never queued behind a thread that a write needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import anyio
+
+log = logging.getLogger("timeline.waiting")
+
+
+class Busy(Exception):
+    """As many requests as allowed are waiting already: refuse this one at once."""
+
+
+class Watch:
+    def __init__(self, read: Callable[[], int], *, limit: int, interval: float) -> None:
+        self._read = read  # blocking: the current value, from the store
+        self.limit = limit
+        self.interval = interval  # between reads while someone waits
+        self.known = 0  # the highest value read so far
+        self._waiters: dict[asyncio.Future[None], int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poked: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def poke(self) -> None:
+        """The value may have grown (a commit here, a notification): read it now. Safe
+        from any thread."""
+        loop, poked = self._loop, self._poked
+        if loop is not None and poked is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(poked.set)
+
+    async def reached(self, value: int, timeout: float) -> bool:
+        """True once the value is reached; False after the timeout. `Busy` at once when
+        the cap of waiters is reached."""
+        if value <= self.known:
+            return True
+        if len(self._waiters) >= self.limit:
+            raise Busy(f"{self.limit} requests are waiting already")
+        self._start()
+        done = asyncio.get_running_loop().create_future()
+        self._waiters[done] = value
+        assert self._poked is not None
+        self._poked.set()  # a new waiter: read now, not at the next interval
+        try:
+            await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters.pop(done, None)
+        return True
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (a restarted app): start afresh
+            self._loop, self._poked, self._task = loop, asyncio.Event(), None
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name="timeline-watch")
+
+    async def _run(self) -> None:
+        assert self._poked is not None
+        while self._waiters:
+            self._poked.clear()
+            try:
+                self.known = max(self.known, await anyio.to_thread.run_sync(self._read))
+            except Exception as e:  # the store is away: the waiters time out, 503
+                log.info("watch: %s", e)
+            for done, value in list(self._waiters.items()):
+                if value <= self.known and not done.done():
+                    done.set_result(None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.interval)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One event of the feed, encoded once for every stream."""
+
+    position: int
+    type: str
+    data: str
+
+
+Fetch = Callable[[int, int], list[Message]]  # (after, limit): blocking, from the store
+
+
+class Feed:
+    """The log's new events for every live stream of a process, read once.
+
+    One reader, run while any stream is open, asks the store for the log's head every
+    `interval` (or at once when a write here or a notification says it grew), fetches
+    the new events once and keeps the latest `keep` of them; a stream that has caught up
+    takes them from there. Only a stream that starts or falls behind that window reads
+    the store itself. Streams are capped: past the cap a stream is refused at once."""
+
+    def __init__(
+        self, head: Callable[[], int], fetch: Fetch, *, limit: int, interval: float, keep: int
+    ) -> None:
+        self._head = head
+        self._fetch = fetch
+        self.limit = limit
+        self.interval = interval
+        self.keep = keep
+        self.streams = 0
+        self.recent: list[Message] = []  # every event after `complete_after`, in order
+        self.complete_after = -1  # -1: not read yet
+        self._grown: asyncio.Event | None = None  # replaced each time the log grows
+        self._poked: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def head(self) -> int:
+        return self.recent[-1].position if self.recent else self.complete_after
+
+    def poke(self) -> None:
+        """The log may have grown. Safe from any thread."""
+        loop, poked = self._loop, self._poked
+        if loop is not None and poked is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(poked.set)
+
+    def admit(self) -> None:
+        """Refuse a new stream at once (`Busy`) when the cap is reached."""
+        if self.streams >= self.limit:
+            raise Busy(f"{self.limit} streams are open already")
+
+    async def follow(self, after: int, idle: float) -> AsyncIterator[Message | None]:
+        """The events after a position, then live; None after `idle` seconds without
+        one (for a keep-alive)."""
+        self.streams += 1
+        try:
+            self._start()
+            while True:
+                batch = await self._after(after)
+                for message in batch:
+                    after = message.position
+                    yield message
+                if batch:
+                    continue
+                assert self._grown is not None
+                try:
+                    await asyncio.wait_for(self._grown.wait(), idle)
+                except TimeoutError:
+                    yield None
+        finally:
+            self.streams -= 1
+
+    async def _after(self, after: int) -> list[Message]:
+        if self.complete_after < 0 or after >= self.head:
+            return []  # the reader has not looked yet, or there is nothing new
+        if after >= self.complete_after:
+            start = bisect.bisect_right(self.recent, after, key=lambda m: m.position)
+            return self.recent[start : start + FETCH]
+        return await anyio.to_thread.run_sync(self._fetch, after, FETCH)
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (a restarted app): start afresh
+            self._loop, self._poked, self._grown, self._task = loop, asyncio.Event(), None, None
+            self.recent, self.complete_after = [], -1
+        if self._grown is None:
+            self._grown = asyncio.Event()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name="timeline-feed")
+
+    async def _run(self) -> None:
+        assert self._poked is not None
+        while self.streams:
+            self._poked.clear()
+            try:
+                await self._read()
+            except Exception as e:  # the store is away: streams wait, and are kept alive
+                log.info("feed: %s", e)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.interval)
+
+    async def _read(self) -> None:
+        head = await anyio.to_thread.run_sync(self._head)
+        before = self.head
+        if self.complete_after < 0:
+            self.complete_after = head  # from here on; earlier events are read by streams
+        while head > self.head:
+            new = await anyio.to_thread.run_sync(self._fetch, self.head, FETCH)
+            if not new:
+                break
+            self.recent += new
+            if len(self.recent) > self.keep:
+                self.complete_after = self.recent[-self.keep - 1].position
+                del self.recent[: -self.keep]
+        if self.head != before:  # wake the streams only when there is news
+            grown, self._grown = self._grown, asyncio.Event()
+            assert grown is not None
+            grown.set()
+
+
+FETCH = 100  # events a stream or the reader takes from the store at a time
