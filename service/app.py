@@ -26,7 +26,7 @@ from service.ops import feed_messages
 from service.problems import EXCEPTION_HANDLERS, HttpProblem
 from service.readmodels import open_read_models
 from service.settings import Settings
-from service.store import Bounds, Store, open_timeline, parse_url
+from service.store import Bounds, Store, capacity_warning, open_timeline, parse_url
 from service.waiting import Feed, Watch
 
 log = logging.getLogger("timeline.http")
@@ -42,9 +42,11 @@ def build_services(settings: Settings) -> Services:
     )
     store = parse_url(settings.database_url, pool_size=settings.pool_size, bounds=bounds)
     timeline = open_timeline(store)
+    if store.kind == "postgres" and (warning := capacity_warning(store, settings.pool_size)):
+        log.warning(warning)
     if settings.group_commit:
         timeline.enable_group_commit()
-    models = open_read_models(store, timeline, pool_size=settings.pool_size)
+    models = open_read_models(store, timeline)
     models.batch_size = settings.batch_size
     return wire(settings, store, timeline, models)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import psycopg
 import typer
 
 from domain.application import Author, Timeline
@@ -47,7 +48,7 @@ from service.replay import (
     write_answer,
 )
 from service.settings import Settings
-from service.store import Store, StoreError, open_timeline, parse_url
+from service.store import Store, StoreError, capacity_warning, open_timeline, parse_url
 
 app = typer.Typer(
     help="Geopolitical Timeline: an event-sourced timeline of world politics.",
@@ -63,8 +64,9 @@ def _fail(message: str) -> NoReturn:
 
 def _open() -> tuple[Store, Timeline]:
     """The configured store and its write model, or a clear error and exit status 2."""
+    settings = Settings()
     try:
-        store = parse_url(Settings().database_url)
+        store = parse_url(settings.database_url, pool_size=settings.pool_size)
         return store, open_timeline(store)
     except StoreError as e:
         _fail(str(e))
@@ -222,6 +224,7 @@ def project(
     """Run the projection workers until stopped (a second worker waits as hot standby)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     store, timeline = _open()
+    _warn_capacity(store, Settings().pool_size)
     models = open_read_models(store, timeline)
     models.batch_size = batch_size or Settings().batch_size
     signal.signal(signal.SIGTERM, lambda *_: models.stop())
@@ -345,6 +348,13 @@ def serve(
     """Serve the API for production (projections run in `timeline project`)."""
     import uvicorn
 
+    settings = Settings()
+    try:
+        store = parse_url(settings.database_url, pool_size=settings.pool_size)
+    except StoreError as e:
+        _fail(str(e))
+    _warn_capacity(store, workers * settings.pool_size)
+
     uvicorn.run(
         "service.asgi:app",
         factory=True,
@@ -355,6 +365,19 @@ def serve(
         timeout_graceful_shutdown=30,
         access_log=False,
     )
+
+
+def _warn_capacity(store: Store, wanted: int) -> None:
+    """Say so when PostgreSQL cannot give what the processes may take (TIMELINE_POOL_SIZE
+    connections each, at most)."""
+    if store.kind != "postgres":
+        return
+    try:
+        warning = capacity_warning(store, wanted)
+    except psycopg.Error as e:
+        warning = f"could not count PostgreSQL's free connections: {e}"
+    if warning is not None:
+        typer.secho(f"warning: {warning}", err=True, fg="yellow")
 
 
 def _when(value: str | None, field: str, *, end: bool = False) -> datetime | None:

@@ -18,10 +18,10 @@ from service.store import ServingDatastore, Store
 log = logging.getLogger("timeline.projections")
 
 
-def open_read_models(store: Store, app: Timeline, *, pool_size: int = 8) -> ReadModels:
+def open_read_models(store: Store, app: Timeline) -> ReadModels:
     """The read models in the same database as the events."""
     if store.kind == "postgres":
-        return _postgres(store, app, pool_size)
+        return _postgres(store, app, store.views)
     path = MEMORY if store.kind == "memory" else store.sqlite_path
     db = SqliteDatabase(path)
     locks = {name: threading.Lock() for name in PROJECTIONS}

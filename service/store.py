@@ -98,6 +98,7 @@ class Store:
     kind: str  # "memory" | "sqlite" | "postgres"
     env: dict[str, str]  # the eventsourcing settings
     bounds: Bounds | None = None  # set for a serving process (PostgreSQL)
+    views: int = 0  # the read models' pool (PostgreSQL; the events' pool is in `env`)
 
     @property
     def sqlite_path(self) -> str:
@@ -119,8 +120,10 @@ class Store:
 def parse_url(
     url: str, *, pool_size: int = 10, schema: str = "", bounds: Bounds | None = None
 ) -> Store:
-    """Translate a database URL into the library's settings; `bounds` for a process that
-    serves requests (PostgreSQL only: the embedded stores have no server to wait for)."""
+    """Translate a database URL into the library's settings; `pool_size`: the most
+    connections the process may hold (PostgreSQL; see `share`); `bounds` for a process
+    that serves requests (PostgreSQL only: the embedded stores have no server to wait
+    for)."""
     parts = urlsplit(url)
     if parts.scheme == "memory":
         return Store(url, "memory", {"PERSISTENCE_MODULE": "eventsourcing.popo"})
@@ -128,10 +131,52 @@ def parse_url(
         # As elsewhere: sqlite:///relative/path and sqlite:////absolute/path.
         return Store(url, "sqlite", _sqlite_env(unquote(parts.path)[1:]))
     if parts.scheme in ("postgresql", "postgres"):
-        return Store(url, "postgres", _postgres_env(parts, pool_size, schema, bounds), bounds)
+        events, views = share(pool_size)
+        env = _postgres_env(parts, events, schema, bounds)
+        return Store(url, "postgres", env, bounds, views)
     raise StoreError(
         f"TIMELINE_DATABASE_URL must start with memory://, sqlite:/// or postgresql://, "
         f"not {parts.scheme or url!r}"
+    )
+
+
+# Sessions of their own that a process may hold beside its pools: the listener of the
+# log's notifications, and the lease of the projection it runs (or rebuilds).
+SESSIONS = 2
+
+
+def share(connections: int) -> tuple[int, int]:
+    """`(events, views)`: the pools' sizes, so that one process never holds more than
+    `connections` sessions of PostgreSQL (TIMELINE_POOL_SIZE), its own sessions included.
+    The read models' pool, which most requests use, gets the larger half."""
+    free = connections - SESSIONS
+    if free < 2:
+        raise StoreError(
+            f"TIMELINE_POOL_SIZE={connections} is too small: a process needs at least "
+            f"{SESSIONS + 2} connections ({SESSIONS} sessions of its own, one in each pool)"
+        )
+    return free // 2, free - free // 2
+
+
+def capacity_warning(store: Store, wanted: int) -> str | None:
+    """What to warn of when the server cannot give `wanted` more connections (its
+    `max_connections`, less those reserved for superusers and those open now)."""
+    with psycopg.connect(store.conninfo(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT current_setting('max_connections')::int,"
+            " current_setting('superuser_reserved_connections')::int,"
+            " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')"
+        ).fetchone()
+    assert row is not None
+    allowed, reserved, open_now = row
+    free = allowed - reserved - (open_now - 1)  # this session is about to close
+    if wanted <= free:
+        return None
+    return (
+        f"PostgreSQL at {_redacted(store)} allows {allowed} connections ({reserved} reserved "
+        f"for superusers) and {open_now - 1} are open: {free} are free, but this is "
+        f"configured to use up to {wanted}. Raise max_connections, or lower "
+        "TIMELINE_POOL_SIZE or the number of processes."
     )
 
 
@@ -153,7 +198,7 @@ def _sqlite_env(path: str) -> dict[str, str]:
 
 
 def _postgres_env(
-    parts: SplitResult, pool_size: int, schema: str, bounds: Bounds | None
+    parts: SplitResult, events: int, schema: str, bounds: Bounds | None
 ) -> dict[str, str]:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
@@ -170,8 +215,8 @@ def _postgres_env(
         "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
         "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "5"),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
-        "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(pool_size),
+        "POSTGRES_POOL_SIZE": str(events),
+        "POSTGRES_MAX_OVERFLOW": "0",  # a hard cap (see `share`)
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_SCHEMA": query.get("schema", schema),
         # Its insert function takes no table lock, so readers at the head of the log

@@ -210,7 +210,7 @@ def test_a_worker_killed_mid_batch_resumes_and_its_views_match_a_fresh_rebuild(
     postgres_database: str, tmp_path: Path
 ) -> None:
     pg = fresh_schema(postgres_database)
-    main = pg.timeline(pool_size=4)
+    main = pg.timeline(pool_size=8)
     apps = [pg.timeline() for _ in range(4)]
     seed(main)
     conn = pg.connect()
@@ -313,7 +313,7 @@ def test_a_hot_standby_applies_nothing_until_the_leader_is_killed_then_takes_ove
     postgres_database: str, tmp_path: Path
 ) -> None:
     pg = fresh_schema(postgres_database)
-    app = pg.timeline(pool_size=4)
+    app = pg.timeline(pool_size=8)
     writer = pg.timeline()
     seed(app)
     conn = pg.connect()

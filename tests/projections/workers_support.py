@@ -102,7 +102,7 @@ class PgStore:
         )
         return psycopg.connect(conninfo, autocommit=True)
 
-    def timeline(self, pool_size: int = 2) -> Timeline:
+    def timeline(self, pool_size: int = 6) -> Timeline:
         """A write model of its own (a small pool: one writer thread each)."""
         return open_timeline(parse_url(self.url, pool_size=pool_size))
 
@@ -110,7 +110,7 @@ class PgStore:
 def fresh_schema(database_url: str) -> PgStore:
     schema = f"w_{uuid.uuid4().hex[:12]}"
     url = f"{database_url}?schema={schema}"
-    return PgStore(url, schema, parse_url(url, pool_size=4))
+    return PgStore(url, schema, parse_url(url, pool_size=6))
 
 
 # Worker processes ----------------------------------------------------------------------

@@ -175,7 +175,7 @@ class Apps:
             database_url=url,
             wait_timeout=wait_timeout,
             read_requires_key=read_requires_key,
-            pool_size=4,
+            pool_size=6,
         )
         services = build_services(settings)
         secrets = {scope: services.keys.create(name, scope) for scope, name in KEY_NAMES.items()}
