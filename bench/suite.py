@@ -18,6 +18,7 @@ import json
 import os
 import random
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -533,6 +534,85 @@ def measure_http(
         runs.profile("appends", service, spec(service, script))
 
 
+# Reads that wait and streams that idle, beside the writes (issue 16) --------------------
+
+WAITERS, STREAMS, STARVE_CONNECTIONS = 100, 300, 8
+
+
+@contextmanager
+def idle_clients(kind: str, base: str, clients: int, path: str, logs: Path) -> Iterator[None]:
+    """`bench.idle` clients in a process of their own, until the block ends; then their
+    answers are logged."""
+    out = logs / f"idle-{kind}.log"
+    with out.open("wb") as log:
+        popen = subprocess.Popen(  # noqa: S603 (our own module)
+            [sys.executable, "-m", "bench.idle", kind, base, str(clients), path],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield
+    finally:
+        popen.terminate()
+        popen.wait(30)
+        print(f"  {kind}: {out.read_text().strip().splitlines()[-1]}", flush=True)
+
+
+def gauge(base: str, name: str) -> float:
+    """A gauge of the service's /metrics."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:  # noqa: S310
+        for line in answer.read().decode().splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def until_gauge(base: str, name: str, value: float, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while gauge(base, name) < value:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not reach {value} within {timeout} s")
+        time.sleep(0.2)
+
+
+def measure_starvation(
+    cfg: Config, runs: Runs, service: Proc, projector: Proc, key: str, logs: Path
+) -> None:
+    """POSTs alone, then beside 100 reads that wait (the worker paused, so that each
+    waits for a position the log holds, up to TIMELINE_WAIT_TIMEOUT, and asks again),
+    then beside 300 live streams with nothing to send."""
+    actors = [f"actor-{i}" for i in range(0, ACTORS, 20)]
+    topics = [f"topic-{i}" for i in range(0, TOPICS, 5)]
+
+    def post(name: str, tag: str) -> None:
+        script = load.post_statements("/statements", key, tag, actors, topics)
+        spec = load.Load(service.url, script, STARVE_CONNECTIONS, 2, cfg.duration)
+        runs.run(name, service, spec)
+
+    for rep in range(cfg.repeats):
+        print(f"writes beside waiting reads and idle streams, repeat {rep + 1}", flush=True)
+        tag = f"starve-{rep}-{uuid.uuid4().hex[:6]}"
+        settle(service.url, 300)
+        post("POST, unloaded", f"{tag}-alone")
+        settle(service.url, 300)
+        head = int(fetch(f"{service.url}/projections")[2]["items"][0]["head"])
+        os.kill(projector.pid, signal.SIGSTOP)
+        try:
+            path = f"/timeline?min_position={head + 1}"
+            post("POST, unloaded (worker paused)", f"{tag}-paused")
+            with idle_clients("waiters", service.url, WAITERS, path, logs):
+                until_gauge(service.url, "timeline_waiting_reads", WAITERS)
+                post(f"POST, {WAITERS} reads waiting", f"{tag}-waiting")
+        finally:
+            os.kill(projector.pid, signal.SIGCONT)
+        settle(service.url, 300)
+        head = int(fetch(f"{service.url}/projections")[2]["items"][0]["head"])
+        with idle_clients("streams", service.url, STREAMS, f"/events/stream?after={head}", logs):
+            until_gauge(service.url, "timeline_open_streams", STREAMS)
+            post(f"POST, {STREAMS} idle streams", f"{tag}-streams")
+
+
 # The table -----------------------------------------------------------------------------
 
 
@@ -794,6 +874,58 @@ def scenario_read_your_writes(cfg: Config, runs: Runs) -> dict[str, Any]:
     }
 
 
+def scenario_starvation(runs: Runs) -> dict[str, Any]:
+    alone = http_row(runs, "POST, unloaded", "POST /statements alone", short="alone")
+    paused = http_row(
+        runs,
+        "POST, unloaded (worker paused)",
+        "POST /statements alone, the worker paused",
+        short="alone, worker paused",
+    )
+    waiting = http_row(
+        runs,
+        f"POST, {WAITERS} reads waiting",
+        f"POST /statements beside {WAITERS} reads that wait",
+        paused,
+        compare="p99_ms",
+    )
+    streams = http_row(
+        runs,
+        f"POST, {STREAMS} idle streams",
+        f"POST /statements beside {STREAMS} idle streams",
+        alone,
+        compare="p99_ms",
+    )
+    targets = [
+        report.target(
+            f"POST p99 beside {WAITERS} waiting reads ≤ 2x alone",
+            waiting.get("ratio", 0.0),
+            waiting.get("ratio", 0.0) <= 2,
+            f"{waiting.get('ratio', 0.0):.2f}x",
+        ),
+        report.target(
+            f"POST p99 beside {STREAMS} idle streams ≤ 2x alone",
+            streams.get("ratio", 0.0),
+            streams.get("ratio", 0.0) <= 2,
+            f"{streams.get('ratio', 0.0):.2f}x",
+        ),
+    ]
+    return {
+        "id": 8,
+        "title": "Writes beside reads that wait and streams that idle",
+        "rows": [waiting, paused, streams, alone],
+        "targets": targets,
+        "notes": [
+            f"{STARVE_CONNECTIONS} clients POST statements. Beside them, `bench.idle` keeps "
+            f"{WAITERS} reads of `/timeline?min_position=<head + 1>` waiting (the worker is "
+            "paused, so each waits TIMELINE_WAIT_TIMEOUT, answers 503 and is sent again), "
+            f"or {STREAMS} `/events/stream` connections open with nothing to send. Each "
+            "ratio is of p99s, to the POSTs alone in the same repeat (with the worker "
+            "paused too, for the waiting reads: a paused worker leaves the API more CPU)."
+        ],
+    }
+
+
 def _module_rates(module: dict[str, Any]) -> list[tuple[str, str, float]]:
     """bench.backfill's figures as (measure, unit, rate), from its timings (its "rates"
     names PostgreSQL's and SQLite's caught-up rates alike)."""
@@ -1041,6 +1173,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             workload = calibrate(service.url)
             print(f"pages: {workload.items}", flush=True)
             measure_http(cfg, runs, service, baseline, workload, key)
+            measure_starvation(cfg, runs, service, projector, key, logs)
             rss = {
                 "service": service.peak_rss_mb(),
                 "projector": projector.peak_rss_mb(),
@@ -1076,6 +1209,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             scenario_read_your_writes(cfg, runs),
             scenario_backfill(loaded, backfill),
             scenario_memory(loaded, rss),
+            scenario_starvation(runs),
         ],
         "runs": runs.as_dict(),
         "profiles": {
