@@ -30,13 +30,15 @@ def make_pool(
     size: int = 4,
     name: str = "timeline-views",
     *,
-    timeout: float = 5.0,
+    timeout: float = 120.0,
     reconnect_timeout: float = 300.0,
 ) -> ConnectionPool:
     """A pool of autocommit connections; reads are single statements. `timeout`: how long
-    a caller waits for a connection; `reconnect_timeout`: how long a failed connection
-    attempt is retried in the background (with psycopg_pool's growing back-off) before
-    the next caller that waits tries afresh."""
+    a caller waits for a connection (a worker's thread may wait for the other's batch,
+    held up by a lock: patiently; serving processes give a short bound);
+    `reconnect_timeout`: how long a failed connection attempt is retried in the background
+    (with psycopg_pool's growing back-off) before the next caller that waits tries
+    afresh."""
     return ConnectionPool(
         conninfo,
         min_size=1,

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,7 +49,14 @@ from service.replay import (
     write_answer,
 )
 from service.settings import Settings
-from service.store import Store, StoreError, capacity_warning, open_timeline, parse_url
+from service.store import (
+    Store,
+    StoreError,
+    StoreUnreachable,
+    capacity_warning,
+    open_timeline,
+    parse_url,
+)
 
 app = typer.Typer(
     help="Geopolitical Timeline: an event-sourced timeline of world politics.",
@@ -223,11 +231,19 @@ def project(
 ) -> None:
     """Run the projection workers until stopped (a second worker waits as hot standby)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    store, timeline = _open()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    opened = _open_when_reachable(stop)
+    if opened is None:
+        return  # stopped while the database was away
+    store, timeline = opened
     _warn_capacity(store, Settings().pool_size)
     models = open_read_models(store, timeline)
     models.batch_size = batch_size or Settings().batch_size
     signal.signal(signal.SIGTERM, lambda *_: models.stop())
+    if stop.is_set():  # asked to stop while the store was being opened
+        models.close()
+        return
     typer.echo(f"projecting {', '.join(PROJECTIONS)} from {store.kind}", err=True)
     try:
         models.run_forever()
@@ -365,6 +381,25 @@ def serve(
         timeout_graceful_shutdown=30,
         access_log=False,
     )
+
+
+def _open_when_reachable(stop: threading.Event) -> tuple[Store, Timeline] | None:
+    """The store, once its database answers: a worker started while it is away (by a
+    supervisor, after a crash) waits for it rather than exit. None if stopped first."""
+    settings = Settings()
+    said = 0.0
+    while not stop.is_set():
+        try:
+            store = parse_url(settings.database_url, pool_size=settings.pool_size)
+            return store, open_timeline(store)
+        except StoreUnreachable as e:
+            if time.monotonic() - said > 10:
+                typer.echo(f"waiting for the database: {e}", err=True)
+                said = time.monotonic()
+            stop.wait(1.0)
+        except StoreError as e:
+            _fail(str(e))
+    return None
 
 
 def _warn_capacity(store: Store, wanted: int) -> None:

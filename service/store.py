@@ -39,6 +39,10 @@ class StoreError(Exception):
     """The store cannot be opened as configured."""
 
 
+class StoreUnreachable(StoreError):
+    """The database did not answer: it may yet (a worker waits for it)."""
+
+
 class StoreUnavailable(PersistenceError):
     """The database did not answer within a serving process's bounds: it is away, a lock
     or a connection was not free in time, or the statement ran too long. Raised at once
@@ -148,12 +152,14 @@ SESSIONS = 2
 def share(connections: int) -> tuple[int, int]:
     """`(events, views)`: the pools' sizes, so that one process never holds more than
     `connections` sessions of PostgreSQL (TIMELINE_POOL_SIZE), its own sessions included.
-    The read models' pool, which most requests use, gets the larger half."""
+    The read models' pool, which most requests use, gets the larger half (and at least
+    two connections: a projection builds its next batch while the last is written)."""
     free = connections - SESSIONS
-    if free < 2:
+    if free < 3:
         raise StoreError(
             f"TIMELINE_POOL_SIZE={connections} is too small: a process needs at least "
-            f"{SESSIONS + 2} connections ({SESSIONS} sessions of its own, one in each pool)"
+            f"{SESSIONS + 3} connections ({SESSIONS} sessions of its own, one for the events "
+            "and two for the read models, whose worker writes a batch while it reads)"
         )
     return free // 2, free - free // 2
 
@@ -354,7 +360,7 @@ def check_postgres_durable(store: Store) -> None:
                 ).fetchall()
             )
     except psycopg.Error as e:
-        raise StoreError(f"cannot reach PostgreSQL at {_redacted(store)}: {e}") from e
+        raise StoreUnreachable(f"cannot reach PostgreSQL at {_redacted(store)}: {e}") from e
     for name in ("fsync", "synchronous_commit"):
         if settings.get(name) == "off":
             raise StoreError(
@@ -380,10 +386,13 @@ def open_timeline(store: Store) -> Timeline:
     check_postgres_durable(store)
     # The library creates its tables and function as it opens; processes starting together
     # would collide ("tuple concurrently updated"), so they take turns.
-    with psycopg.connect(store.conninfo(), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext('timeline-store-ddl'))")
-        _ensure_schema(store)
-        return Timeline(env=store.env)
+    try:
+        with psycopg.connect(store.conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext('timeline-store-ddl'))")
+            _ensure_schema(store)
+            return Timeline(env=store.env)
+    except (psycopg.OperationalError, OperationalError, InterfaceError) as e:
+        raise StoreUnreachable(f"lost PostgreSQL at {_redacted(store)}: {e}") from e
 
 
 def _ensure_schema(store: Store) -> None:

@@ -129,7 +129,7 @@ def make_key(database_url: str, name: str, scope: str = "write") -> str:
 
 @contextmanager
 def write_model(database_url: str) -> Iterator[Timeline]:
-    timeline = open_timeline(parse_url(database_url, pool_size=4))
+    timeline = open_timeline(parse_url(database_url, pool_size=6))
     try:
         yield timeline
     finally:

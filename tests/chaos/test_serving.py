@@ -22,7 +22,7 @@ import pytest
 from service.app import build_services
 from service.readmodels import open_read_models
 from service.settings import Settings
-from service.store import ServingDatastore, open_timeline, parse_url
+from service.store import ServingDatastore, open_timeline, parse_url, share
 from tests.chaos.cluster import Cluster
 from tests.chaos.conftest import Figures
 from tests.chaos.support import (
@@ -63,9 +63,15 @@ def _seeded(url: str) -> str:
 # 1. PostgreSQL stopped under load -------------------------------------------------------
 
 
-@pytest.mark.chaos
+# `make test` stops the server 2 s and allows 5 s to recover on a busy machine; `make
+# chaos` stops it 5 s and wants every kind of request answered again within 2 s.
+@pytest.mark.parametrize(
+    ("outage", "recovery"),
+    [(2.0, 5.0), pytest.param(OUTAGE, RECOVERY, marks=pytest.mark.chaos)],
+    ids=["2s", "5s"],
+)
 def test_while_postgres_is_stopped_every_failure_is_a_503_and_service_resumes_within_2s(
-    cluster: Cluster, tmp_path: Path, figures: Figures
+    cluster: Cluster, tmp_path: Path, figures: Figures, outage: float, recovery: float
 ) -> None:
     url = cluster.url
     record = _seeded(url)
@@ -82,20 +88,22 @@ def test_while_postgres_is_stopped_every_failure_is_a_503_and_service_resumes_wi
     }
     health: list[Answer] = []
     with api_server(
-        url, tmp_path, "chaos-api", run_projections=True, env={"TIMELINE_POOL_SIZE": "4"}
+        url, tmp_path, "chaos-api", run_projections=True, env={"TIMELINE_POOL_SIZE": "5"}
     ) as api:
         load = Load(api.base, ops, threads=4, pause=0.02, client_timeout=CLIENT_TIMEOUT).start()
         probe = Load(api.base, {"health": lambda c, _: c.get("/health")}, threads=1, pause=0.1)
         probe.start()
-        time.sleep(3)  # steady state
-        down = time.monotonic()
-        cluster.stop("immediate")
-        time.sleep(OUTAGE - (time.monotonic() - down))
-        cluster.start()
-        up = time.monotonic()
-        time.sleep(6)
-        answers = load.stop()
-        health = probe.stop()
+        try:
+            time.sleep(3)  # steady state
+            down = time.monotonic()
+            cluster.stop("immediate")
+            time.sleep(max(0.0, outage - (time.monotonic() - down)))
+            cluster.start()
+            up = time.monotonic()
+            time.sleep(recovery + 3)
+        finally:  # stopped even when the cluster fails to come back
+            answers = load.stop()
+            health = probe.stop()
         # The read models (projected in the service) follow again: a write made now is
         # read back, and the service is ready.
         with httpx.Client(base_url=api.base, timeout=10) as client:
@@ -111,7 +119,7 @@ def test_while_postgres_is_stopped_every_failure_is_a_503_and_service_resumes_wi
     unanswered = [a for a in answers if a.status is None]
     improper = improper_failures(answers)
     # When each kind of request first succeeded again after the server accepted connections.
-    recovery = {
+    recovered = {
         name: min(
             (a.ended for a in answers if a.op == name and a.ok and a.ended > up), default=up + 60
         )
@@ -138,8 +146,8 @@ def test_while_postgres_is_stopped_every_failure_is_a_503_and_service_resumes_wi
         unanswered=len(unanswered),
         **latency_figures("during_outage_503", failed),
         **latency_figures("ok", [a for a in answers if a.ok]),
-        recovery_max_ms=ms(max(recovery.values())),
-        recovery_ms={k: ms(v) for k, v in recovery.items()},
+        recovery_max_ms=ms(max(recovered.values())),
+        recovery_ms={k: ms(v) for k, v in recovered.items()},
         health_max_ms=ms(max(a.elapsed for a in health)),
         writes_acknowledged=len(ids),
         writes_lost=len(set(ids) - stored),
@@ -149,13 +157,14 @@ def test_while_postgres_is_stopped_every_failure_is_a_503_and_service_resumes_wi
     assert improper == [], improper[:3]
     assert server_errors(logs) == [], server_errors(logs)[:5]
     # The outage was felt, and only while it lasted (plus the recovery bound).
-    assert [a for a in failures if down <= a.ended <= up + RECOVERY], "no request failed"
+    assert [a for a in failures if down <= a.ended <= up + recovery], "no request failed"
     before = [a for a in answers if a.ended < down]
     assert before and all(a.ok for a in before), [a for a in before if not a.ok][:3]
-    late = [a for a in answers if a.started > up + RECOVERY]
+    late = [a for a in answers if a.started > up + recovery]
     assert late and all(a.ok for a in late), [a for a in late if not a.ok][:3]
-    # Each kind of request answers again within 2 s of the server accepting connections.
-    assert max(recovery.values()) <= RECOVERY, recovery
+    # Each kind of request answers again within the bound of the server accepting
+    # connections.
+    assert max(recovered.values()) <= recovery, recovered
     # /health never needed the database.
     assert health and all(a.ok for a in health)
     assert set(ids) <= stored
@@ -172,7 +181,7 @@ def test_after_a_restart_with_no_traffic_stale_connections_cost_at_most_one_requ
     record = _seeded(url)
     auth = {"Authorization": f"Bearer {make_key(url, 'idle-writer')}"}
     with (
-        api_server(url, tmp_path, "chaos-idle", env={"TIMELINE_POOL_SIZE": "4"}) as api,
+        api_server(url, tmp_path, "chaos-idle", env={"TIMELINE_POOL_SIZE": "5"}) as api,
         httpx.Client(base_url=api.base, timeout=CLIENT_TIMEOUT) as client,
     ):
         # Fill both pools with connections, then restart the server while nobody asks.
@@ -221,14 +230,21 @@ def test_after_a_restart_with_no_traffic_stale_connections_cost_at_most_one_requ
 # 2. Pool exhaustion behind a held lock ---------------------------------------------------
 
 
-@pytest.mark.chaos
+# `make test` holds the lock 3 s and lets /health take up to 1 s on a busy machine;
+# `make chaos` holds it 10 s and wants /health under 50 ms throughout.
+@pytest.mark.parametrize(
+    ("hold", "health_bound"),
+    [(3.0, 1.0), pytest.param(10.0, 0.05, marks=pytest.mark.chaos)],
+    ids=["3s", "10s"],
+)
 def test_pool_exhaustion_behind_a_held_lock_answers_503_within_2s_and_health_stays_fast(
-    cluster: Cluster, tmp_path: Path, figures: Figures
+    cluster: Cluster, tmp_path: Path, figures: Figures, hold: float, health_bound: float
 ) -> None:
     url = cluster.url
     _seeded(url)
     auth = {"Authorization": f"Bearer {make_key(url, 'exhaust-writer')}"}
-    pool_size = 2  # the read models' pool: 2 connections; the events' pool: 2 + 2
+    pool_size = 5  # all of the process: 1 for the events, 2 for the read models, 2 of its own
+    events, views = share(pool_size)
     name = "chaos-exhaust"
     ops: dict[str, Any] = {
         "write": lambda c, tag: c.post(
@@ -246,23 +262,25 @@ def test_pool_exhaustion_behind_a_held_lock_answers_503_within_2s_and_health_sta
         assert all(a.ok for a in warm.stop())
         baseline = sessions_of(watcher, name)
         # Another session takes the events table's write lock (as a writer's insert does)
-        # and an exclusive lock on the timeline's rows (as maintenance would), for 10 s.
+        # and an exclusive lock on the timeline's rows (as maintenance would).
         holder = cluster.connect(autocommit=False)
-        holder.execute("LOCK TABLE timeline_events IN EXCLUSIVE MODE")
-        holder.execute("LOCK TABLE rm_timeline_g1_rows IN ACCESS EXCLUSIVE MODE")
-        held = time.monotonic()
         # 5x both pools in concurrent requests (readers hold their connections while they
         # wait), /health probed meanwhile.
-        load = Load(api.base, ops, threads=5 * (pool_size + 2 * pool_size), pause=0.0)
+        load = Load(api.base, ops, threads=5 * (events + views), pause=0.0)
         load.client_timeout = 10
-        load.start()
-        with health_probe(api.base, 9.0) as health:
-            time.sleep(5)
-            during = sessions_of(watcher, name)
-        time.sleep(10 - (time.monotonic() - held))
-        answers = load.stop()
-        holder.rollback()
-        holder.close()
+        try:
+            holder.execute("LOCK TABLE timeline_events IN EXCLUSIVE MODE")
+            holder.execute("LOCK TABLE rm_timeline_g1_rows IN ACCESS EXCLUSIVE MODE")
+            held = time.monotonic()
+            load.start()
+            with health_probe(api.base, hold - 1) as health:
+                time.sleep((hold - 1) / 2)
+                during = sessions_of(watcher, name)
+            time.sleep(max(0.0, hold - (time.monotonic() - held)))
+        finally:  # the load stopped and the locks released, whatever happened
+            answers = load.stop()
+            holder.rollback()
+            holder.close()
         released = time.monotonic()
         # Once the locks are gone, reads and writes pass again at once.
         with httpx.Client(base_url=api.base, timeout=5) as client:
@@ -270,8 +288,8 @@ def test_pool_exhaustion_behind_a_held_lock_answers_503_within_2s_and_health_sta
             read = client.get("/timeline", params={"limit": 5})
         resumed = time.monotonic() - released
         assert (after.status_code, read.status_code) == (201, 200), (after.text, read.text)
-        # No connection leaks: no more sessions than the pools allow, none of them in a
-        # transaction, running, or waiting for a lock.
+        # No connection leaks: no more sessions than the process may hold, none of them
+        # in a transaction, running, or waiting for a lock.
         time.sleep(1.0)
         settled = sessions_of(watcher, name)
         waiting = watcher.execute(
@@ -286,7 +304,8 @@ def test_pool_exhaustion_behind_a_held_lock_answers_503_within_2s_and_health_sta
     )
     figures(  # before the checks: a failing run's figures are kept too
         pool_size=pool_size,
-        concurrency=5 * (pool_size + 2 * pool_size),
+        hold_s=hold,
+        concurrency=5 * (events + views),
         requests_in_hold=len(in_hold),
         answered_503=sum(a.status == 503 for a in in_hold),
         **latency_figures("read_503", [a for a in in_hold if a.op == "read"]),
@@ -302,11 +321,10 @@ def test_pool_exhaustion_behind_a_held_lock_answers_503_within_2s_and_health_sta
     assert all(a.status == 503 for a in in_hold), {a.status for a in in_hold}
     assert improper_failures(in_hold) == []
     assert max(a.elapsed for a in in_hold) < 2.0, latency_figures("held", in_hold)
-    assert max(a.elapsed for a in health) < 0.05, latency_figures("health", health)
-    assert all(a.ok for a in health) and len(health) > 50
+    assert max(a.elapsed for a in health) < health_bound, latency_figures("health", health)
+    assert all(a.ok for a in health) and len(health) >= 10
     assert any("no database connection was free" in r for r in reasons), reasons  # exhausted
-    allowed = pool_size + 2 * pool_size + 1  # both pools, and the projection listener
-    assert sum(settled.values()) <= allowed, settled
+    assert max(sum(during.values()), sum(settled.values())) <= pool_size, (during, settled)
     assert settled.get("idle in transaction", 0) == 0 and settled.get("active", 0) == 0, settled
     assert waiting is not None and waiting[0] == 0
     assert server_errors(logs) == []
@@ -322,7 +340,7 @@ def test_a_runaway_query_answers_503_at_the_statement_timeout_and_frees_its_work
     _seeded(url)
     name = "chaos-runaway"
     timeout = 1.0
-    env = {"TIMELINE_POOL_SIZE": "2", "TIMELINE_STATEMENT_TIMEOUT": str(timeout)}
+    env = {"TIMELINE_POOL_SIZE": "5", "TIMELINE_STATEMENT_TIMEOUT": str(timeout)}
     with api_server(url, tmp_path, name, env=env) as api, cluster.connect() as admin:
         client = httpx.Client(base_url=api.base, timeout=30)
         assert client.get("/timeline").status_code == 200
@@ -411,7 +429,7 @@ def test_every_connection_of_a_serving_process_has_the_statement_timeout(
 ) -> None:
     url = f"{postgres_database}?schema=bounds_{uuid.uuid4().hex[:8]}"
     settings = Settings(
-        database_url=url, statement_timeout=statement_timeout, pool_timeout=0.7, pool_size=2
+        database_url=url, statement_timeout=statement_timeout, pool_timeout=0.7, pool_size=5
     )
     s = build_services(settings)
     try:

@@ -4,12 +4,22 @@ readers switched only once the new one has caught up."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
 
 from domain.application import Author, Timeline
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery, timeline
-from service.loader import load_files, seed_files
+from service.loader import load, load_files, seed_files
+from service.store import open_timeline, parse_url
+from tests.projections.workers_support import wait_until
 
 
 def _ids(models: ReadModels) -> list[str]:
@@ -60,3 +70,83 @@ def test_a_rebuild_beside_switches_readers_without_a_moment_without_answers(
     assert view.generation == old_generation + 1
     assert view.generation_in_use() == old_generation + 1
     assert _ids(read_models) == expected
+
+
+def test_the_rebuild_command_at_its_fewest_connections_waits_out_a_held_lock(
+    postgres_database: str, tmp_path: Path
+) -> None:
+    # A history of records and their corrections (a batch of corrections reads rows while
+    # the batch before it is written).
+    url = f"{postgres_database}?schema=rebuild_{uuid.uuid4().hex[:12]}"
+    app = open_timeline(parse_url(url))
+    try:
+        load_files(app, seed_files(), Author("seed"))
+        lines = [
+            json.dumps(line).encode()
+            for n in range(3000)
+            for line in (
+                {**RECORD, "key": f"r{n}", "quote": f"words {n}"},
+                {
+                    "type": "correction",
+                    "target": {"kind": "statement", "key": f"r{n}"},
+                    "changes": {"location": f"City {n}"},
+                    "reason": "placed",
+                },
+            )
+        ]
+        assert load(app, enumerate(lines, start=1), Author("importer")).rejected == []
+        head = app.head_position()
+    finally:
+        app.close()
+    env = {
+        **os.environ,
+        "TIMELINE_DATABASE_URL": url,
+        "TIMELINE_POOL_SIZE": "5",
+        "TIMELINE_BATCH_SIZE": "50",
+    }
+    rebuild = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "rebuild"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    store = parse_url(url)
+    try:
+        with psycopg.connect(store.conninfo(), autocommit=True) as conn:
+            conn.execute(f"SET search_path = {store.env['POSTGRES_SCHEMA']}")
+            # Once the rebuild has written a batch, another session locks its links for
+            # 7 s (as maintenance would), longer than a connection was once waited for.
+            wait_until("the rebuild wrote a batch", lambda: _tracked(conn) > 0, 120)
+            with conn.transaction():
+                conn.execute("LOCK TABLE rm_timeline_g1_links IN ACCESS EXCLUSIVE MODE")
+                held_at = _tracked(conn)
+                time.sleep(7)
+            out, _ = rebuild.communicate(timeout=300)
+    finally:
+        if rebuild.poll() is None:
+            rebuild.kill()
+            rebuild.communicate()
+    assert 0 < held_at < head, "the rebuild ended before the lock was taken"
+    # The rebuild waited, then went on to the head.
+    assert rebuild.returncode == 0, out
+    assert f"at position {head}" in out
+
+
+def _tracked(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    """The rebuilt read model's position (0 before its tables are made)."""
+    made = conn.execute("SELECT to_regclass('rm_timeline_g1_tracking') IS NOT NULL").fetchone()
+    if not made or not made[0]:
+        return 0
+    found = conn.execute("SELECT max(notification_id) FROM rm_timeline_g1_tracking").fetchone()
+    return int(found[0]) if found and isinstance(found[0], int) else 0
+
+
+RECORD = {
+    "type": "statement",
+    "speaker": "mark-rutte",
+    "occurred_at": "2025-02-13",
+    "channel": "speech",
+    "topics": ["negotiations"],
+    "sources": [{"publisher": "BBC News", "url": "https://www.bbc.com/news/x"}],
+}

@@ -4,8 +4,8 @@ were serialised is shown and never looped on.
 - Two moves that each would be valid alone but together close a cycle (x-a under x-b, x-b
   under x-a), sent at once: exactly one is stored, the other is `409` naming `parent`, on
   every store, in one process and across two API processes on one database.
-- 8 threads move 10 topics at random, round after round: no answer is a 5xx, and no
-  prefix of the event log holds a cycle.
+- 8 threads move 10 topics at random, 25 rounds each (200 in `make chaos`): no answer is
+  a 5xx, and no prefix of the event log holds a cycle.
 - A log that holds a cycle already (an old import): `/topics` lists its topics (the first
   says `cycle`), `/projections` warns of it, and moves around it terminate.
 """
@@ -24,13 +24,12 @@ import pytest
 
 from domain.actors import Topic
 from domain.application import Author
-from tests.reliability.conftest import CHAOS, Figures
+from tests.reliability.conftest import Figures
 from tests.reliability.serving import logged_service
 from tests.service.conftest import Api, ApiFactory
 
 TOPICS = [f"x-{i}" for i in range(10)]
-# 8 threads, 200 rounds in `make chaos`; fewer rounds in `make test`.
-THREADS, ROUNDS = 8, 200 if CHAOS else 25
+THREADS = 8
 
 
 def define(api: Api, *slugs: str) -> None:
@@ -143,8 +142,11 @@ def test_across_two_api_processes_one_of_two_crossing_moves_wins(
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    "rounds", [25, pytest.param(200, marks=pytest.mark.chaos)], ids=["25-rounds", "200-rounds"]
+)
 def test_8_threads_moving_10_topics_at_random_never_close_a_cycle(
-    api_factory: ApiFactory, store: str, figures: Figures
+    api_factory: ApiFactory, store: str, rounds: int, figures: Figures
 ) -> None:
     api = api_factory(store, seed=False)
     define(api, *TOPICS)
@@ -153,7 +155,7 @@ def test_8_threads_moving_10_topics_at_random_never_close_a_cycle(
 
     def mover(seed: int) -> None:
         rng = random.Random(seed)
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             topic, parent = rng.sample(TOPICS, 2)
             target = None if rng.random() < 0.15 else parent
             answer = api.post(f"/topics/{topic}/changes", {"parent": target})
@@ -165,13 +167,13 @@ def test_8_threads_moving_10_topics_at_random_never_close_a_cycle(
     with ThreadPoolExecutor(THREADS) as pool:
         for done in [pool.submit(mover, seed) for seed in range(THREADS)]:
             done.result()
-    assert sum(statuses.values()) == THREADS * ROUNDS
+    assert sum(statuses.values()) == THREADS * rounds
     assert max(statuses) < 500, statuses
     # No prefix of the log holds a cycle, and the read model lists every topic.
     prefixes = list(parents_in_log(api))
     assert not any(has_cycle(p) for p in prefixes)
     assert {t["id"] for t in api.read("/topics").json()["items"]} == set(TOPICS)
-    figures(store=store, threads=THREADS, rounds=ROUNDS, statuses=statuses)
+    figures(store=store, threads=THREADS, rounds=rounds, statuses=statuses)
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite", "postgres"])
