@@ -132,7 +132,8 @@ class TopicTree(Aggregate):
     """The shape of the topic tree as one consistency boundary. Every move of a topic is
     recorded here too, so two moves saved at once collide on this aggregate's version and
     the later one is checked again against the earlier: without it, two moves each valid
-    alone (x under y, y under x) could both be stored and close a cycle."""
+    alone (x under y, y under x) could both be stored and close a cycle. It knows where
+    each moved topic hangs now (a topic never moved hangs where it was defined)."""
 
     class Planted(Aggregate.Created):
         pass
@@ -145,13 +146,13 @@ class TopicTree(Aggregate):
 
     @event(Planted)
     def __init__(self) -> None:
-        pass
+        self.moved: dict[str, str | None] = {}  # topic: its parent since its last move
 
     @event(TopicMoved)
     def record_move(
         self, topic: str, parent: str | None, writer: str, batch_id: str | None
     ) -> None:
-        pass
+        self.moved[topic] = parent
 
 
 def _name(value: object, field: str) -> str:

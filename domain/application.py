@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import (
@@ -20,7 +20,7 @@ from eventsourcing.application import (
     ProcessingEvent,
     project_aggregate,
 )
-from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import RecordConflictError, Recording
 
 from domain import records, rules
@@ -83,6 +83,13 @@ class Timeline(Application[UUID]):
     """The write model of the geopolitical timeline."""
 
     name = "Timeline"
+    # The topic tree's aggregate grows with every move and is read by every move, as is
+    # the topic moved: both are read from a snapshot taken every 50 events (when saved),
+    # and the events since.
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
+        TopicTree: 50,
+        Topic: 50,
+    }
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
@@ -210,14 +217,14 @@ class Timeline(Application[UUID]):
         )
         if new_parent is not None:
             self._check_exists(topic_id(new_parent), "parent", "topic", new_parent)
-            self.check_no_cycle(topic.slug, new_parent)
+            self.check_no_cycle(topic.slug, new_parent, tree)
         topic.move(parent=new_parent, writer=by.writer, batch_id=by.batch_id)
         tree.record_move(
             topic=topic.slug, parent=new_parent, writer=by.writer, batch_id=by.batch_id
         )
         return self._save(topic, slug, tree)
 
-    def check_no_cycle(self, slug: str, parent: str) -> None:
+    def check_no_cycle(self, slug: str, parent: str, tree: TopicTree) -> None:
         """A topic may not become its own ancestor. (The walk ends at a topic met twice:
         a cycle stored before moves were serialised is not looped on.)"""
         seen: set[str] = set()
@@ -229,7 +236,7 @@ class Timeline(Application[UUID]):
                     field="parent",
                 )
             seen.add(at)
-            at = self.get_topic(at).parent
+            at = tree.moved[at] if at in tree.moved else self.get_topic(at).parent
 
     def get_topic(self, slug: str, expected_version: int | None = None) -> Topic:
         return self._load(Topic, topic_id(rules.slug(slug, "id")), expected_version, "topic")
@@ -553,9 +560,10 @@ class Timeline(Application[UUID]):
                 unit.aggregates[changed.id] = changed
             return Written(aggregate.id, ref, aggregate.version, 0, aggregate.modified_on)
         # The aggregate's own events last: the answer's position is the write's last.
-        if self.group is not None:
-            events = [e for changed in (*more, aggregate) for e in changed.collect_events()]
-            recordings = self.group.save(events)
+        # (With `more`, a topic's move, not in a group: saved as aggregates, snapshots of
+        # them are taken.)
+        if self.group is not None and not more:
+            recordings = self.group.save(list(aggregate.collect_events()))
         else:
             recordings = self.save_atomically([*more, aggregate])
         last = recordings[-1]

@@ -208,13 +208,13 @@ class RowsView(TrackingRecorder):
         """The last position recorded at or before the instant (0 if none), and whether
         that is final: whether a later position, whose high water is past the instant,
         is stored already (high waters never go back, so no position to come is in)."""
-        ((at, past),) = self.query(
+        ((at, last),) = self.query(
             "SELECT (SELECT position FROM rm_clock WHERE high_water <= %s "
             "ORDER BY high_water DESC, position DESC LIMIT 1), "
-            "EXISTS (SELECT 1 FROM rm_clock WHERE high_water > %s)",
-            (instant, instant),
+            "(SELECT high_water FROM rm_clock ORDER BY high_water DESC, position DESC LIMIT 1)",
+            (instant,),
         )
-        return int(at or 0), bool(past)
+        return int(at or 0), last is not None and parse_utc(last) > instant
 
     def save_status(self, state: str, error: str | None, error_position: int | None) -> None:
         self.execute(

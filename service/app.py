@@ -62,6 +62,7 @@ def wire(settings: Settings, store: Store, timeline: Timeline, models: ReadModel
         functools.partial(feed_messages, timeline),
         limit=settings.max_streams,
         interval=0.5,
+        gap=0.05,
         keep=1000,
     )
     timeline.listeners.append(lambda _: feed.poke())

@@ -95,8 +95,7 @@ class Message:
     """One event of the feed, encoded once for every stream."""
 
     position: int
-    type: str
-    data: str
+    frame: bytes  # as a stream sends it
 
 
 Fetch = Callable[[int, int], list[Message]]  # (after, limit): blocking, from the store
@@ -106,18 +105,28 @@ class Feed:
     """The log's new events for every live stream of a process, read once.
 
     One reader, run while any stream is open, asks the store for the log's head every
-    `interval` (or at once when a write here or a notification says it grew), fetches
-    the new events once and keeps the latest `keep` of them; a stream that has caught up
-    takes them from there. Only a stream that starts or falls behind that window reads
-    the store itself. Streams are capped: past the cap a stream is refused at once."""
+    `interval` (or sooner when a write here or a notification says it grew, but never
+    within `gap` of its last look), fetches the new events once and keeps the latest
+    `keep` of them; a stream that has caught up takes them from there, all that came
+    since it last looked at once. Only a stream that starts or falls behind that window
+    reads the store itself. Streams are capped: past the cap a stream is refused at once.
+    """
 
     def __init__(
-        self, head: Callable[[], int], fetch: Fetch, *, limit: int, interval: float, keep: int
+        self,
+        head: Callable[[], int],
+        fetch: Fetch,
+        *,
+        limit: int,
+        interval: float,
+        gap: float,
+        keep: int,
     ) -> None:
         self._head = head
         self._fetch = fetch
         self.limit = limit
         self.interval = interval
+        self.gap = gap
         self.keep = keep
         self.streams = 0
         self.recent: list[Message] = []  # every event after `complete_after`, in order
@@ -142,24 +151,23 @@ class Feed:
         if self.streams >= self.limit:
             raise Busy(f"{self.limit} streams are open already")
 
-    async def follow(self, after: int, idle: float) -> AsyncIterator[Message | None]:
-        """The events after a position, then live; None after `idle` seconds without
-        one (for a keep-alive)."""
+    async def follow(self, after: int, idle: float) -> AsyncIterator[list[Message]]:
+        """The events after a position, then live, in batches; an empty batch after
+        `idle` seconds without one (for a keep-alive)."""
         self.streams += 1
         try:
             self._start()
             while True:
                 batch = await self._after(after)
-                for message in batch:
-                    after = message.position
-                    yield message
                 if batch:
+                    after = batch[-1].position
+                    yield batch
                     continue
                 assert self._grown is not None
                 try:
                     await asyncio.wait_for(self._grown.wait(), idle)
                 except TimeoutError:
-                    yield None
+                    yield []
         finally:
             self.streams -= 1
 
@@ -168,7 +176,7 @@ class Feed:
             return []  # the reader has not looked yet, or there is nothing new
         if after >= self.complete_after:
             start = bisect.bisect_right(self.recent, after, key=lambda m: m.position)
-            return self.recent[start : start + FETCH]
+            return self.recent[start:]
         return await anyio.to_thread.run_sync(self._fetch, after, FETCH)
 
     def _start(self) -> None:
@@ -189,8 +197,10 @@ class Feed:
                 await self._read()
             except Exception as e:  # the store is away: streams wait, and are kept alive
                 log.info("feed: %s", e)
+            # Many writes a second make one batch for every stream, not one each.
+            await asyncio.sleep(self.gap)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.interval)
+                await asyncio.wait_for(self._poked.wait(), self.interval - self.gap)
 
     async def _read(self) -> None:
         head = await anyio.to_thread.run_sync(self._head)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from eventsourcing.application import project_aggregate
 
+from domain.actors import Topic, TopicTree
 from domain.application import Author, Timeline
 from domain.errors import (
     InvalidInput,
@@ -13,7 +15,7 @@ from domain.errors import (
     TopicCycle,
     UnknownReference,
 )
-from domain.ids import actor_id
+from domain.ids import TOPIC_TREE_ID, actor_id, topic_id
 
 HEGSETH = {
     "id": "pete-hegseth",
@@ -106,3 +108,23 @@ def test_unknown_actors_and_topics_are_not_found(timeline: Timeline, author: Aut
         timeline.add_alias("nobody", "N", author)
     with pytest.raises(NotFound):
         timeline.relabel_topic("nothing", "N", author)
+
+
+def test_a_topic_moved_often_and_the_tree_are_read_from_snapshots(
+    timeline: Timeline, author: Author
+) -> None:
+    timeline.define_topic({"id": "a", "label": "A"}, author)
+    timeline.define_topic({"id": "b", "label": "B"}, author)
+    # 120 moves of one topic: the tree and the topic reach versions 121.
+    for n in range(120):
+        timeline.move_topic("a", "b" if n % 2 == 0 else None, author)
+    # Every 50 events a snapshot, from which they are read...
+    snapshots = timeline.snapshots
+    assert snapshots is not None
+    for id in (topic_id("a"), TOPIC_TREE_ID):
+        assert [s.originator_version for s in snapshots.get(id)] == [50, 100]
+    # ...as they were from their whole history.
+    tree: TopicTree = timeline.repository.get(TOPIC_TREE_ID)
+    assert (tree.version, tree.moved) == (121, {"a": None})
+    whole: Topic | None = project_aggregate(None, timeline.events.get(topic_id("a")))
+    assert vars(timeline.get_topic("a")) == vars(whole)
