@@ -39,6 +39,9 @@ from domain.ids import TOPIC_TREE_ID, actor_id, record_id, topic_id
 from domain.records import RECORD_CLASSES, Record
 
 A = TypeVar("A", bound=Aggregate)
+# An unconditional change that loses a race to another writer reloads and tries again, at
+# most this many times (each loss means another writer's change was stored).
+RETRIES = 32
 
 
 @dataclass(frozen=True, slots=True)

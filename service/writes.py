@@ -12,7 +12,7 @@ from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.params import FromPath, RawBody
 
-from domain.application import Author, Timeline, Written, recorded_at
+from domain.application import RETRIES, Author, Timeline, Written, recorded_at
 from domain.errors import ConcurrentWrite, StaleVersion
 from domain.records import KINDS
 from projections.rows import utc_text
@@ -23,9 +23,6 @@ from service.routing import Routes
 
 PLURAL = {kind: f"{kind}s" for kind in KINDS}
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
-# An unconditional change that loses a race to another writer reloads and tries again, at
-# most this many times (each loss means another writer's change was stored).
-RETRIES = 32
 
 
 def _author(request: Request[Any, Any, Any]) -> Author:
