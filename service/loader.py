@@ -52,6 +52,7 @@ from domain.ids import record_id
 log = logging.getLogger("timeline.backfill")
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seed"
 MAX_LINE_BYTES = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"  # how a gzip file begins
 MAX_REJECTED = 10_000  # listed in a report; more are only counted
 # Lines a transaction: 500 and 5,000 both imported a tenth slower than 1,000 (decision 012).
 BATCH_SIZE = 1000
@@ -142,7 +143,7 @@ def open_lines(path: str | Path, stdin: IO[bytes] | None = None) -> Iterator[tup
         raw = open(path, "rb")  # noqa: SIM115 (closed below)
     try:
         head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
-        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if head == b"\x1f\x8b" else raw
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if head == GZIP_MAGIC else raw
         for number, line in enumerate(iter(lambda: _read_line(stream), b""), start=1):
             if line.strip():
                 yield number, line

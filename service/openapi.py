@@ -76,6 +76,7 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
     if body == "ndjson":
         op["requestBody"] = {
             "required": True,
+            "description": "NDJSON as it is, or gzipped with `Content-Encoding: gzip`",
             "content": {
                 "application/x-ndjson": {
                     "schema": {"type": "string", "description": "one JSON object a line"}
@@ -85,6 +86,7 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
     elif body is not None:
         op["requestBody"] = {
             "required": True,
+            "description": "NDJSON as it is, or gzipped with `Content-Encoding: gzip`",
             "content": {"application/json": {"schema": _ref(body)}},
         }
     success = str(handler.status_code)

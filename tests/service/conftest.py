@@ -169,13 +169,16 @@ class Apps:
         seed: bool = True,
         wait_timeout: float = 10.0,
         read_requires_key: bool = False,
+        **more: Any,
     ) -> Api:
+        """`more`: other settings, by name."""
         url = self.url(store)
         settings = Settings(
             database_url=url,
             wait_timeout=wait_timeout,
             read_requires_key=read_requires_key,
             pool_size=6,
+            **more,
         )
         services = build_services(settings)
         secrets = {scope: services.keys.create(name, scope) for scope, name in KEY_NAMES.items()}
