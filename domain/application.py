@@ -137,7 +137,14 @@ class Timeline(Application[UUID]):
     def register_actor(self, data: Mapping[str, object], by: Author) -> Written:
         clean = clean_actor(data)
         return self._create_once(
-            Actor, Actor.Registered, actor_id(clean["slug"]), clean["slug"], clean, by, field="id"
+            Actor,
+            Actor.Registered,
+            actor_id(clean["slug"]),
+            clean["slug"],
+            clean,
+            by,
+            field="id",
+            print_=records.fingerprint(clean),
         )
 
     def add_alias(
@@ -189,7 +196,14 @@ class Timeline(Application[UUID]):
         if clean["parent"] is not None:
             self._check_exists(topic_id(clean["parent"]), "parent", "topic", clean["parent"])
         return self._create_once(
-            Topic, Topic.Defined, topic_id(clean["slug"]), clean["slug"], clean, by, field="id"
+            Topic,
+            Topic.Defined,
+            topic_id(clean["slug"]),
+            clean["slug"],
+            clean,
+            by,
+            field="id",
+            print_=records.fingerprint(clean),
         )
 
     def relabel_topic(
@@ -246,14 +260,20 @@ class Timeline(Application[UUID]):
         content = records.normalise(kind, body)
         self._check_references(kind, content, content)
         key = (
-            records.derive_key(kind, content)
-            if given_key is None
-            else rules.text(given_key, "key", max_length=200)
+            records.derive_key(kind, content) if given_key is None else rules.key(given_key, "key")
         )
         cls = RECORD_CLASSES[kind]
         id = record_id(kind, key)
         return self._create_once(
-            cls, cls.Recorded, id, str(id), {"content": content}, by, field="key", key=key
+            cls,
+            cls.Recorded,
+            id,
+            str(id),
+            {"content": content},
+            by,
+            field="key",
+            print_=records.content_print(content),
+            key=key,
         )
 
     def correct(
@@ -518,11 +538,11 @@ class Timeline(Application[UUID]):
         by: Author,
         *,
         field: str,
+        print_: str,
         **more: Any,
     ) -> Written:
-        """Create an aggregate under a stable id, once: the same content again is a
-        duplicate, other content a conflict."""
-        print_ = records.fingerprint(fields.get("content", fields))
+        """Create an aggregate under a stable id, once: the same content again (the same
+        `print_`) is a duplicate, other content a conflict."""
         existing = self._find(cls, id, creating=True)
         if existing is not None:
             return self._duplicate(existing, ref, print_, field=field)

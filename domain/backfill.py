@@ -131,7 +131,7 @@ def resolve_target(target: object) -> tuple[str, UUID]:
     if ("key" in raw) == ("id" in raw):
         raise InvalidInput("give either key or id", field="target")
     if "key" in raw:
-        return kind, record_id(kind, rules.text(raw["key"], "target.key", max_length=200))
+        return kind, record_id(kind, rules.key(raw["key"], "target.key"))
     try:
         return kind, UUID(rules.text(raw["id"], "target.id", max_length=64))
     except ValueError:

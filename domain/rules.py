@@ -66,6 +66,16 @@ def verbatim(value: object, field: str, *, max_length: int = 500) -> str:
     return text(value, field, max_length=max_length, verbatim=True)
 
 
+def key(value: object, field: str) -> str:
+    """A client's key for a record, compared exactly: `"k "` and `"k"` would be two records,
+    so white space around it is refused (never trimmed: that would change the id of a
+    record stored under it)."""
+    value = text(value, field, max_length=200)
+    if value != value.strip():
+        raise InvalidInput("must not begin or end with white space", field=field)
+    return value
+
+
 def slug(value: object, field: str) -> str:
     """A lower-case slug such as `donald-trump`."""
     if not _is_slug(value):
