@@ -48,6 +48,7 @@ from domain.backfill import (
 )
 from domain.errors import ConcurrentWrite, InvalidInput, TimelineError
 from domain.ids import record_id
+from service.jsonkeys import repeated_key
 
 log = logging.getLogger("timeline.backfill")
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seed"
@@ -182,7 +183,7 @@ def load(
     with Sorter() as sorter:
         for number, raw in lines:
             try:
-                sorter.add(number, raw, _decode(raw))
+                sorter.add(number, raw, _decode(raw, first=True))
             except TimelineError as e:
                 report.reject([Rejected(number, None, _describe(e), source)])
                 _tell(progress, 1)
@@ -521,13 +522,17 @@ def _tell(progress: Progress | None, done: int) -> None:
         progress(done)
 
 
-def _decode(raw: bytes) -> Any:
+def _decode(raw: bytes, *, first: bool = False) -> Any:
+    """A line's JSON; the `first` time it is read, also checked for a key given twice."""
     if len(raw) > MAX_LINE_BYTES:
         raise InvalidInput(f"is longer than {MAX_LINE_BYTES} bytes", field="line")
     try:
-        return msgspec.json.decode(raw)
+        line = msgspec.json.decode(raw)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
         raise InvalidInput(f"is not valid JSON: {e}", field="line") from None
+    if first and (at := repeated_key(raw, line)) is not None:
+        raise InvalidInput("is given twice in one object: give each key once", field=at or "line")
+    return line
 
 
 def _describe(error: TimelineError) -> str:
