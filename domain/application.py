@@ -151,7 +151,7 @@ class Timeline(Application[UUID]):
         self, slug: str, alias: object, by: Author, expected_version: int | None = None
     ) -> Written:
         actor = self.get_actor(slug, expected_version)
-        name = rules.text(alias, "alias", max_length=200)
+        name = rules.name(alias, "alias", max_length=200)
         if name in actor.aliases or name == actor.name:
             return self._unchanged(actor, slug)
         actor.add_alias(alias=name, writer=by.writer, batch_id=by.batch_id)
@@ -176,7 +176,7 @@ class Timeline(Application[UUID]):
         expected_version: int | None = None,
     ) -> Written:
         actor = self.get_actor(slug, expected_version)
-        open_title = rules.text(title, "title", max_length=200)
+        open_title = rules.name(title, "title", max_length=200)
         actor.open_role(open_title)
         actor.end_role(
             title=open_title,
@@ -211,7 +211,7 @@ class Timeline(Application[UUID]):
     ) -> Written:
         topic = self.get_topic(slug, expected_version)
         topic.relabel(
-            label=rules.text(label, "label", max_length=200), writer=by.writer, batch_id=by.batch_id
+            label=rules.name(label, "label", max_length=200), writer=by.writer, batch_id=by.batch_id
         )
         return self._save(topic, slug)
 

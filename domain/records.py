@@ -32,8 +32,9 @@ def _quote(value: object, field: str) -> str:
     return rules.verbatim(value, field, max_length=MAX_TEXT)
 
 
-def _short(value: object, field: str) -> str:
-    return rules.text(value, field, max_length=300)
+def _title(value: object, field: str) -> str:
+    """An occurrence's title or a place: a name (see `rules.text`)."""
+    return rules.name(value, field, max_length=300)
 
 
 def _slugs(min_items: int = 0) -> Rule:
@@ -60,7 +61,7 @@ class Field:
 # `sources` keeps its order: the first is the one the derived key and readers cite.
 _COMMON = {
     "occurred_at": Field(rules.when, required=True),
-    "location": Field(_short),
+    "location": Field(_title),
     "topics": Field(_slugs(), is_list=True, topics=True, unordered=True),
     "sources": Field(_sources, required=True, is_list=True),
 }
@@ -82,7 +83,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         **_COMMON,
     },
     "occurrence": {
-        "title": Field(_short, required=True),
+        "title": Field(_title, required=True),
         "summary": Field(_long),
         "kind": Field(lambda v, f: rules.choice(v, f, rules.OCCURRENCE_KINDS), required=True),
         "ended_at": Field(rules.when),
