@@ -91,6 +91,8 @@ async def stream_events(
             raise HttpProblem(400, "Last-Event-ID must be a position", field="last-event-id")
         start = int(last)
     check_position(start, "after")
+    if request.method == "HEAD":  # the stream's headers, and no stream to hold open
+        return ServerSentEvent(iter(()), headers={"Cache-Control": "no-store"})
     try:
         s.feed.admit()
     except Busy as e:
