@@ -154,6 +154,7 @@ def create_app(
             *openapi.routes.handlers(),
         ],
         guards=[guard],
+        before_request=reads.check_query,
         dependencies={"at": Provide(reads.reading)},
         middleware=[measure, head_without_body],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

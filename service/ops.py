@@ -29,7 +29,6 @@ from service.reads import (
     _json,
     check_position,
     event_out,
-    integers_as_digits,
     read_route,
 )
 from service.routing import Routes
@@ -74,7 +73,6 @@ def get_events(
 @routes.add(
     get,
     "/events/stream",
-    before_request=integers_as_digits,
     opt={"scope": "read", "errors": (400, 401, 403, 503), "sse": True},
 )
 async def stream_events(
