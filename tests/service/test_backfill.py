@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from projections.timeline import TimelineQuery
 from projections.timeline import timeline as timeline_page
 from service.loader import load, open_lines
 from service.store import Store, open_timeline
+from tests.projections.workers_support import wait_until
 
 BBC = {"publisher": "BBC News", "url": "https://www.bbc.com/news/example"}
 
@@ -248,9 +248,12 @@ def test_an_import_killed_mid_way_and_run_again_stores_each_line_once(
 
     timeline_ = open_timeline(store)
     try:
-        deadline = time.monotonic() + 60
-        while timeline_.head_position() < 600 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(
+            "the first import has stored 600 events",
+            lambda: timeline_.head_position() >= 600,
+            seen=lambda: f"{timeline_.head_position()} events stored",
+            processes=[first],
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         stored_before = len(timeline_.recorder.select_notifications(start=1, limit=10**6))
