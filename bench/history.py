@@ -10,7 +10,14 @@ from typing import Any
 from domain.actors import Actor, Topic
 from domain.application import Timeline
 from domain.ids import actor_id, record_id, topic_id
-from domain.records import RECORD_CLASSES, Record, derive_key, fingerprint, normalise
+from domain.records import (
+    RECORD_CLASSES,
+    Record,
+    content_print,
+    derive_key,
+    fingerprint,
+    normalise,
+)
 
 CHANNELS = ["press-conference", "social-media", "interview", "speech", "written-statement"]
 
@@ -134,7 +141,7 @@ def _records(
             id=record_id(kind, key),
             key=key,
             content=content,
-            fingerprint=fingerprint(content),
+            fingerprint=content_print(content),
             writer="bench",
             batch_id=None,
         )

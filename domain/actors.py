@@ -156,7 +156,7 @@ class TopicTree(Aggregate):
 
 
 def _name(value: object, field: str) -> str:
-    return rules.text(value, field, max_length=200)
+    return rules.name(value, field, max_length=200)
 
 
 def clean_role(value: object, field: str = "role") -> dict[str, Any]:

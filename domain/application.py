@@ -39,6 +39,9 @@ from domain.ids import TOPIC_TREE_ID, actor_id, record_id, topic_id
 from domain.records import RECORD_CLASSES, Record
 
 A = TypeVar("A", bound=Aggregate)
+# An unconditional change that loses a race to another writer reloads and tries again, at
+# most this many times (each loss means another writer's change was stored).
+RETRIES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +144,21 @@ class Timeline(Application[UUID]):
     def register_actor(self, data: Mapping[str, object], by: Author) -> Written:
         clean = clean_actor(data)
         return self._create_once(
-            Actor, Actor.Registered, actor_id(clean["slug"]), clean["slug"], clean, by, field="id"
+            Actor,
+            Actor.Registered,
+            actor_id(clean["slug"]),
+            clean["slug"],
+            clean,
+            by,
+            field="id",
+            print_=records.fingerprint(clean),
         )
 
     def add_alias(
         self, slug: str, alias: object, by: Author, expected_version: int | None = None
     ) -> Written:
         actor = self.get_actor(slug, expected_version)
-        name = rules.text(alias, "alias", max_length=200)
+        name = rules.name(alias, "alias", max_length=200)
         if name in actor.aliases or name == actor.name:
             return self._unchanged(actor, slug)
         actor.add_alias(alias=name, writer=by.writer, batch_id=by.batch_id)
@@ -173,7 +183,7 @@ class Timeline(Application[UUID]):
         expected_version: int | None = None,
     ) -> Written:
         actor = self.get_actor(slug, expected_version)
-        open_title = rules.text(title, "title", max_length=200)
+        open_title = rules.name(title, "title", max_length=200)
         actor.open_role(open_title)
         actor.end_role(
             title=open_title,
@@ -193,7 +203,14 @@ class Timeline(Application[UUID]):
         if clean["parent"] is not None:
             self._check_exists(topic_id(clean["parent"]), "parent", "topic", clean["parent"])
         return self._create_once(
-            Topic, Topic.Defined, topic_id(clean["slug"]), clean["slug"], clean, by, field="id"
+            Topic,
+            Topic.Defined,
+            topic_id(clean["slug"]),
+            clean["slug"],
+            clean,
+            by,
+            field="id",
+            print_=records.fingerprint(clean),
         )
 
     def relabel_topic(
@@ -201,7 +218,7 @@ class Timeline(Application[UUID]):
     ) -> Written:
         topic = self.get_topic(slug, expected_version)
         topic.relabel(
-            label=rules.text(label, "label", max_length=200), writer=by.writer, batch_id=by.batch_id
+            label=rules.name(label, "label", max_length=200), writer=by.writer, batch_id=by.batch_id
         )
         return self._save(topic, slug)
 
@@ -250,14 +267,20 @@ class Timeline(Application[UUID]):
         content = records.normalise(kind, body)
         self._check_references(kind, content, content)
         key = (
-            records.derive_key(kind, content)
-            if given_key is None
-            else rules.text(given_key, "key", max_length=200)
+            records.derive_key(kind, content) if given_key is None else rules.key(given_key, "key")
         )
         cls = RECORD_CLASSES[kind]
         id = record_id(kind, key)
         return self._create_once(
-            cls, cls.Recorded, id, str(id), {"content": content}, by, field="key", key=key
+            cls,
+            cls.Recorded,
+            id,
+            str(id),
+            {"content": content},
+            by,
+            field="key",
+            print_=records.content_print(content),
+            key=key,
         )
 
     def correct(
@@ -522,11 +545,11 @@ class Timeline(Application[UUID]):
         by: Author,
         *,
         field: str,
+        print_: str,
         **more: Any,
     ) -> Written:
-        """Create an aggregate under a stable id, once: the same content again is a
-        duplicate, other content a conflict."""
-        print_ = records.fingerprint(fields.get("content", fields))
+        """Create an aggregate under a stable id, once: the same content again (the same
+        `print_`) is a duplicate, other content a conflict."""
         existing = self._find(cls, id, creating=True)
         if existing is not None:
             return self._duplicate(existing, ref, print_, field=field)

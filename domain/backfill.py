@@ -6,13 +6,13 @@ record by `{kind, key}` or `{kind, id}`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
 from domain import rules
-from domain.application import Author, Timeline, Written
-from domain.errors import InvalidInput
+from domain.application import RETRIES, Author, Timeline, Written
+from domain.errors import ConcurrentWrite, InvalidInput
 from domain.ids import actor_id, record_id, topic_id
 from domain.records import KINDS
 
@@ -77,11 +77,27 @@ def _apply_change(app: Timeline, kind: str, body: dict[str, Any], by: Author) ->
         if name not in body:
             raise InvalidInput("is required", field=name)
     record_kind, id = resolve_target(body["target"])
-    if kind == "correction":
-        return app.correct(record_kind, id, body["changes"], body["reason"], by)
-    if kind == "retraction":
-        return app.retract(record_kind, id, body["reason"], by)
-    return app.add_source(record_kind, id, body["source"], by)
+
+    def change() -> Written:
+        if kind == "correction":
+            return app.correct(record_kind, id, body["changes"], body["reason"], by)
+        if kind == "retraction":
+            return app.retract(record_kind, id, body["reason"], by)
+        return app.add_source(record_kind, id, body["source"], by)
+
+    return _unconditionally(change)
+
+
+def _unconditionally(use: Callable[[], Written]) -> Written:
+    """A change line expects no version: when another writer (an API client, say) saves
+    its record between our read and our save, it is read again and applied again, as
+    the API does with a change sent without If-Match."""
+    for _ in range(RETRIES - 1):
+        try:
+            return use()
+        except ConcurrentWrite:
+            continue
+    return use()
 
 
 def targets(lines: Iterable[object], *, created: bool = False) -> list[UUID]:
@@ -115,7 +131,7 @@ def resolve_target(target: object) -> tuple[str, UUID]:
     if ("key" in raw) == ("id" in raw):
         raise InvalidInput("give either key or id", field="target")
     if "key" in raw:
-        return kind, record_id(kind, rules.text(raw["key"], "target.key", max_length=200))
+        return kind, record_id(kind, rules.key(raw["key"], "target.key"))
     try:
         return kind, UUID(rules.text(raw["id"], "target.id", max_length=64))
     except ValueError:

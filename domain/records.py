@@ -32,8 +32,9 @@ def _quote(value: object, field: str) -> str:
     return rules.verbatim(value, field, max_length=MAX_TEXT)
 
 
-def _short(value: object, field: str) -> str:
-    return rules.text(value, field, max_length=300)
+def _title(value: object, field: str) -> str:
+    """An occurrence's title or a place: a name (see `rules.text`)."""
+    return rules.name(value, field, max_length=300)
 
 
 def _slugs(min_items: int = 0) -> Rule:
@@ -51,12 +52,17 @@ class Field:
     is_list: bool = False
     actors: bool = False  # holds actor slugs
     topics: bool = False  # holds topic slugs
+    unordered: bool = False  # a list whose order says nothing: compared as a set
 
 
+# The lists of slugs are sets: a record tagged [a, b] is the one tagged [b, a], and so is
+# one that mentions them, or whose participants they are. So is `by`: a joint announcement
+# has no first author, and the derived key already sorts it (two orders, one key).
+# `sources` keeps its order: the first is the one the derived key and readers cite.
 _COMMON = {
     "occurred_at": Field(rules.when, required=True),
-    "location": Field(_short),
-    "topics": Field(_slugs(), is_list=True, topics=True),
+    "location": Field(_title),
+    "topics": Field(_slugs(), is_list=True, topics=True, unordered=True),
     "sources": Field(_sources, required=True, is_list=True),
 }
 SCHEMAS: dict[str, dict[str, Field]] = {
@@ -65,27 +71,30 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "quote": Field(_quote),
         "summary": Field(_long),
         "channel": Field(lambda v, f: rules.choice(v, f, rules.CHANNELS), required=True),
-        "mentions": Field(_slugs(), is_list=True, actors=True),
+        "mentions": Field(_slugs(), is_list=True, actors=True, unordered=True),
         **_COMMON,
     },
     "announcement": {
-        "by": Field(_slugs(min_items=1), required=True, is_list=True, actors=True),
+        "by": Field(_slugs(min_items=1), required=True, is_list=True, actors=True, unordered=True),
         "quote": Field(_quote),
         "summary": Field(_long, required=True),
         "channel": Field(lambda v, f: rules.choice(v, f, rules.CHANNELS), required=True),
-        "mentions": Field(_slugs(), is_list=True, actors=True),
+        "mentions": Field(_slugs(), is_list=True, actors=True, unordered=True),
         **_COMMON,
     },
     "occurrence": {
-        "title": Field(_short, required=True),
+        "title": Field(_title, required=True),
         "summary": Field(_long),
         "kind": Field(lambda v, f: rules.choice(v, f, rules.OCCURRENCE_KINDS), required=True),
         "ended_at": Field(rules.when),
-        "participants": Field(_slugs(), is_list=True, actors=True),
+        "participants": Field(_slugs(), is_list=True, actors=True, unordered=True),
         **_COMMON,
     },
 }
 KINDS = tuple(SCHEMAS)
+UNORDERED = frozenset(
+    name for schema in SCHEMAS.values() for name, f in schema.items() if f.unordered
+)
 
 
 def normalise(kind: str, content: object, field: str = "") -> dict[str, Any]:
@@ -168,6 +177,14 @@ def fingerprint(content: dict[str, Any]) -> str:
     return hashlib.sha256(unicodedata.normalize("NFC", canonical).encode()).hexdigest()
 
 
+def content_print(content: dict[str, Any]) -> str:
+    """What makes a record's content the same content again: its `fingerprint`, with the
+    lists whose order says nothing (UNORDERED) sorted first."""
+    return fingerprint(
+        {k: sorted(v) if k in UNORDERED and isinstance(v, list) else v for k, v in content.items()}
+    )
+
+
 def derive_key(kind: str, content: dict[str, Any]) -> str:
     """A key from who, the occurred day, what, and the first source."""
     who = content.get("speaker") or sorted(content.get("by") or content.get("participants", []))
@@ -184,9 +201,12 @@ class Record(Aggregate):
     KIND: ClassVar[str]
 
     class Recorded(Aggregate.Created):
-        """v2 added `fingerprint`; v1 events get it computed from their content."""
+        """v2 added `fingerprint`; v3 made it a `content_print`, which reads the unordered
+        lists as sets. Events of v1 and v2 get it computed from their content (which is
+        what it was computed from), so a repeat of their content, in any order of those
+        lists, is found a duplicate."""
 
-        class_version = 2
+        class_version = 3
         key: str
         content: dict[str, Any]
         fingerprint: str
@@ -196,6 +216,10 @@ class Record(Aggregate):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["fingerprint"] = fingerprint(state["content"])
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["fingerprint"] = content_print(state["content"])
 
     @event(Recorded)
     def __init__(

@@ -18,6 +18,17 @@ SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 SLUG_MAX = 64
 # C0 controls other than tab, line feed and carriage return, DEL, and the C1 block.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Characters that show nothing: Unicode's format characters (category Cf) and the other
+# default-ignorable code points (variation selectors, Hangul fillers, tags, ...).
+_INVISIBLE = (
+    "\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160"
+    "\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164"
+    "\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff"
+)
+_BLANK = re.compile(f"[\\s{_INVISIBLE}]*")
+# The controls of bidirectional text: embeddings, overrides, isolates and marks.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _URI = re.compile(r"(?:https?://[^\s/?#]+[^\s]*|urn:[a-z0-9][a-z0-9-]{0,31}:\S+)", re.IGNORECASE)
 
 CHANNELS = frozenset(
@@ -38,14 +49,34 @@ OCCURRENCE_KINDS = frozenset(
 ACTOR_KINDS = frozenset({"person", "state", "organization", "group"})
 
 
-def text(value: object, field: str, *, max_length: int = 500, verbatim: bool = False) -> str:
-    """A non-blank string without control characters or lone surrogates, in Unicode
-    normal form C: "Zelenskyy" typed with a composed or a decomposed accent is one name.
-    `verbatim` text (quotes, excerpts) is kept byte for byte as given."""
+def text(
+    value: object,
+    field: str,
+    *,
+    max_length: int = 500,
+    verbatim: bool = False,
+    name: bool = False,
+) -> str:
+    """A string with something to see, without control characters or lone surrogates, in
+    Unicode normal form C: "Zelenskyy" typed with a composed or a decomposed accent is
+    one name. `verbatim` text (quotes, excerpts) is kept byte for byte as given.
+
+    Text made only of spaces and invisible characters (format characters such as U+200B
+    or U+FEFF, and the other default-ignorable ones) is refused as empty, everywhere.
+    Within text they stay: a zero-width non-joiner belongs in Persian names, a joiner in
+    emoji. A `name` — of an actor, an alias, a role, a topic's label, an occurrence's
+    title, a place, a source's publisher and title — also refuses the controls of
+    bidirectional text (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C): a short
+    label shown among others needs none, and one can make a name read as another. Prose
+    (summaries, descriptions, reasons) and verbatim quotes and excerpts keep them, since
+    Arabic and Hebrew words quoted beside Latin ones may need their marks."""
     if not isinstance(value, str):
         raise InvalidInput(f"must be a string, not {type(value).__name__}", field=field)
-    if not value.strip():
-        raise InvalidInput("must not be empty", field=field)
+    is_ascii = value.isascii()  # known at once; most text is, and holds no invisible ones
+    if (not value.strip()) if is_ascii else _BLANK.fullmatch(value):
+        raise InvalidInput(
+            "must not be empty (nor only spaces and invisible characters)", field=field
+        )
     if len(value) > 3 * max_length:  # too long even before normalising (at most 3x)
         raise InvalidInput(f"must be at most {max_length} characters", field=field)
     if _CONTROL.search(value):
@@ -54,6 +85,10 @@ def text(value: object, field: str, *, max_length: int = 500, verbatim: bool = F
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInput("must be valid Unicode (no lone surrogates)", field=field) from None
+    if name and not is_ascii and _BIDI.search(value):
+        raise InvalidInput(
+            "must not hold bidirectional text controls (such as U+202E or U+200F)", field=field
+        )
     if not verbatim:
         value = unicodedata.normalize("NFC", value)
     if len(value) > max_length:
@@ -61,9 +96,24 @@ def text(value: object, field: str, *, max_length: int = 500, verbatim: bool = F
     return value
 
 
+def name(value: object, field: str, *, max_length: int = 200) -> str:
+    """A name, label or title: checked as `text`, and without bidirectional controls."""
+    return text(value, field, max_length=max_length, name=True)
+
+
 def verbatim(value: object, field: str, *, max_length: int = 500) -> str:
     """Text kept exactly as given (a quote): checked as `text`, never normalised."""
     return text(value, field, max_length=max_length, verbatim=True)
+
+
+def key(value: object, field: str) -> str:
+    """A client's key for a record, compared exactly: `"k "` and `"k"` would be two records,
+    so white space around it is refused (never trimmed: that would change the id of a
+    record stored under it)."""
+    value = text(value, field, max_length=200)
+    if value != value.strip():
+        raise InvalidInput("must not begin or end with white space", field=field)
+    return value
 
 
 def slug(value: object, field: str) -> str:
@@ -145,9 +195,9 @@ def known_keys(value: object, field: str, allowed: Mapping[str, object]) -> dict
 
 
 _SOURCE_FIELDS: dict[str, Callable[[object, str], Any]] = {
-    "publisher": lambda v, f: text(v, f, max_length=200),
+    "publisher": lambda v, f: name(v, f, max_length=200),
     "url": uri,
-    "title": lambda v, f: text(v, f, max_length=500),
+    "title": lambda v, f: name(v, f, max_length=500),
     "published_at": when,
     "excerpt": lambda v, f: verbatim(v, f, max_length=2000),  # the source's words
 }

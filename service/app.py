@@ -25,6 +25,7 @@ from service.metrics import Metrics
 from service.ops import feed_messages
 from service.problems import EXCEPTION_HANDLERS, HttpProblem
 from service.readmodels import open_read_models
+from service.routing import head_without_body
 from service.settings import Settings
 from service.store import Bounds, Store, capacity_warning, open_timeline, parse_url
 from service.waiting import Feed, Watch
@@ -154,8 +155,9 @@ def create_app(
             *openapi.routes.handlers(),
         ],
         guards=[guard],
+        before_request=reads.check_query,
         dependencies={"at": Provide(reads.reading)},
-        middleware=[measure],
+        middleware=[measure, head_without_body],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY,
         on_startup=[start],
@@ -166,7 +168,8 @@ def create_app(
             path="/_openapi",
             render_plugins=[JsonRenderPlugin()],
             description="Who said what, who announced what, and what happened: an "
-            "event-sourced timeline with answers as of any point in its history.",
+            "event-sourced timeline with answers as of any point in its history. Every GET "
+            "also answers HEAD: its status and headers, without the body.",
         ),
         debug=False,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import logging
 import os
@@ -27,6 +29,7 @@ from projections.timeline import TimelineQuery
 from service.keys import KeyProblem, KeyStore
 from service.loader import (
     BATCH_SIZE,
+    GZIP_MAGIC,
     Report,
     load,
     load_files,
@@ -151,20 +154,23 @@ def _backfill_api(
         _fail("--api needs --key (an admin key)")
     out: dict[str, object] = {}
     for name in files:
-
-        def chunks(name: str = name) -> Iterator[bytes]:
-            source = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
-            with source:
-                while chunk := source.read(1 << 16):
-                    yield chunk
-
-        response = httpx.post(
-            f"{api.rstrip('/')}/admin/backfill",
-            params={"dry_run": str(dry_run).lower(), "atomic": str(atomic).lower()},
-            content=chunks(),
-            timeout=httpx.Timeout(30.0, read=3600.0),
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
-        )
+        source = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+        with source:
+            # A gzip file is sent as it is, and said to be gzip: the service inflates it.
+            gzipped = isinstance(source, io.BufferedReader) and source.peek(2)[:2] == GZIP_MAGIC
+            headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+            if gzipped:
+                headers["Content-Encoding"] = "gzip"
+            try:
+                response = httpx.post(
+                    f"{api.rstrip('/')}/admin/backfill",
+                    params={"dry_run": str(dry_run).lower(), "atomic": str(atomic).lower()},
+                    content=iter(functools.partial(source.read, 1 << 16), b""),
+                    timeout=httpx.Timeout(30.0, read=3600.0),
+                    headers=headers,
+                )
+            except (httpx.HTTPError, httpx.InvalidURL) as e:
+                _fail(f"{name}: cannot reach the service at {api}: {e}")
         if response.status_code != 200:
             _fail(f"{name}: {response.status_code} {response.text[:500]}")
         out = response.json()

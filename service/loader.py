@@ -48,10 +48,12 @@ from domain.backfill import (
 )
 from domain.errors import ConcurrentWrite, InvalidInput, TimelineError
 from domain.ids import record_id
+from service.jsonkeys import repeated_key
 
 log = logging.getLogger("timeline.backfill")
 SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seed"
 MAX_LINE_BYTES = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"  # how a gzip file begins
 MAX_REJECTED = 10_000  # listed in a report; more are only counted
 # Lines a transaction: 500 and 5,000 both imported a tenth slower than 1,000 (decision 012).
 BATCH_SIZE = 1000
@@ -142,7 +144,7 @@ def open_lines(path: str | Path, stdin: IO[bytes] | None = None) -> Iterator[tup
         raw = open(path, "rb")  # noqa: SIM115 (closed below)
     try:
         head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
-        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if head == b"\x1f\x8b" else raw
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if head == GZIP_MAGIC else raw
         for number, line in enumerate(iter(lambda: _read_line(stream), b""), start=1):
             if line.strip():
                 yield number, line
@@ -181,7 +183,7 @@ def load(
     with Sorter() as sorter:
         for number, raw in lines:
             try:
-                sorter.add(number, raw, _decode(raw))
+                sorter.add(number, raw, _decode(raw, first=True))
             except TimelineError as e:
                 report.reject([Rejected(number, None, _describe(e), source)])
                 _tell(progress, 1)
@@ -520,13 +522,17 @@ def _tell(progress: Progress | None, done: int) -> None:
         progress(done)
 
 
-def _decode(raw: bytes) -> Any:
+def _decode(raw: bytes, *, first: bool = False) -> Any:
+    """A line's JSON; the `first` time it is read, also checked for a key given twice."""
     if len(raw) > MAX_LINE_BYTES:
         raise InvalidInput(f"is longer than {MAX_LINE_BYTES} bytes", field="line")
     try:
-        return msgspec.json.decode(raw)
+        line = msgspec.json.decode(raw)
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as e:
         raise InvalidInput(f"is not valid JSON: {e}", field="line") from None
+    if first and (at := repeated_key(raw, line)) is not None:
+        raise InvalidInput("is given twice in one object: give each key once", field=at or "line")
+    return line
 
 
 def _describe(error: TimelineError) -> str:

@@ -57,7 +57,10 @@ def build(app: Litestar) -> dict[str, Any]:
             item = doc["paths"].get(path)
             if item is None:
                 continue
-            for method in handler.http_methods:
+            # Every GET also answers HEAD, without a body (RFC 9110 says a GET implies
+            # it): the document lists the GET only.
+            item.pop("head", None)
+            for method in handler.http_methods - {"HEAD"}:
                 op = item.get(method.lower())
                 if op is not None:
                     _operation(op, handler)
@@ -76,6 +79,7 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
     if body == "ndjson":
         op["requestBody"] = {
             "required": True,
+            "description": "NDJSON as it is, or gzipped with `Content-Encoding: gzip`",
             "content": {
                 "application/x-ndjson": {
                     "schema": {"type": "string", "description": "one JSON object a line"}
@@ -85,6 +89,7 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
     elif body is not None:
         op["requestBody"] = {
             "required": True,
+            "description": "NDJSON as it is, or gzipped with `Content-Encoding: gzip`",
             "content": {"application/json": {"schema": _ref(body)}},
         }
     success = str(handler.status_code)
@@ -108,7 +113,7 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
             responses[success]["headers"] = _position_header()
         if success == "201":
             responses["200"] = {"description": "a duplicate: already stored", "content": content}
-        if handler.http_methods == {"GET"} and any("{id:uuid}" in p for p in handler.paths):
+        if "GET" in handler.http_methods and any("{id:uuid}" in p for p in handler.paths):
             responses["304"] = {"description": "not modified since the ETag given"}
     scope = opt.get("scope")
     errors = set(opt.get("errors", ()))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import re
 import tempfile
-from collections.abc import AsyncIterator, Callable
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -28,7 +29,6 @@ from service.reads import (
     _json,
     check_position,
     event_out,
-    integers_as_digits,
     read_route,
 )
 from service.routing import Routes
@@ -39,6 +39,7 @@ READY_LAG = 10_000  # events a read model may trail by and still be ready
 KEEP_ALIVE = 15.0  # seconds of quiet before a stream sends a comment
 KEEP_ALIVE_FRAME = ServerSentEventMessage(comment="keep-alive").encode()
 BACKFILL_MAX_BYTES = 256 * 1024 * 1024
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
 def _route(
@@ -73,7 +74,6 @@ def get_events(
 @routes.add(
     get,
     "/events/stream",
-    before_request=integers_as_digits,
     opt={"scope": "read", "errors": (400, 401, 403, 503), "sse": True},
 )
 async def stream_events(
@@ -90,6 +90,8 @@ async def stream_events(
             raise HttpProblem(400, "Last-Event-ID must be a position", field="last-event-id")
         start = int(last)
     check_position(start, "after")
+    if request.method == "HEAD":  # the stream's headers, and no stream to hold open
+        return ServerSentEvent(iter(()), headers={"Cache-Control": "no-store"})
     try:
         s.feed.admit()
     except Busy as e:
@@ -221,17 +223,35 @@ async def backfill(
     dry_run: FromQuery[bool] = False,
     atomic: FromQuery[bool] = False,
 ) -> Response[bytes]:
-    """Import NDJSON lines (SPEC §7), streamed; each bad line is reported, the rest go on
-    (`atomic`: all or nothing; `dry_run`: check only)."""
+    """Import NDJSON lines, streamed, as sent or gzipped (`Content-Encoding: gzip`); each
+    bad line is reported, the rest go on (`atomic`: all or nothing; `dry_run`: check
+    only)."""
     media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media not in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+    if media not in NDJSON_TYPES:
         raise HttpProblem(415, "send NDJSON as application/x-ndjson", field="content-type")
+    encoding = (request.headers.get("content-encoding") or "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip"):
+        raise HttpProblem(
+            415, "send the NDJSON as it is or gzipped (gzip)", field="content-encoding"
+        )
     s = services(state)
     author = Author(writer=str(request.state.writer), batch_id=new_batch_id())
+    limit = min(s.settings.backfill_max_bytes, BACKFILL_MAX_BYTES)
+    inflate = Gunzip() if encoding != "identity" else None
     # Spooled to disk past a few MB, so a large import does not sit in memory twice.
     with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
         async for chunk in request.stream():
-            spool.write(chunk)
+            for piece in [chunk] if inflate is None else inflate.feed(chunk):
+                spool.write(piece)
+                if spool.tell() > limit:
+                    raise HttpProblem(
+                        413,
+                        f"the NDJSON is larger than {limit} bytes"
+                        + ("" if inflate is None else " once decompressed"),
+                        field="body",
+                    )
+        if inflate is not None:
+            inflate.close()
         spool.seek(0)
         lines = ((n, raw) for n, raw in enumerate(spool, start=1) if raw.strip())
         report = await anyio.to_thread.run_sync(
@@ -255,3 +275,40 @@ async def backfill(
         media_type="application/json",
         headers={"X-Timeline-Position": str(report.last_position or 0)},
     )
+
+
+class Gunzip:
+    """A gzip body inflated a piece at a time, so that a small body that inflates to a
+    great deal (a gzip bomb) is stopped at the limit, not held in memory; one gzip member
+    or several (as `cat a.gz b.gz` makes)."""
+
+    PIECE = 1 << 16
+
+    def __init__(self) -> None:
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._inside = False  # a member has begun and not ended
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        try:
+            while True:
+                self._inside = self._inside or bool(data)
+                piece = self._inflate.decompress(data, self.PIECE)
+                if piece:
+                    yield piece
+                if self._inflate.eof:  # a member ends; another may follow
+                    self._inside = False
+                    data = self._inflate.unused_data
+                    self._inflate = zlib.decompressobj(wbits=31)
+                    if not data:
+                        return
+                    continue
+                data = self._inflate.unconsumed_tail
+                if not data and len(piece) < self.PIECE:  # else more may be pending
+                    return
+        except zlib.error as e:
+            raise HttpProblem(400, f"the body is not valid gzip: {e}", field="body") from None
+
+    def close(self) -> None:
+        """The body has ended: it must not end inside a member."""
+        if self._inside:
+            raise HttpProblem(400, "the gzip body ends before its member does", field="body")

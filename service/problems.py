@@ -22,6 +22,7 @@ from psycopg_pool import PoolTimeout
 
 from domain import errors
 from service.context import services
+from service.jsonkeys import repeated_key
 from service.schemas import FieldError, Problem
 from service.store import StoreUnavailable, after_failure
 
@@ -192,7 +193,7 @@ def decode(body: bytes, content_type: str | None, cls: type[T]) -> T:
     ):
         raise HttpProblem(415, "send the body as application/json", field="content-type")
     try:
-        return msgspec.json.decode(body, type=cls, strict=True)
+        decoded = msgspec.json.decode(body, type=cls, strict=True)
     except msgspec.ValidationError as e:
         message = str(e)
         m = _PATH.search(message)
@@ -205,6 +206,11 @@ def decode(body: bytes, content_type: str | None, cls: type[T]) -> T:
         raise HttpProblem(400, f"the body is not valid JSON: {e}", field="body") from None
     except RecursionError:
         raise HttpProblem(400, "the body is nested too deeply", field="body") from None
+    if (at := repeated_key(body, msgspec.json.decode(body))) is not None:
+        raise HttpProblem(
+            400, "is given twice in one object: give each key once", field=at or "body"
+        )
+    return decoded
 
 
 def convert(obj: Any, cls: type[T], field: str) -> T:

@@ -5,8 +5,10 @@ the timeline (backfill NDJSON that re-imports with the same ids, CSV, TimelineJS
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -195,7 +197,9 @@ def _record_line(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def timelinejs(items: list[dict[str, Any]], title: str) -> dict[str, Any]:
-    """The Knight Lab TimelineJS JSON format."""
+    """The Knight Lab TimelineJS JSON format. TimelineJS renders headlines and texts as
+    HTML: every text in them is escaped, and a source is a link only to an http(s)
+    address (any other, a URN say, is shown as text)."""
     events = []
     for item in items:
         date = _tl_date(item["occurred_as_given"])
@@ -203,11 +207,7 @@ def timelinejs(items: list[dict[str, Any]], title: str) -> dict[str, Any]:
         names = [who["name"]] if isinstance(who, dict) else [a["name"] for a in who]
         headline = item.get("title") or ", ".join(names) or item["kind"]
         text = (item.get("quote") and f"“{item['quote']}”") or item.get("summary", "")
-        sources = "".join(
-            f'<p><a href="{s["url"]}">{s["publisher"]}</a></p>'
-            for s in item.get("sources", [])
-            if s["url"].startswith("http")
-        )
+        sources = "".join(_source(s) for s in item.get("sources", []))
         events.append(
             {
                 "start_date": date,
@@ -217,6 +217,17 @@ def timelinejs(items: list[dict[str, Any]], title: str) -> dict[str, Any]:
             }
         )
     return {"title": {"text": {"headline": _escape(title)}}, "events": events}
+
+
+def _source(source: dict[str, Any]) -> str:
+    publisher, url = _escape(source["publisher"]), str(source["url"])
+    if _WEB.fullmatch(url):
+        return f'<p><a href="{_escape(url)}">{publisher}</a></p>'
+    return f"<p>{publisher}: {_escape(url)}</p>"
+
+
+# An address a link may go to: http(s), with nothing a browser would drop or read twice.
+_WEB = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
 
 
 def _tl_date(given: str) -> dict[str, str]:
@@ -229,4 +240,4 @@ def _tl_date(given: str) -> dict[str, str]:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=True)

@@ -17,7 +17,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
+from litestar import get, route
+from litestar.enums import HttpMethod
 from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,12 +39,40 @@ class Routes:
         return register
 
     def handlers(self) -> list[HTTPRouteHandler]:
+        """Fresh handler objects; each GET also answers HEAD (see `head_without_body`)."""
         return [
-            decorator(*args, **{k: v for k, v in kwargs.items() if k != "sync_to_thread"})(
-                off_the_loop(fn) if kwargs.get("sync_to_thread") else fn
-            )
+            (_get_and_head if decorator is get else decorator)(
+                *args, **{k: v for k, v in kwargs.items() if k != "sync_to_thread"}
+            )(off_the_loop(fn) if kwargs.get("sync_to_thread") else fn)
             for decorator, args, kwargs, fn in self._specs
         ]
+
+
+def _get_and_head(*args: Any, **kwargs: Any) -> HTTPRouteHandler:
+    return route(*args, http_method=[HttpMethod.GET, HttpMethod.HEAD], **kwargs)
+
+
+def head_without_body(app: ASGIApp) -> ASGIApp:
+    """A HEAD is answered as its GET would be (status and headers, Content-Length
+    included, as RFC 9110 allows), without the body."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if str(scope["type"]) != "http" or scope.get("method") != "HEAD":
+            await app(scope, receive, send)
+            return
+        ended = False
+
+        async def bodiless(message: Message) -> None:
+            nonlocal ended
+            if message["type"] != "http.response.body":
+                await send(message)
+            elif not ended:
+                ended = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await app(scope, receive, bodiless)
+
+    return middleware
 
 
 def off_the_loop(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -47,3 +47,8 @@ class Settings:
     )
     lock_timeout: float = field(default_factory=lambda: _float("TIMELINE_LOCK_TIMEOUT", 0.5))
     pool_timeout: float = field(default_factory=lambda: _float("TIMELINE_POOL_TIMEOUT", 0.5))
+    # Bytes of NDJSON one POST /admin/backfill may carry, as sent and once decompressed
+    # (gzip): past it, 413. It cannot pass the endpoint's own bound, BACKFILL_MAX_BYTES.
+    backfill_max_bytes: int = field(
+        default_factory=lambda: int(_float("TIMELINE_BACKFILL_MAX_BYTES", 256 * 1024 * 1024))
+    )

@@ -12,7 +12,7 @@ from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.params import FromPath, RawBody
 
-from domain.application import Author, Timeline, Written, recorded_at
+from domain.application import RETRIES, Author, Timeline, Written, recorded_at
 from domain.errors import ConcurrentWrite, StaleVersion
 from domain.records import KINDS
 from projections.rows import utc_text
@@ -23,9 +23,6 @@ from service.routing import Routes
 
 PLURAL = {kind: f"{kind}s" for kind in KINDS}
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
-# An unconditional change that loses a race to another writer reloads and tries again, at
-# most this many times (each loss means another writer's change was stored).
-RETRIES = 32
 
 
 def _author(request: Request[Any, Any, Any]) -> Author:
@@ -33,11 +30,23 @@ def _author(request: Request[Any, Any, Any]) -> Author:
 
 
 def expected_version(request: Request[Any, Any, Any]) -> int | None:
-    """`If-Match: "<version>"` makes a write conditional."""
-    header = request.headers.get("if-match")
-    if header is None or header.strip() == "*":
+    """`If-Match: "<version>"` makes a write conditional, on one version: a list of them
+    (which RFC 9110 allows, to match any) is a 400, since a change is made to the version
+    its client read. If-Match compares strongly, so a weak tag (`W/"3"`) never matches:
+    a 412, whatever the version."""
+    headers = request.headers.getall("if-match", [])
+    if not headers or (len(headers) == 1 and headers[0].strip() == "*"):
         return None
-    value = header.strip().removeprefix("W/").strip('"')
+    if len(headers) > 1 or "," in headers[0]:
+        raise HttpProblem(400, 'If-Match takes one version, like "3", not a list', field="if-match")
+    value = headers[0].strip()
+    if value.startswith("W/"):
+        raise HttpProblem(
+            412,
+            'If-Match compares strongly: a weak tag (W/) never matches; send the ETag, like "3"',
+            field="if-match",
+        )
+    value = value.strip('"')
     if not (value.isascii() and value.isdigit()) or len(value) > 18:  # not a superscript two
         raise HttpProblem(400, 'If-Match takes a version in quotes, like "3"', field="if-match")
     return int(value)

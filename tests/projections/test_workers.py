@@ -32,7 +32,9 @@ from tests.projections.workers_support import (
     AUTHOR,
     CONFLICT_WARNING,
     NAMES,
+    PATIENCE,
     TOPICS,
+    Worker,
     Workers,
     body,
     current_refs,
@@ -89,7 +91,7 @@ def test_four_writers_race_a_following_worker_and_every_record_is_projected_exac
         with Workers(tmp_path) as workers:
             # A worker process follows the head of the log.
             worker = workers.start(pg.url, f"follow-{run}")
-            wait_until("the worker has projected the seed", lambda: _at(conn, head(conn)), 20)
+            _projected(conn, "the worker has projected the seed", worker)
             # Four writers each record N statements or occurrences, tagging every tenth.
             done = [threading.Event() for _ in apps]
             errors: list[BaseException] = []
@@ -106,16 +108,17 @@ def test_four_writers_race_a_following_worker_and_every_record_is_projected_exac
                 t.start()
             # While they write, the worker keeps up: sample how far behind it is.
             lags = []
-            while not all(d.is_set() for d in done) and time.monotonic() - started < 240:
+            while not all(d.is_set() for d in done) and time.monotonic() - started < 2 * PATIENCE:
                 lags.append(head(conn) - min(positions(conn).values()))
                 time.sleep(0.05)
             for t in workers_threads:
-                t.join(10)
+                t.join(PATIENCE)
+                assert not t.is_alive(), "a writer is still writing"
             writing = time.monotonic() - started
             assert errors == []
             # Once they finish, the worker reaches the head in every read model.
             final = head(conn)
-            catch_up = wait_until("every read model at the head", lambda: _at(conn, final), 60)
+            catch_up = _projected(conn, "every read model is at the head", worker, final)
             assert worker.alive(), workers.logs()
             assert positions(conn) == dict.fromkeys(NAMES, final)
             # The timeline holds every record once: none skipped, none duplicated.
@@ -202,6 +205,26 @@ def _at(conn: psycopg.Connection[tuple[Any, ...]], position: int) -> bool:
     return min(positions(conn).values()) >= position
 
 
+def _where(conn: psycopg.Connection[tuple[Any, ...]]) -> str:
+    return f"read models at {positions(conn)}, the log's head at {head(conn)}"
+
+
+def _projected(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    what: str,
+    worker: Worker,
+    position: int | None = None,
+) -> float:
+    """Seconds until every read model reached `position` (None: the head as it stands
+    at each look); fails at once, with its log, if the worker exits."""
+    return wait_until(
+        what,
+        lambda: _at(conn, head(conn) if position is None else position),
+        seen=lambda: _where(conn),
+        processes=[worker],
+    )
+
+
 # 2. SIGKILL mid-batch -------------------------------------------------------------------
 
 
@@ -221,14 +244,14 @@ def test_a_worker_killed_mid_batch_resumes_and_its_views_match_a_fresh_rebuild(
         with Workers(tmp_path) as workers:
             # A worker with small batches projects the seed.
             worker = workers.start(pg.url, "batch-0", "--batch-size", "50")
-            wait_until("the worker has projected the seed", lambda: _at(conn, head(conn)), 20)
+            _projected(conn, "the worker has projected the seed", worker)
             # Four writers write a few thousand events of every kind.
             with writers(apps, ops) as mixes:
                 # Twice (from 20%, then from 55% of the way, never past 90%): when the
                 # worker is inside a batch's write transaction, kill -9 it, then start a
                 # new one, as a supervisor would.
                 targets = [0.2, 0.55]
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + PATIENCE
                 resumed_from = 0  # a new worker is killed only once it applies batches
                 while len(kills) < len(targets) and time.monotonic() < deadline:
                     reached = min(positions(conn).values())
@@ -250,21 +273,22 @@ def test_a_worker_killed_mid_batch_resumes_and_its_views_match_a_fresh_rebuild(
                     wait_until(
                         "the killed worker's sessions end",
                         lambda name=worker.name: sessions(conn, name) == 0,  # type: ignore[misc]
-                        10,
+                        seen=lambda name=worker.name: f"{sessions(conn, name)} sessions",  # type: ignore[misc]
                     )
                     after = positions(conn)
                     assert all(after[n] >= before[n] for n in NAMES), (before, after)
                     resumed_from = max(after.values())
                     worker = workers.start(pg.url, f"batch-{len(kills)}", "--batch-size", "50")
-                deadline = time.monotonic() + 90
-                while any(m.ops > len(m.written) and not m.errors for m in mixes):
-                    assert time.monotonic() < deadline, "the writers did not finish"
-                    time.sleep(0.05)
+                wait_until(
+                    "the writers have finished",
+                    lambda: not any(m.ops > len(m.written) and not m.errors for m in mixes),
+                    seen=lambda: [f"{len(m.written)}/{m.ops}" for m in mixes],
+                )
             assert [e for m in mixes for e in m.errors] == []
             assert kills, "the worker was never caught inside a batch between 10% and 90%"
             # The last worker catches up with every read model, then stops cleanly.
             final = head(conn)
-            wait_until("every read model at the head", lambda: _at(conn, final), 30)
+            _projected(conn, "every read model is at the head", worker, final)
             assert worker.terminate() == 0, workers.logs()
             assert CONFLICT_WARNING not in workers.logs()
         incremental = {name: digest(conn, name) for name in NAMES}
@@ -334,22 +358,25 @@ def test_a_hot_standby_applies_nothing_until_the_leader_is_killed_then_takes_ove
         with Workers(tmp_path) as workers:
             # The leader starts first and takes every read model's lease.
             leader = workers.start(pg.url, "leader")
-            wait_until("the leader has projected the seed", lambda: _at(conn, head(conn)), 20)
+            _projected(conn, "the leader has projected the seed", leader)
             wait_until(
                 "the leader holds the four leases",
                 lambda: lease_holders(conn, pg.schema) == dict.fromkeys(NAMES, "leader"),
-                10,
+                seen=lambda: lease_holders(conn, pg.schema),
+                processes=[leader],
             )
             # A second worker starts on the same store and waits as a hot standby.
             standby = workers.start(pg.url, "standby")
-            wait_until("the standby is up", lambda: "projecting" in standby.log_text(), 20)
+            wait_until(
+                "the standby is up", lambda: "projecting" in standby.log_text(), processes=[standby]
+            )
             time.sleep(1.5)  # it has tried (and failed) to take the leases at least once
             sampler.start()
             # Writes go on; only the leader applies them.
             for n in range(200):
                 writer.record("statement", body("statement", f"before-{n}", n), AUTHOR)
             before_kill = head(conn)
-            wait_until("the leader keeps up", lambda: _at(conn, before_kill), 20)
+            _projected(conn, "the leader keeps up", leader, before_kill)
             assert lease_holders(conn, pg.schema) == dict.fromkeys(NAMES, "leader")
             assert standby_batches == []
             # kill -9 the leader, write at once, and time until every view has the write.
@@ -358,8 +385,9 @@ def test_a_hot_standby_applies_nothing_until_the_leader_is_killed_then_takes_ove
             takeover = wait_until(
                 "the standby projects a write made after the kill",
                 lambda: _at(conn, written.position),
-                10,
                 every=0.01,
+                seen=lambda: _where(conn),
+                processes=[standby],
             )
             # The standby now holds every lease, and follows each new write promptly.
             assert lease_holders(conn, pg.schema) == dict.fromkeys(NAMES, "standby")
@@ -370,8 +398,9 @@ def test_a_hot_standby_applies_nothing_until_the_leader_is_killed_then_takes_ove
                     wait_until(
                         "the new leader follows",
                         lambda p=w.position: _at(conn, p),  # type: ignore[misc]
-                        10,
                         every=0.005,
+                        seen=lambda: _where(conn),
+                        processes=[standby],
                     )
                 )
             sampling.set()
@@ -427,7 +456,11 @@ def test_a_poison_event_halts_the_projection_there_and_it_resumes_there_once_fix
     try:
         # The worker starts and halts at the poison event, keeping what came before it.
         models.start()
-        wait_until("the projection has failed", lambda: _status(models).state == "failed", 15)
+        wait_until(
+            "the projection has failed",
+            lambda: _status(models).state == "failed",
+            seen=lambda: _status(models),
+        )
         status = _status(models)
         assert status.error is not None and "ValueError" in status.error
         assert str(poison.id) in status.error
@@ -447,9 +480,13 @@ def test_a_poison_event_halts_the_projection_there_and_it_resumes_there_once_fix
         models.stop()
         faulty.clear()
         models.start()
-        view_reached(models, "topics", later.position, 10)
+        view_reached(models, "topics", later.position)
         # The worker says "running" once it holds its lease again (a moment after start).
-        wait_until("running again", lambda: _status(models).state == "running", 10)
+        wait_until(
+            "running again",
+            lambda: _status(models).state == "running",
+            seen=lambda: _status(models),
+        )
         status = _status(models)
         assert (status.state, status.position, status.error) == ("running", later.position, None)
         rows = models.view("topics").query(
@@ -483,20 +520,20 @@ def test_a_write_is_readable_in_its_view_within_milliseconds_and_ignored_events_
     models = open_read_models(store, app)
     try:
         models.start()
-        view_reached(models, "timeline", app.head_position(), 10)
+        view_reached(models, "timeline", app.head_position())
         # Two hundred times: write a statement, then wait for the timeline to have it.
         latencies = []
         for n in range(200):
             written = app.record("statement", body("statement", f"ryw-{n}", n), AUTHOR)
             started = time.monotonic()
-            view_reached(models, "timeline", written.position, 2)
+            view_reached(models, "timeline", written.position)
             latencies.append(time.monotonic() - started)
         # Who said what ignores occurrences, yet waiting for one returns as promptly.
         ignored = []
         for n in range(20):
             written = app.record("occurrence", body("occurrence", f"ign-{n}", n), AUTHOR)
             started = time.monotonic()
-            view_reached(models, "who_said_what", written.position, 2)
+            view_reached(models, "who_said_what", written.position)
             ignored.append(time.monotonic() - started)
         print(f"\n[read-your-writes {kind}] timeline: {summary(latencies)}")
         print(f"[read-your-writes {kind}] who_said_what, ignored occurrences: {summary(ignored)}")
@@ -541,7 +578,7 @@ def test_a_flood_of_wake_ups_while_the_workers_start_crashes_no_thread(tmp_path:
                 written = app.record(
                     "statement", body("statement", f"flood-{cycle}", cycle), AUTHOR
                 )
-                view_reached(models, "timeline", written.position, 5)
+                view_reached(models, "timeline", written.position)
             finally:
                 flooding.set()
                 waker.join(5)
@@ -574,17 +611,43 @@ def test_closed_read_models_leave_no_postgres_session_behind(
             try:
                 models.start()
                 written = app.record("statement", body("statement", f"c{cycle}", cycle), AUTHOR)
-                view_reached(models, "timeline", written.position, 5)
+                view_reached(models, "timeline", written.position)
                 assert sessions(conn, name) > 0
             finally:
                 # Close both: their pools, leases and listener go with them.
                 models.close()
                 app.close()
-            left = 0
-            try:
-                wait_until("no session left", lambda: sessions(conn, name) == 0, 3)
-            except AssertionError:
-                left = sessions(conn, name)
-            assert left == 0, f"cycle {cycle}: {left} sessions still open after close()"
+            # PostgreSQL ends a closed connection's session on its own time.
+            wait_until(
+                f"no session is left after close() (cycle {cycle})",
+                lambda: sessions(conn, name) == 0,
+                seen=lambda: f"{sessions(conn, name)} sessions still open",
+            )
     finally:
         conn.close()
+
+
+# 8. Waiting on a worker -------------------------------------------------------------------
+
+
+def test_a_wait_on_a_worker_that_has_died_fails_at_once_saying_what_it_saw(
+    tmp_path: Path,
+) -> None:
+    with Workers(tmp_path) as workers:
+        # A worker whose store cannot be reached: it says so and exits.
+        worker = workers.start("postgresql://postgres@127.0.0.1:1/none?connect_timeout=1", "lost")
+        # A wait on it ends when it exits, not at the deadline...
+        with pytest.raises(AssertionError) as failed:
+            wait_until(
+                "the lost worker projects",
+                lambda: False,
+                seen=lambda: "no read model",
+                processes=[worker],
+            )
+    # ...and says what it waited for, what it saw, and the worker's state and log.
+    message = str(failed.value)
+    assert "a process it waits on has exited" in message
+    assert "waiting until the lost worker projects" in message
+    assert "last seen: no read model" in message
+    assert f"worker lost: exited with status {worker.proc.returncode}" in message
+    assert "error:" in message.split("its log ends ---", 1)[1]

@@ -49,24 +49,67 @@ CONFLICT_WARNING = "another worker applied this batch"
 
 # Waiting -------------------------------------------------------------------------------
 
+# How long to wait for another process (or a thread it wakes) before giving up. Only a
+# safety net: every wait ends as soon as its condition holds, or as soon as a process it
+# waits on has died; a loaded two-core machine can take many seconds to start a Python
+# process and catch up a store, so it is generous.
+PATIENCE = 120.0
 
-def wait_until(what: str, check: Callable[[], bool], timeout: float, every: float = 0.02) -> float:
-    """Seconds until `check()` held; AssertionError naming `what` after the timeout."""
+
+def wait_until(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float = PATIENCE,
+    every: float = 0.02,
+    *,
+    seen: Callable[[], object] | None = None,
+    processes: Sequence[Worker | subprocess.Popen[Any]] = (),
+) -> float:
+    """Seconds until `check()` held. Past `timeout`, or once one of `processes` (those
+    that must make it hold) has exited, an AssertionError says what was awaited, for how
+    long, what `seen()` showed last, and how each process is (a worker's log tail too)."""
     started = time.monotonic()
     deadline = started + timeout
     while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
+        dead = [p for p in processes if _exit_code(p) is not None]
+        if dead or time.monotonic() > deadline:
+            waited = time.monotonic() - started
+            why = "a process it waits on has exited" if dead else "gave up"
+            raise AssertionError(
+                f"{why} after {waited:.1f}s (of {timeout:.0f}s): waiting until {what}"
+                + ("" if seen is None else f"\nlast seen: {_safely(seen)}")
+                + "".join(f"\n{_describe(p)}" for p in processes)
+            )
         time.sleep(every)
     return time.monotonic() - started
 
 
-def view_reached(models: ReadModels, name: str, position: int, timeout: float) -> float:
+def _exit_code(process: Worker | subprocess.Popen[Any]) -> int | None:
+    return (process.proc if isinstance(process, Worker) else process).poll()
+
+
+def _describe(process: Worker | subprocess.Popen[Any]) -> str:
+    code = _exit_code(process)
+    state = "running" if code is None else f"exited with status {code}"
+    if not isinstance(process, Worker):
+        return f"process {process.pid} ({str(process.args)[:200]}): {state}"
+    return f"--- worker {process.name}: {state}; its log ends ---\n{process.log_text()[-3000:]}"
+
+
+def _safely(seen: Callable[[], object]) -> str:
+    try:
+        return str(seen())
+    except Exception as e:  # what was seen could not be read: say so, not instead
+        return f"(could not be read: {e!r})"
+
+
+def view_reached(models: ReadModels, name: str, position: int, timeout: float = PATIENCE) -> float:
     """Seconds until a read model reached the position (AssertionError after the timeout)."""
     return wait_until(
         f"the {name} read model reached {position}",
         lambda: models.view(name).position() >= position,
         timeout,
+        seen=lambda: f"{name} at {models.view(name).position()}",
     )
 
 

@@ -7,12 +7,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from tests.projections.workers_support import wait_until
+from tests.service.server import healthy
 
 
 def free_port() -> int:
@@ -55,16 +55,13 @@ def logged_service(
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "the service did not start"
-                time.sleep(0.1)
+            wait_until(
+                f"the service answers {base}/health",
+                lambda: healthy(base),
+                every=0.1,
+                seen=lambda: log.read_text(errors="replace")[-3000:] or "(no output)",
+                processes=[proc],
+            )
             yield base
         finally:
             proc.terminate()

@@ -169,13 +169,16 @@ class Apps:
         seed: bool = True,
         wait_timeout: float = 10.0,
         read_requires_key: bool = False,
+        **more: Any,
     ) -> Api:
+        """`more`: other settings, by name."""
         url = self.url(store)
         settings = Settings(
             database_url=url,
             wait_timeout=wait_timeout,
             read_requires_key=read_requires_key,
             pool_size=6,
+            **more,
         )
         services = build_services(settings)
         secrets = {scope: services.keys.create(name, scope) for scope, name in KEY_NAMES.items()}
@@ -240,8 +243,9 @@ SKIPPED_PATHS = ("/schema", "/_openapi")  # the OpenAPI document and docs pages
 @functools.cache
 def operations() -> list[tuple[str, str]]:
     """(method, path template) of every operation of the app, as Litestar spells the
-    template (`/statements/{id:uuid}`), without OPTIONS and the docs: read from an app
-    built on a memory store, so that test ids are known at collection."""
+    template (`/statements/{id:uuid}`), without OPTIONS, HEAD (each GET's, without its
+    body: see test_http_head.py) and the docs: read from an app built on a memory store,
+    so that test ids are known at collection."""
     services = build_services(Settings(database_url="memory://"))
     try:
         app = create_app(services.settings, run_projections=False, built=services)
@@ -250,7 +254,7 @@ def operations() -> list[tuple[str, str]]:
             for route in app.routes
             if isinstance(route, HTTPRoute) and not route.path.startswith(SKIPPED_PATHS)
             for handler in route.route_handlers
-            for method in sorted(handler.http_methods - {"OPTIONS"})
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"})
         ]
     finally:
         services.models.close()

@@ -58,8 +58,13 @@ def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str, Worker
         Workers(tmp_path) as workers,
         logged_service(database_url, tmp_path / "api.log", env) as base,
     ):
-        workers.start(database_url, "worker")
-        wait_until("the worker has projected the seed", lambda: caught_up(base), 60)
+        worker = workers.start(database_url, "worker")
+        wait_until(
+            "the worker has projected the seed",
+            lambda: caught_up(base),
+            seen=lambda: httpx.get(f"{base}/projections", timeout=5).text,
+            processes=[worker],
+        )
         yield base, key, workers
 
 

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ from projections.models import ReadModels
 from projections.timeline import TimelineQuery
 from projections.timeline import timeline as timeline_page
 from service.loader import load, open_lines
-from service.store import Store
+from service.store import Store, open_timeline
+from tests.projections.workers_support import wait_until
 
 BBC = {"publisher": "BBC News", "url": "https://www.bbc.com/news/example"}
 
@@ -245,13 +245,15 @@ def test_an_import_killed_mid_way_and_run_again_stores_each_line_once(
     ]
     # The first import is killed with SIGKILL part of the way through.
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from service.store import open_timeline
 
     timeline_ = open_timeline(store)
     try:
-        deadline = time.monotonic() + 60
-        while timeline_.head_position() < 600 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(
+            "the first import has stored 600 events",
+            lambda: timeline_.head_position() >= 600,
+            seen=lambda: f"{timeline_.head_position()} events stored",
+            processes=[first],
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         stored_before = len(timeline_.recorder.select_notifications(start=1, limit=10**6))
@@ -275,3 +277,41 @@ def test_an_import_killed_mid_way_and_run_again_stores_each_line_once(
         assert len({(e.originator_id, e.originator_version) for e in events}) == len(lines)
     finally:
         timeline_.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
+def test_a_correction_line_that_loses_races_to_an_api_client_is_applied_again(
+    store: Store, timeline: Timeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(timeline, ndjson(tmp_path / "a.ndjson", OUT_OF_ORDER))
+    target = record_id("statement", "s-2025")
+    # Another process, an API client, corrects the same record...
+    client = open_timeline(store)
+    save = timeline.save
+    rivals: list[str] = []
+
+    def loses_to_the_client(*objs: Any, **kwargs: Any) -> Any:
+        # ...just before each of the import's first four saves (the batch's, its two
+        # tries as a unit of work, and the line's own), so that each of them fails.
+        if len(rivals) < 4:
+            rivals.append(f"Place {len(rivals)}")
+            client.correct("statement", target, {"location": rivals[-1]}, "moved", Author("api"))
+        return save(*objs, **kwargs)
+
+    monkeypatch.setattr(timeline, "save", loses_to_the_client)
+    try:
+        later = {
+            "type": "correction",
+            "target": {"kind": "statement", "key": "s-2025"},
+            "changes": {"summary": "Rutte on territory"},
+            "reason": "summarised",
+        }
+        report = run(timeline, ndjson(tmp_path / "b.ndjson", [later]))
+    finally:
+        client.close()
+    # The line has no expected version: it is read again and applied, not rejected.
+    assert (report.accepted, report.rejected) == (1, []), report.rejected
+    assert len(rivals) == 4
+    # The record holds the client's last correction and the import's.
+    rec = timeline.get_record("statement", target)
+    assert (rec.content["location"], rec.content["summary"]) == ("Place 3", "Rutte on territory")

@@ -20,10 +20,11 @@ from litestar.testing import TestClient
 
 from service.app import build_services, create_app
 from service.settings import Settings
+from tests.projections.workers_support import PATIENCE
 from tests.service.conftest import statement
 
 TIMELINE = str(Path(sys.executable).with_name("timeline"))
-STARTUP = 60.0  # seconds for the demo to load the seed and listen (a few, usually)
+STARTUP = PATIENCE  # for the demo to load the seed and listen (a few seconds, usually)
 
 
 def free_port() -> int:
@@ -74,11 +75,12 @@ class Demo:
         raise AssertionError(f"no {label!r} line in:\n" + "\n".join(self.output))
 
     def stop(self) -> int | None:
-        """SIGTERM, and the exit status if it came within five seconds."""
+        """SIGTERM, and the exit status once it exits (None if it has not within
+        PATIENCE, a safety net on a loaded machine: it usually takes a second)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=5)
+            return self.process.wait(timeout=PATIENCE)
         except subprocess.TimeoutExpired:
             return None
 
@@ -144,11 +146,9 @@ def test_the_demo_serves_the_seed_and_stops_on_sigterm(demo: tuple[Demo, int]) -
         trust_env=False,
     )
     assert written.status_code == 201, written.text
-    # SIGTERM: it stops within a few seconds. (uvicorn shuts down gracefully, then
-    # raises the signal again, so the status is 0 or "killed by SIGTERM".)
-    started = time.monotonic()
+    # SIGTERM: it stops. (uvicorn shuts down gracefully, then raises the signal again,
+    # so the status is 0 or "killed by SIGTERM".)
     assert running.stop() in (0, -signal.SIGTERM), "\n".join(running.output)
-    assert time.monotonic() - started < 5
 
 
 def timeline_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -32,7 +32,8 @@ def _read_events(base: str, headers: dict[str, str], count: int) -> list[dict[st
     """The first `count` events of the stream, as (id, event, data)."""
     out: list[dict[str, object]] = []
     current: dict[str, object] = {}
-    with httpx.stream("GET", f"{base}/events/stream", headers=headers, timeout=10) as r:
+    # A generous read timeout: only a safety net, the events come as soon as they are written.
+    with httpx.stream("GET", f"{base}/events/stream", headers=headers, timeout=60) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,80 @@ def test_an_export_reimports_into_an_empty_store_with_the_same_ids_and_read_mode
     document = timelinejs(before, "t")
     assert len(document["events"]) == len(before)
     assert {"year", "month", "day"} <= set(document["events"][-1]["start_date"])
+
+
+class Markup(HTMLParser):
+    """The elements and the text of an HTML fragment, as a browser would read them."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, list[tuple[str, str | None]]]] = []
+        self.text = ""
+        self.feed(fragment)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, attrs))
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+HOSTILE = {
+    "publisher": "<img src=x onerror=alert(1)>",
+    "title": '"><script>alert("title")</script>',
+    "quote": "</p><svg onload=alert('quote')> & more",
+    "http": 'https://example.org/"onmouseover="alert(1)',
+    "urn": "urn:x-hostile:<b>bold</b>",
+}
+
+
+def test_the_timelinejs_export_shows_hostile_text_as_text_and_links_only_web_addresses(
+    timeline: Timeline,
+) -> None:
+    load_files(timeline, seed_files(), Author("seed"))
+    sources = [
+        {"publisher": HOSTILE["publisher"], "url": HOSTILE["http"], "title": HOSTILE["title"]},
+        {"publisher": HOSTILE["publisher"], "url": HOSTILE["urn"]},
+    ]
+    # A statement and an occurrence whose every text is hostile.
+    for kind, body in (
+        ("statement", {"speaker": "mark-rutte", "quote": HOSTILE["quote"], "channel": "speech"}),
+        ("occurrence", {"title": HOSTILE["title"], "kind": "meeting"}),
+    ):
+        content = {**body, "occurred_at": "2025-02-14", "topics": ["negotiations"]}
+        timeline.record(kind, {**content, "sources": sources}, Author("hostile"))
+    views = replay(timeline, ["timeline"])
+    items = all_items(views["timeline"], TimelineQuery(since=None))
+    # And a source whose address is a script (which the store itself would refuse).
+    items[-1]["sources"].append({"publisher": "P", "url": "javascript:alert(1)"})
+    document = timelinejs(items, HOSTILE["title"])
+    fragments = [document["title"]["text"]["headline"]]
+    for event in document["events"]:
+        fragments += [event["text"]["headline"], event["text"]["text"]]
+    shown = ""
+    for fragment in fragments:
+        markup = Markup(fragment)
+        shown += markup.text
+        # Only paragraphs and links, and a link only to an http(s) address.
+        for tag, attrs in markup.elements:
+            assert tag in ("p", "a"), (tag, fragment)
+            if tag == "a":
+                assert [name for name, _ in attrs] == ["href"], fragment
+                assert str(attrs[0][1]).startswith(("https://", "http://")), fragment
+            else:
+                assert attrs == [], fragment
+    # The hostile texts are shown as they were written, the other addresses as text.
+    for text in (HOSTILE["publisher"], HOSTILE["title"], HOSTILE["quote"], HOSTILE["urn"]):
+        assert text in shown
+    assert "javascript:alert(1)" in shown
+    links = [
+        dict(attrs)["href"]
+        for fragment in fragments
+        for tag, attrs in Markup(fragment).elements
+        if tag == "a"
+    ]
+    assert HOSTILE["http"] in links
 
 
 def test_the_replay_command_writes_json_ndjson_and_csv(tmp_path: Path) -> None:

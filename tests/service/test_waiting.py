@@ -181,7 +181,12 @@ def paused(
     }
     with Workers(tmp_path) as workers, logged_service(url, tmp_path / "api.log", env) as base:
         worker = workers.start(url, "worker")
-        wait_until("the worker has projected the seed", lambda: caught_up(base), 60)
+        wait_until(
+            "the worker has projected the seed",
+            lambda: caught_up(base),
+            seen=lambda: httpx.get(f"{base}/projections", timeout=5).text,
+            processes=[worker],
+        )
         os.kill(worker.proc.pid, signal.SIGSTOP)
 
         def resume() -> None:
@@ -224,7 +229,11 @@ def test_a_hundred_waiting_reads_leave_writes_free_and_the_next_one_is_refused(
         wait_until(
             "a hundred reads wait in the server",
             lambda: "timeline_waiting_reads 100.0" in httpx.get(f"{base}/metrics").text,
-            30,
+            seen=lambda: [
+                line
+                for line in httpx.get(f"{base}/metrics").text.splitlines()
+                if line.startswith("timeline_waiting_reads")
+            ],
         )
         # A write goes through while every read still waits (before, they held every
         # worker thread and the write queued behind them until they timed out)...
