@@ -38,6 +38,7 @@ routes = Routes()
 READY_LAG = 10_000  # events a read model may trail by and still be ready
 KEEP_ALIVE = 15.0  # seconds of quiet before a stream sends a comment
 KEEP_ALIVE_FRAME = ServerSentEventMessage(comment="keep-alive").encode()
+STREAM_HEADERS = {"Cache-Control": "no-store"}
 BACKFILL_MAX_BYTES = 256 * 1024 * 1024
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
@@ -91,16 +92,14 @@ async def stream_events(
         start = int(last)
     check_position(start, "after")
     if request.method == "HEAD":  # the stream's headers, and no stream to hold open
-        return ServerSentEvent(iter(()), headers={"Cache-Control": "no-store"})
+        return Stream(iter(()), media_type="text/event-stream", headers=STREAM_HEADERS)
     try:
         s.feed.admit()
     except Busy as e:
         raise HttpProblem(
             503, f"{e}; retry shortly", field="after", headers={"Retry-After": "5"}
         ) from None
-    return Stream(
-        _stream(s, start), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-    )
+    return Stream(_stream(s, start), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 def feed_messages(timeline: Timeline, after: int, limit: int) -> list[Message]:
