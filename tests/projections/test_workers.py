@@ -634,8 +634,9 @@ def test_a_wait_on_a_worker_that_has_died_fails_at_once_saying_what_it_saw(
     tmp_path: Path,
 ) -> None:
     with Workers(tmp_path) as workers:
-        # A worker whose store cannot be reached: it says so and exits.
-        worker = workers.start("postgresql://postgres@127.0.0.1:1/none?connect_timeout=1", "lost")
+        # A worker whose store is misconfigured: it says so and exits. (One whose server is
+        # away waits for it: tests/chaos/test_projection_faults.py.)
+        worker = workers.start("mysql://127.0.0.1/none", "lost")
         # A wait on it ends when it exits, not at the deadline...
         with pytest.raises(AssertionError) as failed:
             wait_until(
