@@ -1,11 +1,11 @@
 """Waiting without holding a thread: for the read models to reach a position (`Watch`), or
 for the log to grow (`Feed`, the live event streams).
 
-A `Watch` follows one number that only grows. The requests waiting on it are futures on
-the event loop; one poll a process, run only while someone waits, reads the number for
-all of them (in a worker thread, briefly), and is woken early by a commit in this process
-or a notification from the database. Waiters are capped: past the cap a request is
-refused at once, never queued behind a thread that a write needs.
+The requests waiting are futures on the event loop, and one `Poller` a process, run only
+while someone waits, looks at the store for all of them (in a worker thread, briefly),
+woken early by a commit in this process or a notification from the database. Both are
+capped: past the cap a request is refused at once, never queued behind a thread that a
+write needs (decision 013).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -26,27 +27,75 @@ class Busy(Exception):
     """As many requests as allowed are waiting already: refuse this one at once."""
 
 
-class Watch:
-    def __init__(self, read: Callable[[], int], *, limit: int, interval: float) -> None:
-        self._read = read  # blocking: the current value, from the store
-        self.limit = limit
-        self.interval = interval  # between reads while someone waits
-        self.known = 0  # the highest value read so far
-        self._waiters: dict[asyncio.Future[None], int] = {}
+class Poller(ABC):
+    """A task on the event loop that looks at the store while it has someone to serve:
+    every `interval`, or sooner when poked, but never within `gap` of its last look."""
+
+    def __init__(self, name: str, *, interval: float, gap: float = 0.0) -> None:
+        self.name = name
+        self.interval = interval
+        self.gap = gap
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poked: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
-
     def poke(self) -> None:
-        """The value may have grown (a commit here, a notification): read it now. Safe
-        from any thread."""
+        """What it follows may have grown (a commit here, a notification): look now.
+        Safe from any thread."""
         loop, poked = self._loop, self._poked
         if loop is not None and poked is not None and not loop.is_closed():
             loop.call_soon_threadsafe(poked.set)
+
+    @abstractmethod
+    def _busy(self) -> bool:
+        """Whether anyone waits."""
+
+    @abstractmethod
+    async def _look(self) -> None:
+        """Look at the store and serve whoever waits."""
+
+    @abstractmethod
+    def _restart(self) -> None:
+        """A new event loop (an app started again): forget what belonged to the old."""
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop, self._poked, self._task = loop, asyncio.Event(), None
+            self._restart()
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run(), name=f"timeline-{self.name}")
+        assert self._poked is not None
+        self._poked.set()  # someone new: look now, not at the next interval
+
+    async def _run(self) -> None:
+        assert self._poked is not None
+        while self._busy():
+            self._poked.clear()
+            try:
+                await self._look()
+            except Exception as e:  # the store is away: waiters time out, streams idle
+                log.info("%s: %s", self.name, e)
+            if self.gap:
+                await asyncio.sleep(self.gap)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.interval - self.gap)
+
+
+class Watch(Poller):
+    """One number that only grows (the read models' position), and the requests that
+    wait for it to reach theirs."""
+
+    def __init__(self, read: Callable[[], int], *, limit: int, interval: float) -> None:
+        super().__init__("watch", interval=interval)
+        self._read = read  # blocking: the current value, from the store
+        self.limit = limit
+        self.known = 0  # the highest value read so far
+        self._waiters: dict[asyncio.Future[None], int] = {}
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
 
     async def reached(self, value: int, timeout: float) -> bool:
         """True once the value is reached; False after the timeout. `Busy` at once when
@@ -55,11 +104,9 @@ class Watch:
             return True
         if len(self._waiters) >= self.limit:
             raise Busy(f"{self.limit} requests are waiting already")
-        self._start()
+        self._start()  # (its task runs once this one awaits)
         done = asyncio.get_running_loop().create_future()
         self._waiters[done] = value
-        assert self._poked is not None
-        self._poked.set()  # a new waiter: read now, not at the next interval
         try:
             await asyncio.wait_for(done, timeout)
         except TimeoutError:
@@ -68,26 +115,17 @@ class Watch:
             self._waiters.pop(done, None)
         return True
 
-    def _start(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a new event loop (a restarted app): start afresh
-            self._loop, self._poked, self._task = loop, asyncio.Event(), None
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(), name="timeline-watch")
+    def _busy(self) -> bool:
+        return bool(self._waiters)
 
-    async def _run(self) -> None:
-        assert self._poked is not None
-        while self._waiters:
-            self._poked.clear()
-            try:
-                self.known = max(self.known, await anyio.to_thread.run_sync(self._read))
-            except Exception as e:  # the store is away: the waiters time out, 503
-                log.info("watch: %s", e)
-            for done, value in list(self._waiters.items()):
-                if value <= self.known and not done.done():
-                    done.set_result(None)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.interval)
+    def _restart(self) -> None:
+        self._waiters.clear()
+
+    async def _look(self) -> None:
+        self.known = max(self.known, await anyio.to_thread.run_sync(self._read))
+        for done, value in list(self._waiters.items()):
+            if value <= self.known and not done.done():
+                done.set_result(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +139,7 @@ class Message:
 Fetch = Callable[[int, int], list[Message]]  # (after, limit): blocking, from the store
 
 
-class Feed:
+class Feed(Poller):
     """The log's new events for every live stream of a process, read once.
 
     One reader, run while any stream is open, asks the store for the log's head every
@@ -122,29 +160,19 @@ class Feed:
         gap: float,
         keep: int,
     ) -> None:
+        super().__init__("feed", interval=interval, gap=gap)
         self._head = head
         self._fetch = fetch
         self.limit = limit
-        self.interval = interval
-        self.gap = gap
         self.keep = keep
         self.streams = 0
         self.recent: list[Message] = []  # every event after `complete_after`, in order
         self.complete_after = -1  # -1: not read yet
-        self._grown: asyncio.Event | None = None  # replaced each time the log grows
-        self._poked: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._grown = asyncio.Event()  # replaced each time the log grows
 
     @property
     def head(self) -> int:
         return self.recent[-1].position if self.recent else self.complete_after
-
-    def poke(self) -> None:
-        """The log may have grown. Safe from any thread."""
-        loop, poked = self._loop, self._poked
-        if loop is not None and poked is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(poked.set)
 
     def admit(self) -> None:
         """Refuse a new stream at once (`Busy`) when the cap is reached."""
@@ -163,7 +191,6 @@ class Feed:
                     after = batch[-1].position
                     yield batch
                     continue
-                assert self._grown is not None
                 try:
                     await asyncio.wait_for(self._grown.wait(), idle)
                 except TimeoutError:
@@ -179,30 +206,13 @@ class Feed:
             return self.recent[start:]
         return await anyio.to_thread.run_sync(self._fetch, after, FETCH)
 
-    def _start(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a new event loop (a restarted app): start afresh
-            self._loop, self._poked, self._grown, self._task = loop, asyncio.Event(), None, None
-            self.recent, self.complete_after = [], -1
-        if self._grown is None:
-            self._grown = asyncio.Event()
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._run(), name="timeline-feed")
+    def _restart(self) -> None:
+        self.recent, self.complete_after, self._grown = [], -1, asyncio.Event()
 
-    async def _run(self) -> None:
-        assert self._poked is not None
-        while self.streams:
-            self._poked.clear()
-            try:
-                await self._read()
-            except Exception as e:  # the store is away: streams wait, and are kept alive
-                log.info("feed: %s", e)
-            # Many writes a second make one batch for every stream, not one each.
-            await asyncio.sleep(self.gap)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.interval - self.gap)
+    def _busy(self) -> bool:
+        return self.streams > 0
 
-    async def _read(self) -> None:
+    async def _look(self) -> None:
         head = await anyio.to_thread.run_sync(self._head)
         before = self.head
         if self.complete_after < 0:
@@ -217,7 +227,6 @@ class Feed:
                 del self.recent[: -self.keep]
         if self.head != before:  # wake the streams only when there is news
             grown, self._grown = self._grown, asyncio.Event()
-            assert grown is not None
             grown.set()
 
 

@@ -1,5 +1,6 @@
 """A real service process whose every log line is kept: uvicorn at debug level with its
-access log on, the app's projections in process, stdout and stderr in one file."""
+access log on, the app's projections in process, stdout and stderr in one file; and the
+same beside a `timeline project` worker on a seeded store."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.projections.workers_support import wait_until
+import httpx
+
+from tests.projections.workers_support import Worker, Workers, wait_until
 from tests.service.server import healthy
 
 
@@ -70,3 +74,46 @@ def logged_service(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def timeline(url: str, *args: str) -> str:
+    """Run a `timeline` command on a store; its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env={**os.environ, "TIMELINE_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Served:
+    base: str  # the API's URL
+    key: str  # a write key
+    worker: Worker
+
+
+@contextmanager
+def served_with_worker(url: str, tmp_path: Path, env: Mapping[str, str]) -> Iterator[Served]:
+    """The seed on a store, a write key, one API process (`env` its settings, beside no
+    projections of its own) and one `timeline project` worker, which has caught up."""
+    timeline(url, "seed")
+    key = timeline(url, "keys", "create", "served-writer", "--scope", "write")
+    settings = {"TIMELINE_RUN_PROJECTIONS": "false", **env}
+    with Workers(tmp_path) as workers, logged_service(url, tmp_path / "api.log", settings) as base:
+        worker = workers.start(url, "worker")
+        wait_until(
+            "the worker has projected the seed",
+            lambda: caught_up(base),
+            seen=lambda: httpx.get(f"{base}/projections", timeout=5).text,
+            processes=[worker],
+        )
+        yield Served(base, key, worker)
+
+
+def caught_up(base: str) -> bool:
+    """Whether the service's read models have reached the head of a log that has events."""
+    (projection,) = httpx.get(f"{base}/projections", timeout=5).json()["items"]
+    return bool(projection["head"] > 0 and projection["position"] == projection["head"])

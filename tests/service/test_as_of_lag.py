@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,8 +21,7 @@ import httpx
 import pytest
 
 from domain.ids import record_id
-from tests.projections.workers_support import Workers, wait_until
-from tests.reliability.serving import logged_service
+from tests.reliability.serving import Served, served_with_worker
 
 STORES = ["sqlite", "postgres"]
 
@@ -37,47 +34,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"{database}?schema=lag_{os.getpid()}_{time.monotonic_ns() % 10**9}"
 
 
-def timeline(url: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env={**os.environ, "TIMELINE_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 @pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str, Workers]]:
-    """The seeded store, a write key, one API process and one worker (caught up)."""
-    timeline(database_url, "seed")
-    key = timeline(database_url, "keys", "create", "lag-test", "--scope", "write")
-    env = {"TIMELINE_RUN_PROJECTIONS": "false", "TIMELINE_WAIT_TIMEOUT": "60"}
-    with (
-        Workers(tmp_path) as workers,
-        logged_service(database_url, tmp_path / "api.log", env) as base,
-    ):
-        worker = workers.start(database_url, "worker")
-        wait_until(
-            "the worker has projected the seed",
-            lambda: caught_up(base),
-            seen=lambda: httpx.get(f"{base}/projections", timeout=5).text,
-            processes=[worker],
-        )
-        yield base, key, workers
-
-
-def caught_up(base: str) -> bool:
-    (projection,) = httpx.get(f"{base}/projections", timeout=5).json()["items"]
-    return bool(projection["head"] > 0 and projection["position"] == projection["head"])
+def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
+    with served_with_worker(database_url, tmp_path, {"TIMELINE_WAIT_TIMEOUT": "60"}) as made:
+        yield made
 
 
 def test_an_as_of_answer_is_the_same_before_and_after_the_read_models_catch_up(
-    served: tuple[str, str, Workers],
+    served: Served,
 ) -> None:
-    base, key, workers = served
-    worker = workers.started[0]
+    base, key, worker = served.base, served.key, served.worker
     # The worker stops reading the log; a statement is written meanwhile.
     os.kill(worker.proc.pid, signal.SIGSTOP)
     try:

@@ -19,8 +19,7 @@ import pytest
 
 from service.store import StoreError, capacity_warning, parse_url, share
 from tests.conftest import POSTGRES_URL
-from tests.reliability.serving import logged_service
-from tests.service.test_as_of_lag import timeline
+from tests.reliability.serving import logged_service, timeline
 
 pytestmark = pytest.mark.postgres
 

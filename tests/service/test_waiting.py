@@ -24,9 +24,8 @@ import httpx
 import pytest
 
 from service.waiting import Busy, Feed, Message, Watch
-from tests.projections.workers_support import Workers, wait_until
-from tests.reliability.serving import logged_service
-from tests.service.test_as_of_lag import caught_up, timeline
+from tests.projections.workers_support import wait_until
+from tests.reliability.serving import served_with_worker
 
 # Waiters and streams ------------------------------------------------------------------
 
@@ -171,22 +170,13 @@ def paused(
         url = f"sqlite:///{tmp_path}/store"
     else:
         url = f"{request.getfixturevalue('postgres_database')}?schema=wait_{uuid.uuid4().hex}"
-    timeline(url, "seed")
-    key = timeline(url, "keys", "create", "waiting-test", "--scope", "write")
     env = {
-        "TIMELINE_RUN_PROJECTIONS": "false",
         "TIMELINE_WAIT_TIMEOUT": "60",
         "TIMELINE_MAX_WAITERS": "100",
         "TIMELINE_MAX_STREAMS": "3",
     }
-    with Workers(tmp_path) as workers, logged_service(url, tmp_path / "api.log", env) as base:
-        worker = workers.start(url, "worker")
-        wait_until(
-            "the worker has projected the seed",
-            lambda: caught_up(base),
-            seen=lambda: httpx.get(f"{base}/projections", timeout=5).text,
-            processes=[worker],
-        )
+    with served_with_worker(url, tmp_path, env) as served:
+        base, key, worker = served.base, served.key, served.worker
         os.kill(worker.proc.pid, signal.SIGSTOP)
 
         def resume() -> None:
