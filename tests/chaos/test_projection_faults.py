@@ -54,6 +54,17 @@ RECORD_KINDS = ("statement", "announcement", "occurrence")
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
+def _seeded_schema(url: str) -> PgStore:
+    """A schema of its own, with the workload's actors and topics in its log."""
+    pg = fresh_schema(url)
+    app = pg.timeline()
+    try:
+        seed(app)
+    finally:
+        app.close()
+    return pg
+
+
 def _at(conn: Conn, position: int) -> bool:
     return min(positions(conn).values()) >= position
 
@@ -504,12 +515,7 @@ def _lag(metrics: str) -> dict[str, float]:
 def test_a_worker_paused_30s_leaves_the_api_healthy_shows_its_lag_and_loses_nothing(
     cluster: Cluster, tmp_path: Path, figures: Figures, pause: float, health_bound: float
 ) -> None:
-    pg = fresh_schema(cluster.url)
-    app = pg.timeline()
-    try:
-        seed(app)
-    finally:
-        app.close()
+    pg = _seeded_schema(cluster.url)
     secret = make_key(pg.url, "pause-writer")
     auth = {"Authorization": f"Bearer {secret}"}
     conn = pg.connect()
@@ -586,12 +592,7 @@ def test_a_worker_paused_30s_leaves_the_api_healthy_shows_its_lag_and_loses_noth
 def test_a_worker_started_while_postgres_is_away_waits_for_it_then_projects(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    pg = fresh_schema(cluster.url)
-    app = pg.timeline()
-    try:
-        seed(app)
-    finally:
-        app.close()
+    pg = _seeded_schema(cluster.url)
     cluster.stop("fast")
     with Workers(tmp_path) as workers:
         # Started as a supervisor would, after a crash: it waits, and says why.
