@@ -1,4 +1,4 @@
-"""One backfill line (SPEC §7) turned into the matching use case.
+"""One backfill line (docs/backfill.md) turned into the matching use case.
 
 Lines are parsed JSON objects; `type` says which use case, `target` names an existing
 record by `{kind, key}` or `{kind, id}`.

@@ -1,4 +1,4 @@
-"""Importing NDJSON backfill lines (SPEC §7) in batches, with a report of every line.
+"""Importing NDJSON backfill lines (docs/backfill.md) in batches, with a report of every line.
 
 Lines are applied by type — actors, then topics (parents first), then records, each
 followed by the corrections, retractions and sources of the same file that target it,

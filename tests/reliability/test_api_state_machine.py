@@ -1,9 +1,10 @@
 """A Hypothesis state machine drives the API — append, repeat, correct, retract,
 backfill, read the timeline, read a record, `as_of_position` and `as_of` — and compares
-every answer with a pure in-memory model of the SPEC.
+every answer with a pure in-memory model of the documented contract (README,
+docs/backfill.md).
 
-The model knows nothing of the implementation: a record is created once per key (SPEC
-§4: the same key and content again is a duplicate answering the current version, other
+The model knows nothing of the implementation: a record is created once per key (docs/backfill.md,
+"Keys, ids and targets": the same key and content again is a duplicate answering the current version, other
 content a 409; without a key, the key derives from who, the occurred day, the words and
 the first source); each correction, retraction or backfilled change makes a new version
 at the position the service reports (a token the model only records); a correction
@@ -12,7 +13,7 @@ current version is a 409, ahead of it a 412 (issue 7); a retracted record leaves
 timeline and reads as 410; the timeline is every current record in occurred order (UTC
 start, then first position); asked `as_of_position=P`, every answer is the model folded
 over the versions at or before P; asked `as_of=T`, over the longest prefix of the log
-recorded at or before T (SPEC §3 and decision 004: an instant means a prefix).
+recorded at or before T (README, "`as_of` an instant", and decision 004: an instant means a prefix).
 
 Each run works on an actor and topics of its own in one app per store, and reads the
 timeline filtered by that actor, so runs do not see each other.
@@ -44,7 +45,7 @@ KINDS = ("statement", "announcement", "occurrence")
 WORDS = {"statement": "quote", "announcement": "summary", "occurrence": "title"}
 TEXTS = ["talks can start immediately", "not one square mile", "of course"]
 KEYS = ["k1", "k2", "k3"]
-# Occurred times as given, and the UTC start each one means (SPEC §3), written out.
+# Occurred times as given, and the UTC start each one means (docs/backfill.md), written out.
 OCCURRED = {
     "2014": "2014-01-01T00:00:00.000000Z",
     "2014-03": "2014-03-01T00:00:00.000000Z",
@@ -171,7 +172,7 @@ class ApiMachine(RuleBasedStateMachine):
     def model_key(kind: str, body: dict[str, Any]) -> tuple[str, ...]:
         if "key" in body:
             return (kind, "client", body["key"])
-        # SPEC §4: who (one actor per run), the occurred day, the words, the first URL.
+        # The derived key: who (one actor per run), the occurred day, the words, the first URL.
         return (kind, "derived", body["occurred_at"][:10], body[WORDS[kind]])
 
     def find(self, key: tuple[str, ...]) -> Rec | None:

@@ -36,7 +36,7 @@ from tests.service.conftest import KEY_NAMES, REVOKED_NAME, ApiFactory, Apps
 
 RECORDS = ("statements", "announcements", "occurrences")
 OPEN, READ, WRITE, ADMIN = None, "read", "write", "admin"
-# The scope each operation needs, as the SPEC and README say (§6: writes need `write`,
+# The scope each operation needs, as the README says (writes need `write`,
 # /admin/* `admin`, reads `read` when configured; probes and the API docs are open).
 TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/timeline"): READ,

@@ -8,13 +8,13 @@ conformance, negative data rejected, positive data accepted, missing required he
 unsupported method, Allow header conformance, use after free, resource availability,
 ignored auth and object-level authorization.
 
-Two settings say what the SPEC says and the schema cannot:
+Two settings say what the README says and the schema cannot:
 - a `503` with `Retry-After` naming `min_position` is the documented answer of a read
-  asked to wait for a position its read model has not reached (SPEC §6); any other 5xx
+  asked to wait for a position its read model has not reached; any other 5xx
   fails (`no_server_error` of test_http_schemathesis.py stands in for
   `not_a_server_error`);
-- schema-valid input may still break a rule the schema cannot express (SPEC §6 "422 valid
-  JSON that breaks a rule": an unknown actor or topic, a key used for other content, a
+- schema-valid input may still break a rule the schema cannot express (valid JSON that
+  breaks a rule: an unknown actor or topic, a key used for other content, a
   retracted record, `as_of` with `as_of_position`, a cursor the service never gave), so
   `positive_data_acceptance` also expects 400, 409, 410, 412, 422 and that 503.
 
@@ -61,8 +61,8 @@ def backfill_stores_nothing_invalid(
     ctx: CheckContext, response: Response, case: Case[Any]
 ) -> bool | None:
     """negative_data_rejection's stand-in for /admin/backfill. Its body is NDJSON text
-    (documented as a string), so a "schema-violating" body is still text; the SPEC's
-    answer to any NDJSON is a 200 report that rejects each bad line (§7). An invalid
+    (documented as a string), so a "schema-violating" body is still text; the answer to
+    any NDJSON is a 200 report that rejects each bad line (docs/backfill.md). An invalid
     request must therefore be a 4xx, or a report that stored nothing."""
     if case.meta is None or not case.meta.generation.mode.is_negative:
         return None

@@ -1,4 +1,4 @@
-"""The HTTP contract of SPEC §6, endpoint by endpoint, on every store.
+"""The HTTP contract (README, "The API in brief"), endpoint by endpoint, on every store.
 
 Each test tells one story through the API; reads after writes pass `min_position`, so
 no test sleeps. Actors and topics come from the seed (or a backfill), so a failure of
