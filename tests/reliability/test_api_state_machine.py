@@ -3,9 +3,9 @@ backfill, read the timeline, read a record, `as_of_position` and `as_of` — and
 every answer with a pure in-memory model of the documented contract (README,
 docs/backfill.md).
 
-The model knows nothing of the implementation: a record is created once per key (docs/backfill.md,
-"Keys, ids and targets": the same key and content again is a duplicate answering the current version, other
-content a 409; without a key, the key derives from who, the occurred day, the words and
+The model knows nothing of the implementation: a record is created once per key
+(docs/backfill.md, "Keys, ids and targets": the same key and content again is a
+duplicate answering the current version, other content a 409; without a key, the key derives from who, the occurred day, the words and
 the first source); each correction, retraction or backfilled change makes a new version
 at the position the service reports (a token the model only records); a correction
 that changes nothing or touches a retracted record is a 422; `If-Match` behind the

@@ -1,7 +1,7 @@
 """Text: quotes are kept byte for byte; names are one name in any Unicode normal form.
 
-The decision (docs/reliability.md, "Text and Unicode normal forms"): a statement's `quote` and a source's
-`excerpt` are a source's own words and are stored exactly as given — combining accents,
+The decision (docs/reliability.md, "Text and Unicode normal forms"): a statement's
+`quote` and a source's `excerpt` are a source's own words and are stored exactly as given — combining accents,
 zero-width joiners, bidi marks, non-breaking and doubled spaces, tabs, line separators,
 characters beyond the BMP. Every other text field (names, aliases, labels, titles,
 summaries, reasons, places, client keys) is normalised to NFC at the domain boundary, so
