@@ -5,15 +5,16 @@ docs/backfill.md).
 
 The model knows nothing of the implementation: a record is created once per key
 (docs/backfill.md, "Keys, ids and targets": the same key and content again is a
-duplicate answering the current version, other content a 409; without a key, the key derives from who, the occurred day, the words and
-the first source); each correction, retraction or backfilled change makes a new version
-at the position the service reports (a token the model only records); a correction
-that changes nothing or touches a retracted record is a 422; `If-Match` behind the
-current version is a 409, ahead of it a 412 (issue 7); a retracted record leaves the
-timeline and reads as 410; the timeline is every current record in occurred order (UTC
-start, then first position); asked `as_of_position=P`, every answer is the model folded
-over the versions at or before P; asked `as_of=T`, over the longest prefix of the log
-recorded at or before T (README, "`as_of` an instant", and decision 004: an instant means a prefix).
+duplicate answering the current version, other content a 409; without a key, the key
+derives from who, the occurred day, the words and the first source); each correction,
+retraction or backfilled change makes a new version at the position the service reports
+(a token the model only records); a correction that changes nothing or touches a
+retracted record is a 422; `If-Match` behind the current version is a 409, ahead of it a
+412 (issue 7); a retracted record leaves the timeline and reads as 410; the timeline is
+every current record in occurred order (UTC start, then first position); asked
+`as_of_position=P`, every answer is the model folded over the versions at or before P;
+asked `as_of=T`, over the longest prefix of the log recorded at or before T (README,
+"`as_of` an instant", and decision 004: an instant means a prefix).
 
 Each run works on an actor and topics of its own in one app per store, and reads the
 timeline filtered by that actor, so runs do not see each other.

@@ -1,16 +1,16 @@
 """Text: quotes are kept byte for byte; names are one name in any Unicode normal form.
 
 The decision (docs/reliability.md, "Text and Unicode normal forms"): a statement's
-`quote` and a source's `excerpt` are a source's own words and are stored exactly as given — combining accents,
-zero-width joiners, bidi marks, non-breaking and doubled spaces, tabs, line separators,
-characters beyond the BMP. Every other text field (names, aliases, labels, titles,
-summaries, reasons, places, client keys) is normalised to NFC at the domain boundary, so
-that a name typed with a decomposed accent (NFD, as macOS file names and some keyboards
-give it) and with a composed one (NFC) is the same actor: registering it again is a
-duplicate, not a conflict or a second actor, and an alias is not added twice. A quote in
-another normal form is the same content (a duplicate, same id), though stored as first
-given. Slugs are ASCII (`^[a-z0-9]+(-[a-z0-9]+)*$`), which no normal form changes.
-"""
+`quote` and a source's `excerpt` are a source's own words and are stored exactly as
+given — combining accents, zero-width joiners, bidi marks, non-breaking and doubled
+spaces, tabs, line separators, characters beyond the BMP. Every other text field (names,
+aliases, labels, titles, summaries, reasons, places, client keys) is normalised to NFC
+at the domain boundary, so that a name typed with a decomposed accent (NFD, as macOS
+file names and some keyboards give it) and with a composed one (NFC) is the same actor:
+registering it again is a duplicate, not a conflict or a second actor, and an alias is
+not added twice. A quote in another normal form is the same content (a duplicate, same
+id), though stored as first given. Slugs are ASCII (`^[a-z0-9]+(-[a-z0-9]+)*$`), which
+no normal form changes."""
 
 from __future__ import annotations
 
