@@ -82,7 +82,8 @@ async def stream_events(
     state: State,
     after: FromQuery[int | None] = None,
 ) -> Stream:
-    """The event feed as Server-Sent Events, live; resumes from `Last-Event-ID`."""
+    """The event feed as Server-Sent Events, live; resumes from `Last-Event-ID`. Past
+    TIMELINE_MAX_STREAMS open streams, 503 with Retry-After at once."""
     s = services(state)
     last = request.headers.get("last-event-id")
     start = after or 0
