@@ -39,9 +39,22 @@ from domain.ids import TOPIC_TREE_ID, actor_id, record_id, topic_id
 from domain.records import RECORD_CLASSES, Record
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 # An unconditional change that loses a race to another writer reloads and tries again, at
 # most this many times (each loss means another writer's change was stored).
 RETRIES = 32
+
+
+def reapplied(use: Callable[[], T], lost: Callable[[], None] = lambda: None) -> T:
+    """Run a change, and again (from a fresh read) each time it loses a race to another
+    writer, RETRIES times at most; `lost` hears of each loss first, and may raise instead
+    (a conditional change, whose caller asked for the version it lost)."""
+    for _ in range(RETRIES):
+        try:
+            return use()
+        except ConcurrentWrite:
+            lost()
+    raise ConcurrentWrite("too many writers changed this at once; try again")
 
 
 @dataclass(frozen=True, slots=True)

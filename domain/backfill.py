@@ -6,13 +6,13 @@ record by `{kind, key}` or `{kind, id}`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
 from domain import rules
-from domain.application import RETRIES, Author, Timeline, Written
-from domain.errors import ConcurrentWrite, InvalidInput
+from domain.application import Author, Timeline, Written, reapplied
+from domain.errors import InvalidInput
 from domain.ids import actor_id, record_id, topic_id
 from domain.records import KINDS
 
@@ -85,19 +85,10 @@ def _apply_change(app: Timeline, kind: str, body: dict[str, Any], by: Author) ->
             return app.retract(record_kind, id, body["reason"], by)
         return app.add_source(record_kind, id, body["source"], by)
 
-    return _unconditionally(change)
-
-
-def _unconditionally(use: Callable[[], Written]) -> Written:
-    """A change line expects no version: when another writer (an API client, say) saves
-    its record between our read and our save, it is read again and applied again, as
-    the API does with a change sent without If-Match."""
-    for _ in range(RETRIES - 1):
-        try:
-            return use()
-        except ConcurrentWrite:
-            continue
-    return use()
+    # A change line expects no version: when another writer (an API client, say) saves
+    # its record between our read and our save, it is read and applied again, as the API
+    # does with a change sent without If-Match.
+    return reapplied(change)
 
 
 def targets(lines: Iterable[object], *, created: bool = False) -> list[UUID]:

@@ -12,8 +12,8 @@ from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.params import FromPath, RawBody
 
-from domain.application import RETRIES, Author, Timeline, Written, recorded_at
-from domain.errors import ConcurrentWrite, StaleVersion
+from domain.application import Author, Timeline, Written, reapplied, recorded_at
+from domain.errors import StaleVersion
 from domain.records import KINDS
 from projections.rows import utc_text
 from service import schemas
@@ -64,19 +64,19 @@ def change(
     current version as `ETag` (issue 7: a lost race is a conflict). `If-Match` naming a
     version the aggregate has not reached yet is a `412`.
     """
-    for _ in range(RETRIES):
-        try:
-            return use(expected)
-        except ConcurrentWrite:
-            # Lost to a writer of this aggregate: a conditional write is a 409. (A move of
-            # a topic may lose to a move of another topic, on the tree: then again.)
-            if expected is not None and (now := current()) != expected:
-                raise _lost(expected, now) from None
-        except StaleVersion as e:
-            if expected is not None and e.current > expected:
-                raise _lost(expected, e.current) from None
-            raise
-    raise ConcurrentWrite("too many writers changed this at once; try again")
+
+    def lost() -> None:
+        # Lost to a writer of this aggregate: a conditional write is a 409. (A move of a
+        # topic may lose to a move of another topic, on the tree: then again.)
+        if expected is not None and (now := current()) != expected:
+            raise _lost(expected, now)
+
+    try:
+        return reapplied(lambda: use(expected), lost)
+    except StaleVersion as e:
+        if expected is not None and e.current > expected:
+            raise _lost(expected, e.current) from None
+        raise
 
 
 def all_or_nothing(timeline: Timeline, steps: Callable[[], Written]) -> Written:
