@@ -1,6 +1,7 @@
-"""A real service process whose every log line is kept: uvicorn at debug level with its
-access log on, the app's projections in process, stdout and stderr in one file; and the
-same beside a `timeline project` worker on a seeded store."""
+"""Real service processes for the tests an in-process client cannot do (SSE, --api, logs,
+processes racing): uvicorn with the app's projections in process, whose every log line is
+kept (at debug level with its access log, unless quiet); and the same beside a
+`timeline project` worker on a seeded store."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +18,6 @@ from pathlib import Path
 import httpx
 
 from tests.projections.workers_support import Worker, Workers, wait_until
-from tests.service.server import healthy
 
 
 def free_port() -> int:
@@ -25,13 +26,37 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def healthy(base: str) -> bool:
+    """Whether a service answers its health check at `base`."""
+    try:
+        return httpx.get(f"{base}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def running_service(database_url: str) -> Iterator[str]:
+    """The service (projections in process) for a test that needs a real server (SSE,
+    --api), logging only warnings; yields its URL."""
+    with (
+        tempfile.TemporaryDirectory() as logs,
+        logged_service(database_url, Path(logs) / "service.log", quiet=True) as base,
+    ):
+        yield base
+
+
 @contextmanager
 def logged_service(
-    database_url: str, log: Path, env: Mapping[str, str] | None = None
+    database_url: str,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    quiet: bool = False,
 ) -> Iterator[str]:
-    """uvicorn serving `service.asgi:app` on a free port, logging everything to `log`;
-    yields its base URL and stops it (SIGTERM) afterwards."""
+    """uvicorn serving `service.asgi:app` on a free port, logging everything to `log`
+    (`quiet`: warnings only); yields its base URL and stops it (SIGTERM) afterwards."""
     port = free_port()
+    logging = ["--log-level", "warning"] if quiet else ["--log-level", "debug", "--access-log"]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
@@ -44,9 +69,7 @@ def logged_service(
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--log-level",
-                "debug",
-                "--access-log",
+                *logging,
             ],
             env={
                 **os.environ,

@@ -18,8 +18,8 @@ import pytest
 from service.keys import KeyStore
 from service.readmodels import open_read_models
 from service.store import open_timeline, parse_url
+from tests.reliability.serving import running_service
 from tests.service.conftest import HTTP_STORES, NDJSON, Api, ApiFactory
-from tests.service.server import running_service
 from tests.service.test_backfill import OUT_OF_ORDER, ndjson, statement
 from tests.service.test_http_api import assert_problem
 

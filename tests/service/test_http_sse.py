@@ -14,7 +14,7 @@ import pytest
 from domain.application import Author
 from service.loader import load_files, seed_files
 from service.store import open_timeline, parse_url
-from tests.service.server import running_service
+from tests.reliability.serving import running_service
 
 
 @pytest.fixture(scope="module")
