@@ -157,14 +157,7 @@ class Timeline(Application[UUID]):
     def register_actor(self, data: Mapping[str, object], by: Author) -> Written:
         clean = clean_actor(data)
         return self._create_once(
-            Actor,
-            Actor.Registered,
-            actor_id(clean["slug"]),
-            clean["slug"],
-            clean,
-            by,
-            field="id",
-            print_=records.fingerprint(clean),
+            Actor, Actor.Registered, actor_id(clean["slug"]), clean["slug"], clean, by, field="id"
         )
 
     def add_alias(
@@ -216,14 +209,7 @@ class Timeline(Application[UUID]):
         if clean["parent"] is not None:
             self._check_exists(topic_id(clean["parent"]), "parent", "topic", clean["parent"])
         return self._create_once(
-            Topic,
-            Topic.Defined,
-            topic_id(clean["slug"]),
-            clean["slug"],
-            clean,
-            by,
-            field="id",
-            print_=records.fingerprint(clean),
+            Topic, Topic.Defined, topic_id(clean["slug"]), clean["slug"], clean, by, field="id"
         )
 
     def relabel_topic(
@@ -558,11 +544,13 @@ class Timeline(Application[UUID]):
         by: Author,
         *,
         field: str,
-        print_: str,
+        print_: str | None = None,
         **more: Any,
     ) -> Written:
         """Create an aggregate under a stable id, once: the same content again (the same
-        `print_`) is a duplicate, other content a conflict."""
+        `print_`, by default the fields' fingerprint) is a duplicate, other content a
+        conflict."""
+        print_ = print_ or records.fingerprint(fields)
         existing = self._find(cls, id, creating=True)
         if existing is not None:
             return self._duplicate(existing, ref, print_, field=field)
