@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.application import Timeline
 from projections.models import ReadModels
-from service import openapi, ops, reads, writes
+from service import openapi, ops, page, reads, writes
 from service.context import Services, services
 from service.keys import KeyStore
 from service.metrics import Metrics
@@ -153,6 +153,7 @@ def create_app(
             *reads.routes.handlers(),
             *ops.routes.handlers(),
             *openapi.routes.handlers(),
+            *page.routes.handlers(),
         ],
         guards=[guard],
         before_request=reads.check_query,

@@ -30,6 +30,7 @@ from service.keys import KeyProblem, KeyStore
 from service.loader import (
     BATCH_SIZE,
     GZIP_MAGIC,
+    REVIEW_FILE,
     Report,
     load,
     load_files,
@@ -342,11 +343,14 @@ def demo(
     except StoreError as e:
         _fail(str(e))
     report = load_files(services.timeline, seed_files(), Author("seed"))
+    review = load_files(services.timeline, [REVIEW_FILE], Author("demo-review"))
     services.models.catch_up()  # answer with the seed from the first request
     secret = services.keys.create(f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}", "write")
     base = f"http://{host}:{port}"
     typer.echo(
-        f"seed: {report.accepted} new, {report.duplicates} already stored\n"
+        f"seed: {report.accepted} new, {report.duplicates} already stored; "
+        f"its review: {review.accepted} new, {review.duplicates} already stored\n"
+        f"the page: {base}/\n"
         f"who said what about negotiations: {base}/topics/negotiations/who-said-what\n"
         f"the timeline since the 2014 annexation: {base}/timeline?since=2014-03-01\n"
         f"API docs: {base}/schema\n"

@@ -1,15 +1,20 @@
 """Real service processes for the tests an in-process client cannot do (SSE, --api, logs,
-processes racing): uvicorn with the app's projections in process, whose every log line is
-kept (at debug level with its access log, unless quiet); and the same beside a
-`timeline project` worker on a seeded store."""
+processes racing, the page in a browser): uvicorn with the app's projections in process,
+whose every log line is kept (at debug level with its access log, unless quiet); the same
+beside a `timeline project` worker on a seeded store; and `timeline demo` as a user runs
+it."""
 
 from __future__ import annotations
 
 import os
+import queue
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +22,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.projections.workers_support import Worker, Workers, wait_until
+from tests.projections.workers_support import PATIENCE, Worker, Workers, wait_until
+
+TIMELINE = str(Path(sys.executable).with_name("timeline"))
 
 
 def free_port() -> int:
@@ -140,3 +147,71 @@ def caught_up(base: str) -> bool:
     """Whether the service's read models have reached the head of a log that has events."""
     (projection,) = httpx.get(f"{base}/projections", timeout=5).json()["items"]
     return bool(projection["head"] > 0 and projection["position"] == projection["head"])
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """This environment without the store settings, plus `extra`."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("TIMELINE_", "POSTGRES_"))}
+    return {**keep, "PYTHONUNBUFFERED": "1", **extra}
+
+
+class Demo:
+    """`timeline demo` in a subprocess, its output read line by line as it comes."""
+
+    def __init__(
+        self,
+        home: Path,
+        port: int,
+        database_url: str | None = None,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
+        store = {"TIMELINE_HOME": str(home), **(settings or {})}
+        if database_url is not None:
+            store["TIMELINE_DATABASE_URL"] = database_url
+        self.process = subprocess.Popen(
+            [TIMELINE, "demo", "--port", str(port)],
+            env=environment(**store),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def printed(self, label: str, deadline: float) -> str:
+        """The value printed after `label: `, waiting for it."""
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                assert self.process.poll() is None, "\n".join(self.output)
+                continue
+            self.output.append(line)
+            if line.startswith(f"{label}: "):
+                return line.removeprefix(f"{label}: ").strip()
+        raise AssertionError(f"no {label!r} line in:\n" + "\n".join(self.output))
+
+    def stop(self) -> int | None:
+        """SIGTERM, and the exit status once it exits (None if it has not within
+        PATIENCE, a safety net on a loaded machine: it usually takes a second)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=PATIENCE)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self) -> None:
+        if self.stop() is None:
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()

@@ -3,13 +3,8 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,76 +16,10 @@ from litestar.testing import TestClient
 from service.app import build_services, create_app
 from service.settings import Settings
 from tests.projections.workers_support import PATIENCE
+from tests.reliability.serving import TIMELINE, Demo, environment, free_port
 from tests.service.conftest import statement
 
-TIMELINE = str(Path(sys.executable).with_name("timeline"))
 STARTUP = PATIENCE  # for the demo to load the seed and listen (a few seconds, usually)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def environment(**extra: str) -> dict[str, str]:
-    """This environment without the store settings, plus `extra`."""
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("TIMELINE_", "POSTGRES_"))}
-    return {**keep, "PYTHONUNBUFFERED": "1", **extra}
-
-
-class Demo:
-    """`timeline demo` in a subprocess, its output read line by line as it comes."""
-
-    def __init__(self, home: Path, port: int) -> None:
-        self.process = subprocess.Popen(
-            [TIMELINE, "demo", "--port", str(port)],
-            env=environment(TIMELINE_HOME=str(home)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def printed(self, label: str, deadline: float) -> str:
-        """The value printed after `label: `, waiting for it."""
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                assert self.process.poll() is None, "\n".join(self.output)
-                continue
-            self.output.append(line)
-            if line.startswith(f"{label}: "):
-                return line.removeprefix(f"{label}: ").strip()
-        raise AssertionError(f"no {label!r} line in:\n" + "\n".join(self.output))
-
-    def stop(self) -> int | None:
-        """SIGTERM, and the exit status once it exits (None if it has not within
-        PATIENCE, a safety net on a loaded machine: it usually takes a second)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=PATIENCE)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def close(self) -> None:
-        if self.stop() is None:
-            self.process.kill()
-            self.process.wait()
-        self.reader.join(5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
 
 
 @pytest.fixture

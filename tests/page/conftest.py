@@ -1,0 +1,131 @@
+"""The analyst's page in a real browser: Debian's Chromium driven by Playwright, against
+`timeline demo` run as a user runs it, on SQLite and on PostgreSQL.
+
+The browser is `TIMELINE_CHROMIUM` or the `chromium` on the PATH; none is downloaded. With
+TIMELINE_REQUIRE_BROWSER=1 (as in CI) a browser test that would skip fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.projections.workers_support import PATIENCE
+from tests.reliability.serving import Demo, free_port
+
+CHROMIUM = os.environ.get("TIMELINE_CHROMIUM") or shutil.which("chromium") or ""
+REQUIRE_BROWSER = os.environ.get("TIMELINE_REQUIRE_BROWSER", "") == "1"
+WAIT_MS = 30_000  # for the page to draw, on a loaded two-core machine
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if REQUIRE_BROWSER and report.skipped and "browser" in item.keywords:
+        report.outcome = "failed"
+        report.longrepr = f"a browser test skipped where the browser is required: {report.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if not CHROMIUM or not Path(CHROMIUM).exists():
+        pytest.skip("no chromium (Debian's package) to drive")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    yield browser
+    browser.close()
+
+
+@dataclass
+class Served:
+    base: str
+    key: str  # a write key the demo printed
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = httpx.post(
+            f"{self.base}{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.key}"},
+            timeout=30,
+            trust_env=False,
+        )
+        assert r.status_code in (200, 201), r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        r = httpx.get(f"{self.base}{path}", params=params, timeout=30, trust_env=False)
+        assert r.status_code == 200, r.text
+        return r
+
+
+def start_demo(
+    home: Path, database_url: str | None, settings: dict[str, str] | None = None
+) -> Iterator[Served]:
+    port = free_port()
+    demo = Demo(home, port, database_url, settings)
+    try:
+        deadline = time.monotonic() + PATIENCE
+        key = demo.printed("a write key (shown once)", deadline)
+        base = f"http://127.0.0.1:{port}"
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "\n".join(demo.output)
+            time.sleep(0.1)
+        yield Served(base, key)
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """`timeline demo` on its embedded SQLite store, or on a PostgreSQL schema of its own."""
+    url = None
+    if request.param == "postgres":
+        database: str = request.getfixturevalue("postgres_database")
+        url = f"{database}?schema=page_{uuid.uuid4().hex[:10]}"
+    yield from start_demo(tmp_path_factory.mktemp("demo"), url)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+def open_page(page: Page, url: str) -> None:
+    """Go to the page and wait until it has drawn what it was asked for."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("body[data-busy='0']", state="attached")
+    page.wait_for_selector(".vis-timeline")  # visible once the axis has drawn
