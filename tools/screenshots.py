@@ -21,14 +21,16 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "img"
-WEEK = "start=2025-02-09T12:00:00.000Z&end=2025-02-15T12:00:00.000Z"
+WEEK = "start=2025-02-11T12:00:00.000Z&end=2025-02-14T12:00:00.000Z"
 VIEWS = {
     "timeline": f"/?{WEEK}",
     "as-known-on": f"/?{WEEK}&retracted=1&as_of_position={{before}}",
     "record": f"/?{WEEK}&record=statement:{{corrected}}",
-    "changes": f"/?{WEEK}&view=changes&from={{before}}",
+    "changes": f"/?{WEEK}&view=changes&from={{review}}",
     "who-said-what": f"/?{WEEK}&view=who&topic=negotiations",
 }
+
+TALL = {"changes", "who-said-what"}  # their lists are below the axis
 
 
 def free_port() -> int:
@@ -40,7 +42,8 @@ def free_port() -> int:
 def settle(page: Page) -> None:
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_selector("body[data-busy='0']", state="attached")
-    page.wait_for_timeout(300)  # the axis's own redraw
+    page.wait_for_selector(".vis-timeline")  # shown once the axis has drawn
+    page.wait_for_timeout(300)
 
 
 def main() -> int:
@@ -68,13 +71,16 @@ def main() -> int:
             corrected = httpx.get(f"{base}/changes", params={"change": "corrected"}).json()
             record = corrected["items"][0]["id"]
             before = corrected["items"][0]["position"] - 1
+            # The demo's review comes after the seed: the changes since the seed's last event.
+            review = httpx.get(f"{base}/changes", params={"change": "retracted"}).json()
+            since = review["items"][0]["position"] - 2
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium)
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 for name, path in VIEWS.items():
-                    page.goto(base + path.format(corrected=record, before=before))
+                    page.goto(base + path.format(corrected=record, before=before, review=since))
                     settle(page)
-                    page.screenshot(path=OUT / f"{name}.png")
+                    page.screenshot(path=OUT / f"{name}.png", full_page=name in TALL)
                     print(OUT / f"{name}.png")
                 page.set_viewport_size({"width": 390, "height": 844})
                 page.goto(f"{base}/?{WEEK}")

@@ -911,6 +911,9 @@ async function refresh({ reference = false, window = true } = {}) {
   }
 }
 
+// On a narrow screen the filters start folded, so that the axis comes first.
+if (matchMedia("(max-width: 800px)").matches) $("filters-box").open = false;
+
 async function start() {
   try {
     await loadHead();
