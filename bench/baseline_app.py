@@ -5,6 +5,9 @@ msgspec app with async handlers on a psycopg async pool and nothing else.
   (`projections.timeline`, `projections.whosaid`) making the same statements, each run
   on an async pool in the handler: no thread hand-off, no parameter validation, no
   `as_of` or `min_position` handling, no keys, no metrics.
+- `GET /counts?bucket=month`: `/timeline/counts` as one `GROUP BY` over a flat table of
+  the same records (`bench_counts`: their kind and start, which the suite copies from
+  the read model's current rows), not over versioned rows.
 - `GET /items20`: twenty msgspec items, no database: the framework's ceiling.
 - `POST /append`: decode a statement, one INSERT and one COMMIT per request.
 - `POST /append-save`: decode a statement, eventsourcing `save()` of one new aggregate
@@ -50,6 +53,11 @@ DDL = [
     f"CREATE UNIQUE INDEX IF NOT EXISTS {EVENTS}_position ON {EVENTS} (notification_id)",
     f"CREATE SCHEMA IF NOT EXISTS {NOTES_SCHEMA}",
 ]
+FLAT = "bench_counts"  # made and filled by the suite (bench/suite.py: flatten)
+COUNT = (
+    "SELECT to_char(date_trunc(%s, start_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD'), count(*) "  # noqa: S608
+    f"FROM {FLAT} GROUP BY 1 ORDER BY 1"
+)
 INSERT = (
     f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state) "  # noqa: S608
     "VALUES (%s, 1, 'bench:Statement.Recorded', %s) RETURNING notification_id"
@@ -166,6 +174,15 @@ async def who_said_what_page(
     return Response(msgspec.json.encode(answer), media_type=JSON)
 
 
+@get("/counts", media_type=JSON)
+async def counts_page(state: State, bucket: FromQuery[str] = "month") -> Response[bytes]:
+    async with _pool(state).connection() as conn:
+        found = await (await conn.execute(COUNT, (bucket,), prepare=True)).fetchall()
+    items = [{"start": day, "count": n} for day, n in found]
+    answer = {"bucket": bucket, "items": items, "total": sum(n for _, n in found)}
+    return Response(msgspec.json.encode(answer), media_type=JSON)
+
+
 def _written(ref: UUID, position: int) -> Response[bytes]:
     written = {
         "id": str(ref),
@@ -233,7 +250,15 @@ def create_app(database_url: str, pool_size: int = 10) -> Litestar:
         notes.close()
 
     app = Litestar(
-        route_handlers=[health, items20, timeline_page, who_said_what_page, append, append_save],
+        route_handlers=[
+            health,
+            items20,
+            timeline_page,
+            who_said_what_page,
+            counts_page,
+            append,
+            append_save,
+        ],
         on_startup=[start],
         on_shutdown=[stop],
         openapi_config=None,

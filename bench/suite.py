@@ -40,8 +40,10 @@ import psycopg
 from psycopg import sql
 
 from bench import load, profile, report
+from bench.baseline_app import FLAT
 from bench.history import record_body, vocabulary
 from projections.models import PROJECTIONS
+from projections.sql import RECORD_KINDS
 from service.readmodels import open_read_models
 from service.store import open_timeline, parse_url
 
@@ -51,6 +53,11 @@ ACTORS, TOPICS = 1000, 100
 # few days holds about 50 records even in a large history.
 PAGE_TOPICS = [("topic-30", "2016-05-01"), ("topic-57", "2019-02-01"), ("topic-88", "2022-09-01")]
 WIDE_TOPIC = "topic-1"  # a quarter of the tree below it: the timeline's descendant filter
+# The history's records occur over eleven years (bench/history.py), but it is recorded in
+# minutes: a day of /changes is the share of the log that one of those days holds, taken
+# at three points of the log.
+OCCURRED_DAYS = (date(2024, 12, 31) - date(2014, 1, 1)).days + 1
+DAY_POINTS = (0.25, 0.5, 0.75)
 _LIBRARY_ENV = ("PERSISTENCE_", "POSTGRES_", "SQLITE_", "TIMELINE_")
 # py-spy samples the first minute of the backfill and of the rebuild only: at 100 Hz it
 # takes a fifth of a core on this machine, which would slow the rest of the measured run.
@@ -338,6 +345,9 @@ def run_module(module: str, records: int, database_url: str, logs: Path) -> dict
 class Workload:
     timeline: list[str] = field(default_factory=list)  # paths
     who_said_what: list[str] = field(default_factory=list)
+    counts: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # a day's span each
+    day_events: int = 0  # events in the span of each of `changes`
     as_of: str = ""
     as_of_position: int = 0
     head: int = 0
@@ -374,9 +384,18 @@ def _window(base: str, topic: str, since: str, want: int = 50) -> str:
     return until(days)
 
 
+def _recorded_at(base: str, position: int) -> str:
+    """When the first event at or after a position was recorded."""
+    _, _, page = fetch(f"{base}/events?after={position - 1}&limit=1")
+    return str(page["events"][0]["recorded_at"])
+
+
 def calibrate(base: str) -> Workload:
     """Pages of about 50 items: leaf topics with windows sized to hold 50 records, the
-    timeline also on a wide topic; and an `as_of` instant at 90% of the log."""
+    timeline also on a wide topic; an `as_of` instant at 90% of the log; the counts by
+    month; and the changes of a day (its share of the log, at least 100 events) at three
+    points of the log, from and to the recorded times of its first and last events, all
+    of them and on the wide topic."""
     w = Workload()
     for topic, since in PAGE_TOPICS:
         until = _window(base, topic, since)
@@ -387,8 +406,13 @@ def calibrate(base: str) -> Workload:
     _, headers, _ = fetch(f"{base}/events?limit=1")
     w.head = int(headers["x-timeline-position"])
     w.as_of_position = max(1, w.head * 9 // 10)
-    _, _, page = fetch(f"{base}/events?after={w.as_of_position - 1}&limit=1")
-    w.as_of = page["events"][0]["recorded_at"]
+    w.as_of = _recorded_at(base, w.as_of_position)
+    w.counts = ["/timeline/counts?bucket=month"]
+    w.day_events = max(100, w.head // OCCURRED_DAYS)
+    for share in DAY_POINTS:
+        start = int(w.head * share)
+        span = f"from={_recorded_at(base, start)}&to={_recorded_at(base, start + w.day_events)}"
+        w.changes += [f"/changes?{span}", f"/changes?{span}&topic={WIDE_TOPIC}"]
     w.items = {
         "timeline": _mean_items(base, w.timeline, lambda b: len(b["items"])),
         "who_said_what": _mean_items(
@@ -398,6 +422,8 @@ def calibrate(base: str) -> Workload:
         "who_said_what_as_of": _mean_items(
             base, as_of(w.who_said_what, w.as_of), lambda b: sum(s["count"] for s in b["speakers"])
         ),
+        "changes": _mean_items(base, w.changes, lambda b: len(b["items"])),
+        "counts": _mean_items(base, w.counts, lambda b: int(b["total"])),
     }
     return w
 
@@ -408,6 +434,31 @@ def as_of(paths: list[str], instant: str) -> list[str]:
 
 def _mean_items(base: str, paths: list[str], count: Callable[[Any], int]) -> float:
     return sum(count(fetch(base + p)[2]) for p in paths) / len(paths)
+
+
+def flatten(database_url: str) -> None:
+    """Fill the bare counts baseline's flat table (`bench/baseline_app.py`) with the
+    records the service counts now: the kind and start of each current record of the
+    timeline's rows."""
+    with psycopg.connect(parse_url(database_url).conninfo(), autocommit=True) as conn:
+        found = conn.execute("SELECT generation FROM rm_registry WHERE name = 'timeline'")
+        generation = (found.fetchone() or (1,))[0]
+        rows = sql.Identifier(f"rm_timeline_g{generation}_rows")
+        flat = sql.Identifier(FLAT)
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (kind text NOT NULL, start_at timestamptz NOT NULL)"
+            ).format(flat)
+        )
+        conn.execute(sql.SQL("TRUNCATE {}").format(flat))
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT kind, start_at FROM {} "
+                "WHERE to_pos IS NULL AND kind = ANY(%s)"
+            ).format(flat, rows),
+            (list(RECORD_KINDS),),
+        )
+        conn.execute(sql.SQL("VACUUM ANALYZE {}").format(flat))
 
 
 def settle(base: str, timeout: float) -> None:
@@ -478,7 +529,7 @@ def busy_seconds() -> float:
 
 
 def measure_http(
-    cfg: Config, runs: Runs, service: Proc, baseline: Proc, w: Workload, key: str
+    cfg: Config, runs: Runs, service: Proc, baseline: Proc, w: Workload, key: str, db: str
 ) -> None:
     def spec(
         proc: Proc, script: str, connections: int = cfg.connections, threads: int = 2
@@ -493,6 +544,9 @@ def measure_http(
         ("timeline as_of", service, load.get_paths(as_of(w.timeline, w.as_of))),
         ("who-said-what as_of", service, load.get_paths(as_of(w.who_said_what, w.as_of))),
         ("20 items, no database (baseline)", baseline, load.get_paths(["/items20"])),
+        ("counts by month", service, load.get_paths(w.counts)),
+        ("counts by month (baseline)", baseline, load.get_paths(["/counts?bucket=month"])),
+        ("changes in a day", service, load.get_paths(w.changes)),
     ]
     actors = [f"actor-{i}" for i in range(0, ACTORS, 20)]
     topics = [f"topic-{i}" for i in range(0, TOPICS, 5)]
@@ -503,6 +557,7 @@ def measure_http(
     ]
     if cfg.warmup:
         print("warm-up", flush=True)
+        flatten(db)
         for name, proc, script in reads:
             runs.run(name, proc, replace(spec(proc, script), duration=cfg.warmup), record=False)
         for name, proc, path in appends:
@@ -510,6 +565,10 @@ def measure_http(
             runs.run(name, proc, replace(spec(proc, script), duration=cfg.warmup), record=False)
     for rep in range(cfg.repeats):
         print(f"reads, repeat {rep + 1} of {cfg.repeats}", flush=True)
+        # The counts' baseline holds the records the service counts, the last repeat's
+        # writes too.
+        settle(service.url, 300)
+        flatten(db)
         for name, proc, script in reads:
             runs.run(name, proc, spec(proc, script))
         print(f"appends, repeat {rep + 1} of {cfg.repeats}", flush=True)
@@ -927,6 +986,72 @@ def scenario_starvation(runs: Runs) -> dict[str, Any]:
     }
 
 
+def scenario_counts(cfg: Config, runs: Runs, w: Workload) -> dict[str, Any]:
+    base = http_row(
+        runs,
+        "counts by month (baseline)",
+        "bare handler: one GROUP BY over a flat table of the same records",
+        short="bare GROUP BY",
+    )
+    mine = http_row(
+        runs,
+        "counts by month",
+        "service: /timeline/counts?bucket=month",
+        base,
+        compare="p99_ms",
+    )
+    p99, ratio = mine["p99_ms"]["median"], mine.get("ratio", 0.0)
+    return {
+        "id": 9,
+        "title": "Counts of the timeline by month",
+        "rows": [mine, base],
+        "targets": [
+            report.target(
+                f"p99 at {cfg.connections} connections ≤ 1.5x the bare GROUP BY's",
+                ratio,
+                ratio <= 1.5,
+                f"{ratio:.2f}x ({p99:.1f} ms)",
+            )
+        ],
+        "notes": [
+            f"Every current record counted by the month of its occurred start "
+            f"({w.items['counts']:,.0f} records). The service runs one GROUP BY over the "
+            "timeline's versioned rows (wide rows: their items' JSON, and the closed "
+            "versions beside the current ones); the bare handler runs the same GROUP BY "
+            "over a flat table holding only the kind and start of the same records, "
+            "copied from the read model before each repeat. The ratio is of p99s."
+        ],
+    }
+
+
+def scenario_changes(cfg: Config, runs: Runs, w: Workload) -> dict[str, Any]:
+    row = http_row(runs, "changes in a day", "service: /changes over a day, first page")
+    p99 = row["p99_ms"]["median"]
+    return {
+        "id": 10,
+        "title": "What changed in a day",
+        "rows": [row],
+        "targets": [
+            report.target(
+                f"p99 < 25 ms at {cfg.connections} connections (a page, as issue 6's)",
+                p99,
+                p99 < 25,
+                f"{p99:.1f} ms",
+            )
+        ],
+        "notes": [
+            "The history is recorded in a few minutes: a day of recorded time would hold "
+            "all of it. A day here is the share of the log that one day of the eleven "
+            f"years its records occurred in holds: {w.day_events:,} events (at least 100), "
+            "from and to the recorded times of its first and last events (`from`, `to`: "
+            "instants, mapped to positions as `as_of` maps them), at a quarter, half and "
+            f"three quarters of the log, all changes and those on {WIDE_TOPIC} (a quarter "
+            f"of the topic tree): {len(w.changes)} paths in turn, "
+            f"{w.items['changes']:.0f} changes a page (records added and corrected)."
+        ],
+    }
+
+
 def _module_rates(module: dict[str, Any]) -> list[tuple[str, str, float]]:
     """bench.backfill's figures as (measure, unit, rate), from its timings (its "rates"
     names PostgreSQL's and SQLite's caught-up rates alike)."""
@@ -1173,7 +1298,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
             workload = calibrate(service.url)
             print(f"pages: {workload.items}", flush=True)
-            measure_http(cfg, runs, service, baseline, workload, key)
+            measure_http(cfg, runs, service, baseline, workload, key, db)
             measure_starvation(cfg, runs, service, projector, key, logs)
             rss = {
                 "service": service.peak_rss_mb(),
@@ -1211,6 +1336,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             scenario_backfill(loaded, backfill),
             scenario_memory(loaded, rss),
             scenario_starvation(runs),
+            scenario_counts(cfg, runs, workload),
+            scenario_changes(cfg, runs, workload),
         ],
         "runs": runs.as_dict(),
         "profiles": {

@@ -95,6 +95,13 @@ class PostgresRows(RowsView):
     def one_of(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
 
+    def json_without(self, column: str, keys: Sequence[str]) -> str:
+        return f"({column}::jsonb - '{{{','.join(keys)}}}'::text[])"
+
+    def day_of(self, column: str, bucket: str) -> str:
+        assert bucket in ("day", "week", "month", "year")  # date_trunc's weeks start on Monday
+        return f"to_char(date_trunc('{bucket}', {column} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
+
     def reserve_ids(self, rows: Sequence[Row]) -> None:
         missing = [row for row in rows if row.row_id is None]
         if not missing:

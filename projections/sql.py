@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.when import starts_open_at
+from projections.rows import RowsView
 
 RECORD_KINDS = ("statement", "announcement", "occurrence")
 
@@ -39,6 +40,31 @@ def visible(q: Sql, alias: str, at: int | None) -> Sql:
 
 def in_list(q: Sql, column: str, values: tuple[str, ...] | list[str]) -> Sql:
     return q.add(f"{column} IN ({', '.join(['%s'] * len(values))})", *values)
+
+
+def records(
+    q: Sql,
+    view: RowsView,
+    alias: str,
+    kind: str | None,
+    topics: list[str] | None,
+    actor: str | None,
+) -> Sql:
+    """The rows `alias` that are records a timeline filter keeps: of the kind, linked to
+    one of the topics (a topic and its descendants) and to the actor. Written to be
+    checked on each row that a scan of positions or of times finds: SQLite is kept from
+    choosing an index of these instead (`unindexed`)."""
+    in_list(q, view.unindexed(f"{alias}.kind"), [kind] if kind else RECORD_KINDS)
+    for rel, values in (("topic", topics), ("actor", None if actor is None else [actor])):
+        if values is not None:
+            # By the row's own links, not by all the links of a value.
+            q.add(
+                f"AND EXISTS (SELECT 1 FROM {view.prefix}_links l "
+                f"WHERE l.row_id = {alias}.row_id AND {view.unindexed('l.rel')} = %s AND",
+                rel,
+            )
+            in_list(q, "l.value", values).add(")")
+    return q
 
 
 def subtopics(q: Sql, prefix: str, topic: str, at: int | None) -> Sql:

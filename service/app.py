@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.application import Timeline
 from projections.models import ReadModels
-from service import openapi, ops, page, reads, writes
+from service import browse, openapi, ops, page, reads, writes
 from service.context import Services, services
 from service.keys import KeyStore
 from service.metrics import Metrics
@@ -151,13 +151,14 @@ def create_app(
         route_handlers=[
             *writes.routes.handlers(),
             *reads.routes.handlers(),
+            *browse.routes.handlers(),
             *ops.routes.handlers(),
             *openapi.routes.handlers(),
             *page.routes.handlers(),
         ],
         guards=[guard],
         before_request=reads.check_query,
-        dependencies={"at": Provide(reads.reading)},
+        dependencies={"at": Provide(reads.reading), "span": Provide(browse.spanning)},
         middleware=[measure, head_without_body],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY,

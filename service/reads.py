@@ -41,7 +41,14 @@ READ_ERRORS = (400, 401, 403, 404, 422, 503)
 MAX_LIMIT = 500
 MAX_POSITION = 2**62  # beyond any position a store will give; larger ints overflow SQLite
 JSON = "application/json"
-INTEGER_PARAMETERS = ("limit", "after", "as_of_position", "min_position")
+INTEGER_PARAMETERS = (
+    "limit",
+    "after",
+    "as_of_position",
+    "min_position",
+    "from_position",
+    "to_position",
+)
 _INTEGER = re.compile(r"-?[0-9]{1,30}")
 
 

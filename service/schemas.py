@@ -372,3 +372,43 @@ def to_builtins(body: Body) -> dict[str, Any]:
     built = msgspec.to_builtins(body)
     assert isinstance(built, dict)
     return built
+
+
+# The analyst's reads (service/browse.py) ---------------------------------------------
+
+ChangeKind = Literal["added", "corrected", "sourced", "tagged", "retracted"]
+Bucket = Literal["day", "week", "month", "year"]
+
+
+class Change(Struct, kw_only=True):
+    """One event that changed a record, at its position."""
+
+    position: int
+    recorded_at: str
+    change: ChangeKind
+    kind: RecordKind
+    id: str
+    # The item's fields whose values the change changed (version, position and
+    # recorded_at aside); empty when added or retracted.
+    fields: list[str]
+    item: Item  # after the change; for a retraction, the last version before it
+
+
+class ChangePage(Struct, kw_only=True):
+    from_position: int  # the changes after this position...
+    to_position: int  # ...up to this one, included
+    items: list[Change]
+    next_cursor: str | None
+
+
+class BucketCount(Struct, kw_only=True):
+    start: Annotated[
+        str, Meta(description="the bucket's first day, UTC", extra_json_schema={"format": "date"})
+    ]
+    count: int
+
+
+class Counts(Struct, kw_only=True):
+    bucket: Bucket
+    items: list[BucketCount]  # the buckets that hold records, in order
+    total: int

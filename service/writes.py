@@ -265,9 +265,10 @@ def _record_routes(kind: str) -> None:
         return handler
 
     def correct(data: schemas.CorrectionIn) -> tuple[Any, ...]:
-        # Check each named field's type strictly, keeping explicit nulls (removals).
+        # Check each named field's type strictly, keeping explicit nulls (removals); the
+        # domain takes plain values (sources as dicts, not Structs).
         typed = convert(data.changes, schemas.Changes, "changes")
-        return ({k: getattr(typed, k) for k in data.changes}, data.reason)
+        return ({k: msgspec.to_builtins(getattr(typed, k)) for k in data.changes}, data.reason)
 
     def tags(
         timeline: Timeline,

@@ -40,6 +40,8 @@ OPEN, READ, WRITE, ADMIN = None, "read", "write", "admin"
 # /admin/* `admin`, reads `read` when configured; probes and the API docs are open).
 TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/timeline"): READ,
+    ("GET", "/timeline/counts"): READ,
+    ("GET", "/changes"): READ,
     ("GET", "/topics/{id:str}/who-said-what"): READ,
     ("GET", "/actors"): READ,
     ("GET", "/actors/{id:str}"): READ,

@@ -233,6 +233,16 @@ def test_corrections_sources_tags_and_retraction_each_answer_the_new_version(
     ).status_code in (409, 422)
 
 
+@pytest.mark.parametrize("kind", list(PLURAL))
+def test_a_correction_replaces_the_sources(api: Api, kind: str) -> None:
+    rec = create(api, kind)
+    base = f"/{PLURAL[kind]}/{rec['id']}"
+    sources = [{"publisher": "Reuters", "url": "https://www.reuters.com/y", "title": "Y"}, BBC]
+    fixed = api.post(f"{base}/corrections", {"changes": {"sources": sources}, "reason": "r"})
+    assert assert_written(fixed, 200, duplicate=False)["version"] == 2
+    assert api.read(base).json()["sources"] == sources
+
+
 def test_an_actor_takes_aliases_and_roles_and_a_topic_is_relabelled_and_moved(api: Api) -> None:
     # An alias: a new actor version; the same alias again is a duplicate.
     alias = api.post("/actors/mark-rutte/aliases", {"alias": "Secretary General Rutte"})

@@ -219,14 +219,18 @@ FORGED_CURSORS = {  # cursors the service never gave
 
 def query_values(name: str, schema: dict[str, Any]) -> dict[str, str]:
     """Raw (already URL-encoded) hostile values for one query parameter."""
-    types = {schema.get("type"), *(s.get("type") for s in schema.get("oneOf", []))}
+    types = {
+        t
+        for s in (schema, *schema.get("oneOf", []))
+        for t in (s.get("type") if isinstance(s.get("type"), list) else [s.get("type")])
+    }
     if "integer" in types:
         values = dict(RAW_INTS)
         if name == "limit":
             values |= {"10000": "10000", "zero": "0"}
         return values | HUGE_INTS
     values = dict(RAW_IDS)
-    if name in ("since", "until", "as_of"):
+    if name in ("since", "until", "as_of", "from", "to"):
         values |= RAW_DATES
     if name == "cursor":
         values |= FORGED_CURSORS

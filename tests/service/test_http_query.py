@@ -22,6 +22,12 @@ VALUES = {
     "after": ("0", "1"),
     "dry_run": ("true", "false"),
     "atomic": ("false", "true"),
+    "from": ("2025-02-20T00:00:00Z", "2025-02-21T00:00:00Z"),
+    "to": ("2025-02-20T00:00:00Z", "2025-02-21T00:00:00Z"),
+    "from_position": ("0", "1"),
+    "to_position": ("1", "2"),
+    "change": ("added", "corrected"),
+    "bucket": ("week", "year"),
 }
 
 

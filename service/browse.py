@@ -1,0 +1,286 @@
+"""The analyst's reads: what changed in what we know between two points of the log
+(`/changes`), and how many records the timeline holds in each day, week, month or year
+(`/timeline/counts`). Both read the timeline's row versions, with the checks, waits and
+errors of every read (`service/reads.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Response
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import Parameter, QueryParameter
+
+from projections.changes import ChangesQuery, changes
+from projections.counts import counts
+from projections.rows import RowsView
+from projections.timeline import TimelineQuery
+from projections.whosaid import entity
+from service import schemas
+from service.context import Services, services
+from service.problems import HttpProblem
+from service.reads import (
+    MAX_POSITION,
+    Reading,
+    _instant,
+    _json,
+    _limit,
+    _position_at,
+    _reach,
+    _slug,
+    _window,
+    check_position,
+    decode_cursor,
+    encode_cursor,
+    read_route,
+)
+from service.routing import Routes
+
+routes = Routes()
+
+_WAITS = (
+    "Waits, bounded, for the read models when they may not have read to it (then 503 "
+    "with Retry-After)."
+)
+From = Annotated[
+    str | None,
+    QueryParameter(
+        name="from",
+        description="The changes after this instant (with a UTC offset): after the longest "
+        f"prefix of the log recorded by then, as `as_of` reads it. {_WAITS} Not with "
+        "from_position; the default is the log's start.",
+    ),
+]
+To = Annotated[
+    str | None,
+    Parameter(
+        description="The changes up to this instant (with a UTC offset): the longest prefix "
+        f"of the log recorded by then, as `as_of` reads it. {_WAITS} Not with to_position; "
+        "the default is the position the read models have reached.",
+    ),
+]
+FromPosition = Annotated[
+    int | None,
+    Parameter(description="The changes after this position of the log. Not with from."),
+]
+ToPosition = Annotated[
+    int | None,
+    Parameter(
+        description="The changes up to this position of the log, included. Waits, bounded, "
+        "for the read models to reach it (503 with Retry-After); past the log's head, 422 "
+        "at once. Not with to."
+    ),
+]
+Topic = Annotated[
+    str | None,
+    Parameter(
+        description="Only records of this topic or of a topic below it, as the tree stood "
+        "then (404 when there was no such topic)."
+    ),
+]
+Actor = Annotated[
+    str | None,
+    Parameter(
+        description="Only records that name this actor: as speaker, author, participant or "
+        "mention (404 when there was no such actor)."
+    ),
+]
+Kind = Annotated[schemas.RecordKind | None, Parameter(description="Only records of this kind.")]
+ChangeFilter = Annotated[
+    schemas.ChangeKind | None,
+    Parameter(
+        description="Only this kind of change: added (a new record), corrected, sourced "
+        "(only its sources changed), tagged (only its topics changed), retracted."
+    ),
+]
+Limit = Annotated[int, Parameter(description="Changes a page, from 1 to 500.")]
+Cursor = Annotated[
+    str | None, Parameter(description="Where the page starts: the next_cursor of the one before.")
+]
+Bucket = Annotated[
+    schemas.Bucket,
+    Parameter(
+        description="Count by day, week (from Monday, as ISO 8601), month (the default) or "
+        "year, each record in the bucket of the UTC start of its occurred time."
+    ),
+]
+Since = Annotated[
+    str | None,
+    Parameter(
+        description="Only records that overlap the time from the start of this year, month, "
+        "day or instant on, as /timeline's since."
+    ),
+]
+Until = Annotated[
+    str | None,
+    Parameter(
+        description="Only records that overlap the time up to the end of this year, month, "
+        "day or instant, as /timeline's until."
+    ),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The changes after position `start`, up to `end` included."""
+
+    start: int
+    end: int
+
+
+async def spanning(
+    state: State,
+    from_: From = None,
+    to: To = None,
+    from_position: FromPosition = None,
+    to_position: ToPosition = None,
+) -> Span:
+    """The span of `/changes`, once the read models have reached its end. Each end is an
+    instant, mapped to a position as `as_of` maps it, or a position; the wait holds no
+    thread."""
+    s = services(state)
+    if from_ is not None and from_position is not None:
+        raise HttpProblem(400, "give from or from_position, not both", field="from")
+    if to is not None and to_position is not None:
+        raise HttpProblem(400, "give to or to_position, not both", field="to")
+    check_position(from_position, "from_position")
+    check_position(to_position, "to_position")
+    since = None if from_ is None else _instant(from_, "from")
+    until = None if to is None else _instant(to, "to")
+    if since is not None and until is not None and since > until:
+        raise HttpProblem(422, "must not be after to", field="from")
+    view = s.models.view("timeline")
+    start = from_position or 0
+    if since is not None:
+        start = await _position_as_of(s, view, since, "from")
+    if to_position is not None:
+        if to_position:
+            await _reach(s, to_position, "to_position")
+        end = to_position
+    elif until is not None:
+        end = await _position_as_of(s, view, until, "to")
+    else:
+        end = await anyio.to_thread.run_sync(view.position)
+    if start > end:
+        raise HttpProblem(
+            422,
+            f"is after the span's end, position {end}",
+            field="from" if from_ is not None else "from_position",
+        )
+    return Span(start, end)
+
+
+async def _position_as_of(s: Services, view: RowsView, instant: datetime, field: str) -> int:
+    """The last position recorded by the instant, as `as_of` finds it: once the read
+    models have read every event that may have been recorded by then."""
+    at, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
+    if head is not None:
+        await _reach(s, head, field)
+        at, _ = await anyio.to_thread.run_sync(view.position_at, instant)
+    return at
+
+
+def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
+    """The slug of a topic or an actor that was defined then (404 naming it if not)."""
+    slug = _slug(value, what)
+    if slug is not None and entity(view, what, slug, at) is None:
+        then = "" if at is None else " at that point"
+        raise HttpProblem(404, f"no {what} {slug!r}{then}", field=what)
+    return slug
+
+
+def _after(cursor: str | None) -> int | None:
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_POSITION:
+        raise HttpProblem(400, "is not a cursor this service gave", field="cursor")
+    return value
+
+
+@read_route(routes, "/changes", schemas.ChangePage)
+def get_changes(
+    state: State,
+    span: NamedDependency[Span],
+    topic: Topic = None,
+    actor: Actor = None,
+    kind: Kind = None,
+    change: ChangeFilter = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response[bytes]:
+    """What changed in what we know between two points, in the order it was recorded:
+    each record added, corrected, sourced, tagged or retracted, with its item after the
+    change."""
+    s = services(state)
+    after, size = _after(cursor), _limit(limit)
+    view = s.models.view("timeline")
+    query = ChangesQuery(
+        start=span.start,
+        end=span.end,
+        topic=_known(view, "topic", topic, span.end),
+        actor=_known(view, "actor", actor, span.end),
+        kind=kind,
+        change=change,
+        after=after,
+        limit=size,
+    )
+    page = changes(view, query)
+    answer: dict[str, Any] = {
+        "from_position": span.start,
+        "to_position": span.end,
+        "items": [
+            {
+                "position": c.position,
+                "recorded_at": c.recorded_at,
+                "change": c.change,
+                "kind": c.kind,
+                "id": c.id,
+                "fields": c.fields,
+                "item": msgspec.Raw(c.item.encode()),
+            }
+            for c in page.items
+        ],
+        "next_cursor": None if page.next is None else encode_cursor(page.next),
+    }
+    return _json(msgspec.json.encode(answer), span.end)
+
+
+@read_route(routes, "/timeline/counts", schemas.Counts)
+def get_counts(
+    state: State,
+    at: NamedDependency[Reading],
+    bucket: Bucket = "month",
+    since: Since = None,
+    until: Until = None,
+    topic: Topic = None,
+    actor: Actor = None,
+    kind: Kind = None,
+) -> Response[bytes]:
+    """How many records of the timeline (filtered as /timeline) each day, week, month or
+    year holds: the buckets that hold any, in order, and their total."""
+    s = services(state)
+    start, end = _window(since, until)
+    view = s.models.view("timeline")
+    position = at.position(view)
+    query = TimelineQuery(
+        topic=_known(view, "topic", topic, at.at),
+        actor=_known(view, "actor", actor, at.at),
+        kind=kind,
+        since=start,
+        until=end,
+        at=at.at,
+    )
+    found = counts(view, bucket, query)
+    answer = {
+        "bucket": bucket,
+        "items": [{"start": day, "count": n} for day, n in found],
+        "total": sum(n for _, n in found),
+    }
+    return _json(msgspec.json.encode(answer), position)
