@@ -8,7 +8,7 @@ counted: a count of the whole timeline reads every current row.
 from __future__ import annotations
 
 from projections.rows import RowsView
-from projections.sql import Sql, records, visible
+from projections.sql import Sql, records, starts, visible
 from projections.timeline import TimelineQuery, topic_slugs
 
 
@@ -20,10 +20,19 @@ def counts(view: RowsView, bucket: str, query: TimelineQuery) -> list[tuple[str,
     q = Sql().add(f"SELECT {view.day_of('r.start_at', bucket)}, count(*) FROM {p}_rows r WHERE")
     records(q, view, "r", query.kind, slugs, query.actor).add("AND")
     visible(q, "r", query.at)
-    # As the timeline's window: the records that overlap it.
+    # As the timeline's window: the records that overlap it, found by their starts in
+    # the window and the few starts before it that may still be open (`starts`), so that
+    # a week of a long history reads that week's rows, not all the history before it.
+    if query.since is not None or query.until is not None:
+        pieces = [
+            Sql().add(
+                " AND ".join(f"r.start_at {op} %s" for op, _ in piece), *(b for _, b in piece)
+            )
+            for piece in starts(query.since, query.until)
+        ]
+        q.add("AND (" + " OR ".join(f"({p.text})" for p in pieces) + ")")
+        q.params.extend(v for p in pieces for v in p.params)
     if query.since is not None:
         q.add("AND r.end_at > %s", query.since)
-    if query.until is not None:
-        q.add("AND r.start_at < %s", query.until)
     q.add("GROUP BY 1 ORDER BY 1")
     return [(str(day), int(n)) for day, n in view.query(q.text, q.params)]

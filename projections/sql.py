@@ -125,7 +125,7 @@ def in_order(
     order = f"{a}.start_at, {a}.first_pos" + (f", {a}.row_id" if several else "")
     q = Sql().add(f"SELECT {select} FROM (SELECT {'DISTINCT ' if several else ''}* FROM (")
     for n, (value, piece) in enumerate(
-        (value, piece) for value in values for piece in _starts(*window)
+        (value, piece) for value in values for piece in starts(*window)
     ):
         if n:
             q.add("UNION ALL")
@@ -159,7 +159,7 @@ def in_order(
     return q.add(f") d JOIN {prefix}_rows r ON r.row_id = d.row_id")
 
 
-def _starts(since: datetime | None, until: datetime | None) -> list[list[tuple[str, datetime]]]:
+def starts(since: datetime | None, until: datetime | None) -> list[list[tuple[str, datetime]]]:
     """Conditions on start_at, one list per index scan, that together hold every row
     overlapping [since, until) (rows that end by `since` are left to the caller)."""
     bound = [] if until is None else [("<", until)]

@@ -191,6 +191,9 @@ PATHS = [
     "/timeline/counts?bucket=month",
     "/timeline/counts?bucket=week&topic=topic-30&as_of_position={position}",
     "/timeline/counts?bucket=day&actor=actor-7",
+    # A window (the page's axis zoomed in) reads the window's rows, not all before it.
+    f"/timeline/counts?bucket=day&since={SINCE}&until={UNTIL}",
+    "/timeline/counts?bucket=day&since=2019-06-03T00:00:00Z&until=2019-06-10T00:00:00Z",
 ]
 
 
