@@ -41,15 +41,23 @@ def test_only_the_pages_own_files_are_served(sqlite_api: Api) -> None:
         assert r.headers["content-type"].startswith("application/problem+json")
 
 
-def test_the_vendored_library_is_the_one_the_manifest_pins() -> None:
+def test_the_vendored_libraries_are_the_ones_the_manifest_pins() -> None:
     manifest = vendor_assets.load()
-    assert manifest["vis-timeline"]["version"] == "8.5.4"
-    assert manifest["vis-timeline"]["integrity"].startswith("sha512-")
+    assert {name: p["version"] for name, p in manifest.items()} == {
+        "moment": "2.31.0",
+        "vis-data": "8.0.6",
+        "vis-timeline": "8.5.4",
+    }
+    for package in manifest.values():
+        assert package["integrity"].startswith("sha512-")
+        assert package["tarball"].startswith("https://registry.npmjs.org/")
+        assert any(name.startswith("LICENSE") for name in package["files"].values())
     assert vendor_assets.check(manifest) == []
     # A changed file is caught.
+    timeline = manifest["vis-timeline"]
     tampered = {
-        name: {**package, "sha256": {**package["sha256"], "LICENSE.md": "0" * 64}}
-        for name, package in manifest.items()
+        **manifest,
+        "vis-timeline": {**timeline, "sha256": {**timeline["sha256"], "LICENSE.md": "0" * 64}},
     }
     assert vendor_assets.check(tampered) == [
         "vis-timeline/LICENSE.md: its SHA-256 is not the manifest's"
