@@ -1204,9 +1204,12 @@ def scenario_page(drawn: dict[str, Any], events: int) -> dict[str, Any]:
             f"events; {drawn['runs']} run(s), each in a fresh browser context (nothing "
             "cached), timed by the page's own `performance.mark`s from the navigation's "
             "start. The first: `/` with no window, which counts the whole history by month "
-            "(its extent) and draws that strip. The week: `/?start=2019-06-03&end=2019-06-10`, "
-            "which counts the week by day and then lists and draws its items "
-            "(`bench/page.py`)."
+            "(its extent) and draws that strip. The week: `/?start=2019-06-03&end=2019-06-10`"
+            + (f"&topic={drawn['week_topic']}" if drawn["week_topic"] else "")
+            + f", {drawn['week_records']:,} records, which the page counts by day, then lists "
+            "and draws (it draws items when 500 or fewer are in view; a week of the whole "
+            "history holds more, so the widest topic that leaves 500 or fewer is taken). "
+            "`bench/page.py`."
         ],
     }
 

@@ -206,12 +206,21 @@ const KIND_MARK = { statement: "❝", announcement: "▲", occurrence: "●" };
 
 let topics = new Map();
 let actors = new Map();
+// The topics and actors as known on the chosen point: loaded beside the first counts
+// (the topic tree counts every record, which takes a while on a large store), and
+// waited for only where their names are shown.
+let referenceReady = Promise.resolve();
+
+function reload() {
+  referenceReady = loadReference();
+  return referenceReady;
+}
 
 async function loadReference() {
   const [t, a] = await Promise.all([api("/topics"), allActors()]);
   topics = new Map(t.body.items.map((x) => [x.id, x]));
   actors = new Map(a.map((x) => [x.id, x]));
-  fillSelect($("f-topic"), "All topics", t.body.items.map((x) => [x.id, `${"  ".repeat(x.depth)}${x.label} (${x.total})`]), state.topic);
+  fillSelect($("f-topic"), "All topics", t.body.items.map((x) => [x.id, `${"\u00a0\u00a0".repeat(x.depth)}${x.label} (${x.total})`]), state.topic);
   fillSelect($("f-actor"), "All actors", a.map((x) => [x.id, x.name]), state.actor);
 }
 
@@ -357,11 +366,16 @@ function rememberWindow() {
   $("window-readout").textContent = `${day(w.start)} – ${day(w.end)} (UTC)`;
 }
 
-async function fitAll() {
+function countAll() {
+  return api("/timeline/counts", { bucket: "month", ...filters(), since: state.since, until: state.until });
+}
+
+async function fitAll(early = null) {
   // The counts of the whole history by month give its extent; when the window that fits
-  // it is counted by month too (most histories), they are its strip as well.
+  // it is counted by month too (most histories), they are its strip as well. (`early`:
+  // those counts, asked for already.)
   try {
-    const r = await api("/timeline/counts", { bucket: "month", ...filters(), since: state.since, until: state.until });
+    const r = await (early || countAll());
     const items = r.body.items;
     if (!items.length) return loadWindow();
     const first = parseInstant(`${items[0].start}T00:00:00Z`);
@@ -369,7 +383,7 @@ async function fitAll() {
     const pad = Math.max((last - first) * 0.03, DAY);
     timeline.setWindow(clampDate(new Date(first - pad)), clampDate(new Date(last.getTime() + pad)), { animation: false });
     rememberWindow();
-    await loadWindow(r.body);
+    await loadWindow(Promise.resolve(r));
   } catch (error) {
     fail(error);
   }
@@ -426,14 +440,19 @@ function windowParams(w) {
 
 let loading = 0;
 
+function countWindow(w) {
+  return api("/timeline/counts", { bucket: bucketFor(w.end - w.start), ...filters(), ...windowParams(w) });
+}
+
 async function loadWindow(known = null) {
-  // `known`: the counts of everything the window holds, by month, when already fetched.
+  // `known`: the counts of what the window holds, when already asked for (a promise).
   const ticket = ++loading;
   const w = windowOf();
   const bucket = bucketFor(w.end - w.start);
   const within = windowParams(w);
   try {
-    const counts = known && known.bucket === bucket ? { body: known } : await api("/timeline/counts", { bucket, ...filters(), ...within });
+    const early = known ? await known : null;
+    const counts = early && early.body.bucket === bucket ? early : await countWindow(w);
     if (ticket !== loading) return;
     drawStrip(counts.body, w, bucket);
     const total = counts.body.total;
@@ -446,6 +465,7 @@ async function loadWindow(known = null) {
       $("density").textContent = `${drawn.length} record${drawn.length === 1 ? "" : "s"} in view.`;
     }
     if (state.retracted) retracted = await retractedItems();
+    if (state.rows === "topic") await referenceReady; // the rows' names
     if (ticket !== loading) return;
     drawItems();
     say("");
@@ -647,6 +667,7 @@ async function openRecord(kind, id) {
   body.replaceChildren(h("p", { class: "hint", text: "Loading…" }));
   const base = `/${PLURAL[kind]}/${id}`;
   try {
+    await referenceReady; // topics' labels, organisations' names
     const historyPage = await api(`${base}/history`, {}, { known: false });
     const events = historyPage.body.events;
     const versions = [];
@@ -897,7 +918,7 @@ async function refresh({ reference = false, window = true } = {}) {
   writeUrl();
   if (state.as_of_position !== "") stopFollowing();
   try {
-    if (reference) await loadReference();
+    if (reference) await reload();
     await describeKnown();
     if (window) await loadWindow();
     await loadView();
@@ -917,21 +938,26 @@ if (matchMedia("(max-width: 800px)").matches) $("filters-box").open = false;
 async function start() {
   try {
     await loadHead();
-    if (state.as_of_position !== "" && Number(state.as_of_position) >= head) state.as_of_position = "";
-    await loadReference();
   } catch (error) {
     return fail(error);
   }
+  if (state.as_of_position !== "" && Number(state.as_of_position) >= head) state.as_of_position = "";
+  reload().then(showFilters, fail);
   showFilters();
   showView();
+  // The first counts are asked for before the axis is built (which takes a while).
+  const early = state.start && state.end
+    ? countWindow({ start: clampDate(parseInstant(state.start)), end: clampDate(parseInstant(state.end)) })
+    : countAll();
+  early.catch(() => {}); // its failure is reported where it is awaited
   if (!timeline) makeTimeline();
-  if (state.start) {
+  if (state.start && state.end) {
     rememberWindow();
-    await refresh();
+    await loadWindow(early);
   } else {
-    await fitAll();
-    await refresh({ window: false });
+    await fitAll(early);
   }
+  await refresh({ window: false });
   document.body.dataset.ready = "1";
 }
 

@@ -29,8 +29,11 @@ WAIT_MS = 30_000  # for the page to draw, on a loaded two-core machine
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Called with every test of the session: mark this folder's only.
+    here = Path(__file__).parent
     for item in items:
-        item.add_marker(pytest.mark.browser)
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.hookimpl(hookwrapper=True)
