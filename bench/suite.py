@@ -471,6 +471,22 @@ def settle(base: str, timeout: float) -> None:
         time.sleep(0.2)
 
 
+def quiet(database_url: str, timeout: float = 120) -> None:
+    """Wait until the database runs no statement but this one: a load run that outlasts
+    its clients (a queue of slow statements, such as the counts') must not weigh on the
+    next one."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            (busy,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchone() or (0,)
+            if not busy:
+                return
+            time.sleep(0.2)
+
+
 # Measuring -----------------------------------------------------------------------------
 
 
@@ -570,11 +586,13 @@ def measure_http(
         settle(service.url, 300)
         flatten(db)
         for name, proc, script in reads:
+            quiet(db)
             runs.run(name, proc, spec(proc, script))
         print(f"appends, repeat {rep + 1} of {cfg.repeats}", flush=True)
         tag = f"{rep}-{uuid.uuid4().hex[:6]}"
         for name, proc, path in appends:
             settle(service.url, 300)
+            quiet(db)
             script = load.post_statements(path, key, f"{tag}-{path[1:]}", actors, topics)
             runs.run(name, proc, spec(proc, script))
         settle(service.url, 300)
