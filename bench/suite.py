@@ -1018,19 +1018,11 @@ def scenario_counts(cfg: Config, runs: Runs, w: Workload) -> dict[str, Any]:
         base,
         compare="p99_ms",
     )
-    p99, ratio = mine["p99_ms"]["median"], mine.get("ratio", 0.0)
     return {
         "id": 9,
         "title": "Counts of the timeline by month",
         "rows": [mine, base],
-        "targets": [
-            report.target(
-                f"p99 at {cfg.connections} connections ≤ 1.5x the bare GROUP BY's",
-                ratio,
-                ratio <= 1.5,
-                f"{ratio:.2f}x ({p99:.1f} ms)",
-            )
-        ],
+        "targets": [counts_target(cfg.connections, mine, _refused(runs, "counts by month"))],
         "notes": [
             f"Every current record counted by the month of its occurred start "
             f"({w.items['counts']:,.0f} records). The service runs one GROUP BY over the "
@@ -1040,6 +1032,29 @@ def scenario_counts(cfg: Config, runs: Runs, w: Workload) -> dict[str, Any]:
             "copied from the read model before each repeat. The ratio is of p99s."
         ],
     }
+
+
+def _refused(runs: Runs, name: str) -> tuple[int, int]:
+    """How many of a load's answers were errors (>= 400, or timed out), of how many."""
+    results = runs.results[name]
+    errors = sum(r.errors.get("status", 0) + r.errors.get("timeout", 0) for r in results)
+    return errors, sum(r.requests for r in results)
+
+
+def counts_target(connections: int, mine: report.Row, refused: tuple[int, int]) -> dict[str, Any]:
+    """Met when the service's p99 is within 1.5x the bare GROUP BY's and it refused
+    nothing: a p99 of quick 503s (the pool's timeout, shedding the queue) is no answer."""
+    p99, ratio = mine["p99_ms"]["median"], mine.get("ratio", 0.0)
+    errors, answers = refused
+    shown = f"{ratio:.2f}x ({p99:.1f} ms)"
+    if errors:
+        shown += f", but {errors:,} of {answers:,} answers were 503s"
+    return report.target(
+        f"p99 at {connections} connections ≤ 1.5x the bare GROUP BY's, every answer a count",
+        ratio,
+        ratio <= 1.5 and not errors,
+        shown,
+    )
 
 
 def scenario_changes(cfg: Config, runs: Runs, w: Workload) -> dict[str, Any]:
@@ -1222,9 +1237,9 @@ def scenario_page(drawn: dict[str, Any], events: int) -> dict[str, Any]:
             f"events; {drawn['runs']} run(s), each in a fresh browser context (nothing "
             "cached), timed by the page's own `performance.mark`s from the navigation's "
             "start. The first: `/` with no window, which counts the whole history by month "
-            "(its extent) and draws that strip. The week: `/?start=2019-06-03&end=2019-06-10`"
+            "(its extent) and draws that strip. The week: `/?start=2019-06-03&end=2019-06-10"
             + (f"&topic={drawn['week_topic']}" if drawn["week_topic"] else "")
-            + f", {drawn['week_records']:,} records, which the page counts by day, then lists "
+            + f"`, {drawn['week_records']:,} records, which the page counts by day, then lists "
             "and draws (it draws items when 500 or fewer are in view; a week of the whole "
             "history holds more, so the widest topic that leaves 500 or fewer is taken). "
             "`bench/page.py`."
