@@ -45,7 +45,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"a browser test skipped where the browser is required: {report.longrepr}"
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API runs an event loop in the test's thread while it is
+# open, and tests elsewhere start loops of their own (asyncio.run).
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM or not Path(CHROMIUM).exists():
         pytest.skip("no chromium (Debian's package) to drive")
@@ -53,7 +55,7 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
     yield browser

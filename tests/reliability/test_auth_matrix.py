@@ -58,6 +58,9 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("GET", "/_openapi"): OPEN,
     ("GET", "/_openapi/openapi.json"): OPEN,
     ("GET", "/_openapi/{path:str}"): OPEN,
+    # The page and its files: open even when reads need a key (the page then asks for one).
+    ("GET", "/"): OPEN,
+    ("GET", "/static/{path:path}"): OPEN,
     ("POST", "/actors"): WRITE,
     ("POST", "/actors/{id:str}/aliases"): WRITE,
     ("POST", "/actors/{id:str}/roles"): WRITE,

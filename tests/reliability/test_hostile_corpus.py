@@ -166,7 +166,10 @@ def extra_query_probes(api: Api, method: str, template: str, path: str) -> Itera
     parameters = doc["paths"][spec_path][method.lower()].get("parameters", [])
     for parameter in (p for p in parameters if p["in"] == "query"):
         name, schema = parameter["name"], parameter.get("schema", {})
-        types = {schema.get("type"), *(s.get("type") for s in schema.get("oneOf", []))}
+        types: set[object] = set()
+        for one in (schema, *schema.get("oneOf", [])):  # a type, or a list of them
+            kind = one.get("type")
+            types.update(kind if isinstance(kind, list) else [kind])
         values = dict(NON_ASCII_INTS) if "integer" in types else {}
         if name in ("since", "until", "as_of"):
             values |= {

@@ -242,10 +242,11 @@ SKIPPED_PATHS = ("/schema", "/_openapi")  # the OpenAPI document and docs pages
 
 @functools.cache
 def operations() -> list[tuple[str, str]]:
-    """(method, path template) of every operation of the app, as Litestar spells the
-    template (`/statements/{id:uuid}`), without OPTIONS, HEAD (each GET's, without its
-    body: see test_http_head.py) and the docs: read from an app built on a memory store,
-    so that test ids are known at collection."""
+    """(method, path template) of every operation of the OpenAPI document, as Litestar
+    spells the template (`/statements/{id:uuid}`), without OPTIONS and HEAD (each GET's,
+    without its body: see test_http_head.py): not the docs, nor the page and its files
+    (test_page_assets.py). Read from an app built on a memory store, so that test ids
+    are known at collection."""
     services = build_services(Settings(database_url="memory://"))
     try:
         app = create_app(services.settings, run_projections=False, built=services)
@@ -254,6 +255,7 @@ def operations() -> list[tuple[str, str]]:
             for route in app.routes
             if isinstance(route, HTTPRoute) and not route.path.startswith(SKIPPED_PATHS)
             for handler in route.route_handlers
+            if handler.include_in_schema is not False
             for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"})
         ]
     finally:
