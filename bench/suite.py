@@ -709,7 +709,7 @@ def http_row(
     """A load run's figures over repeats: 2xx answers per second, p50, p99, and the CPU
     the server and the load generator used (cores, medians)."""
     results = runs.results[name]
-    errors = sum(r.errors.get("status", 0) + r.errors.get("timeout", 0) for r in results)
+    errors, _ = _refused(runs, name)
     out = report.row(
         measure,
         "req/s",

@@ -24,14 +24,11 @@ def counts(view: RowsView, bucket: str, query: TimelineQuery) -> list[tuple[str,
     # the window and the few starts before it that may still be open (`starts`), so that
     # a week of a long history reads that week's rows, not all the history before it.
     if query.since is not None or query.until is not None:
-        pieces = [
-            Sql().add(
-                " AND ".join(f"r.start_at {op} %s" for op, _ in piece), *(b for _, b in piece)
-            )
-            for piece in starts(query.since, query.until)
-        ]
-        q.add("AND (" + " OR ".join(f"({p.text})" for p in pieces) + ")")
-        q.params.extend(v for p in pieces for v in p.params)
+        pieces = starts(query.since, query.until)
+        either = " OR ".join(
+            "(" + " AND ".join(f"r.start_at {op} %s" for op, _ in piece) + ")" for piece in pieces
+        )
+        q.add(f"AND ({either})", *(bound for piece in pieces for _, bound in piece))
     if query.since is not None:
         q.add("AND r.end_at > %s", query.since)
     q.add("GROUP BY 1 ORDER BY 1")

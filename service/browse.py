@@ -7,7 +7,6 @@ errors of every read (`service/reads.py`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
@@ -23,7 +22,7 @@ from projections.rows import RowsView
 from projections.timeline import TimelineQuery
 from projections.whosaid import entity
 from service import schemas
-from service.context import Services, services
+from service.context import services
 from service.problems import HttpProblem
 from service.reads import (
     MAX_POSITION,
@@ -31,13 +30,13 @@ from service.reads import (
     _instant,
     _json,
     _limit,
-    _position_at,
     _reach,
     _slug,
     _window,
     check_position,
     decode_cursor,
     encode_cursor,
+    position_as_of,
     read_route,
 )
 from service.routing import Routes
@@ -158,13 +157,13 @@ async def spanning(
     view = s.models.view("timeline")
     start = from_position or 0
     if since is not None:
-        start = await _position_as_of(s, view, since, "from")
+        start = await position_as_of(s, since, "from")
     if to_position is not None:
         if to_position:
             await _reach(s, to_position, "to_position")
         end = to_position
     elif until is not None:
-        end = await _position_as_of(s, view, until, "to")
+        end = await position_as_of(s, until, "to")
     else:
         end = await anyio.to_thread.run_sync(view.position)
     if start > end:
@@ -174,16 +173,6 @@ async def spanning(
             field="from" if from_ is not None else "from_position",
         )
     return Span(start, end)
-
-
-async def _position_as_of(s: Services, view: RowsView, instant: datetime, field: str) -> int:
-    """The last position recorded by the instant, as `as_of` finds it: once the read
-    models have read every event that may have been recorded by then."""
-    at, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
-    if head is not None:
-        await _reach(s, head, field)
-        at, _ = await anyio.to_thread.run_sync(view.position_at, instant)
-    return at
 
 
 def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:

@@ -142,14 +142,19 @@ async def reading(
         if value:
             await _reach(s, value, name)
     if as_of is not None:
-        instant = _instant(as_of, "as_of")
-        view = s.models.view("timeline")
-        at, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
-        if head is not None:  # the log holds events the read models have not read yet
-            await _reach(s, head, "as_of")
-            at, _ = await anyio.to_thread.run_sync(view.position_at, instant)
-        return Reading(at)
+        return Reading(await position_as_of(s, _instant(as_of, "as_of"), "as_of"))
     return Reading(as_of_position)
+
+
+async def position_as_of(s: Services, instant: datetime, field: str) -> int:
+    """The last position recorded by the instant, once the read models have read every
+    event that may have been recorded by then (`as_of`, and the ends of `/changes`)."""
+    view = s.models.view("timeline")
+    at, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
+    if head is not None:  # the log holds events the read models have not read yet
+        await _reach(s, head, field)
+        at, _ = await anyio.to_thread.run_sync(view.position_at, instant)
+    return at
 
 
 def _position_at(s: Services, view: RowsView, instant: datetime) -> tuple[int, int | None]:

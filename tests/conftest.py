@@ -25,6 +25,11 @@ POSTGRES_URL = os.environ.get(
     "TIMELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("TIMELINE_REQUIRE_POSTGRES", "") == "1"
+# What CI must have: a test marked with one of these that would skip fails instead.
+REQUIRED = {
+    "postgres": ("PostgreSQL", REQUIRE_POSTGRES),
+    "browser": ("the browser", os.environ.get("TIMELINE_REQUIRE_BROWSER", "") == "1"),
+}
 STORES = ["memory", "sqlite", "postgres"]
 # eventsourcing reads its settings from the environment: keep stray ones out.
 _LIBRARY_PREFIXES = ("PERSISTENCE_", "POSTGRES_", "SQLITE_", "TIMELINE_DATABASE", "TIMELINE_HOME")
@@ -41,11 +46,10 @@ def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if REQUIRE_POSTGRES and report.skipped and "postgres" in item.keywords:
-        report.outcome = "failed"
-        report.longrepr = (
-            f"a PostgreSQL test skipped where PostgreSQL is required: {report.longrepr}"
-        )
+    for marker, (what, required) in REQUIRED.items():
+        if required and report.skipped and marker in item.keywords:
+            report.outcome = "failed"
+            report.longrepr = f"a test of {what} skipped where it is required: {report.longrepr}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,7 +2,8 @@
 `timeline demo` run as a user runs it, on SQLite and on PostgreSQL.
 
 The browser is `TIMELINE_CHROMIUM` or the `chromium` on the PATH; none is downloaded. With
-TIMELINE_REQUIRE_BROWSER=1 (as in CI) a browser test that would skip fails instead.
+TIMELINE_REQUIRE_BROWSER=1 (as in CI) a browser test that would skip fails instead
+(tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from tests.projections.workers_support import PATIENCE
 from tests.reliability.serving import Demo, free_port
 
 CHROMIUM = os.environ.get("TIMELINE_CHROMIUM") or shutil.which("chromium") or ""
-REQUIRE_BROWSER = os.environ.get("TIMELINE_REQUIRE_BROWSER", "") == "1"
 WAIT_MS = 30_000  # for the page to draw, on a loaded two-core machine
 
 
@@ -34,15 +34,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.browser)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    if REQUIRE_BROWSER and report.skipped and "browser" in item.keywords:
-        report.outcome = "failed"
-        report.longrepr = f"a browser test skipped where the browser is required: {report.longrepr}"
 
 
 # Module-scoped: Playwright's sync API runs an event loop in the test's thread while it is
