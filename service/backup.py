@@ -125,8 +125,11 @@ def _event_line(timeline: Timeline, note: Notification) -> dict[str, Any]:
 
 def open_backup(path: str, stdin: IO[bytes] | None = None) -> IO[bytes]:
     """A backup file (gzip when it starts like gzip), or stdin for `-`."""
-    # The caller closes the file.
-    raw = (stdin or sys.stdin.buffer) if path == "-" else open(path, "rb")  # noqa: SIM115
+    if path != "-":
+        with open(path, "rb") as probe:
+            zipped = probe.read(2) == GZIP_MAGIC
+        return cast(IO[bytes], gzip.open(path, "rb")) if zipped else open(path, "rb")
+    raw = stdin or sys.stdin.buffer
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         return cast(IO[bytes], gzip.GzipFile(fileobj=buffered))
