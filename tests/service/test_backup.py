@@ -327,7 +327,10 @@ def _copies(timeline: Timeline, events: int) -> int:
     for copy in range(events // len(notes) + 1):
         batch = [
             StoredEvent(
-                uuid.uuid5(n.originator_id, str(copy)), n.originator_version, n.topic, n.state
+                uuid.uuid5(uuid.NAMESPACE_URL, f"{n.originator_id}/{copy}"),
+                n.originator_version,
+                n.topic,
+                n.state,
             )
             for n in notes[: events - written]
         ]
