@@ -72,7 +72,7 @@ def export_events(timeline: Timeline, out: Sink) -> Summary:
     digest = hashlib.sha256()
 
     def write(line: dict[str, Any]) -> None:
-        data = json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        data = _encode(line)
         digest.update(data)
         out.write(data)
 
@@ -99,10 +99,12 @@ def export_events(timeline: Timeline, out: Sink) -> Summary:
         if not page or page[-1].id >= head:
             break
         after = page[-1].id
-    out.write(
-        json.dumps({"end": True, "count": count, "sha256": digest.hexdigest()}).encode() + b"\n"
-    )
+    out.write(_encode({"end": True, "count": count, "sha256": digest.hexdigest()}))
     return Summary(count, head)
+
+
+def _encode(line: dict[str, Any]) -> bytes:
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def _event_line(timeline: Timeline, note: Notification) -> dict[str, Any]:
