@@ -87,17 +87,16 @@ def export_events(timeline: Timeline, out: Sink) -> Summary:
         }
     )
     count, after = 0, 0
-    while after < head:
-        page = timeline.recorder.select_notifications(
+    while after < head and (
+        page := timeline.recorder.select_notifications(
             start=after, limit=PAGE, inclusive_of_start=False
         )
+    ):
         for note in page:
-            if note.id > head:
+            if note.id > head:  # written since the export started
                 break
             write(_event_line(timeline, note))
             count += 1
-        if not page or page[-1].id >= head:
-            break
         after = page[-1].id
     out.write(_encode({"end": True, "count": count, "sha256": digest.hexdigest()}))
     return Summary(count, head)
