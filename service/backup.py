@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,7 +142,7 @@ def read_backup(lines: Iterable[bytes]) -> Iterator[Row]:
     """The events of a backup, checked line by line; raises `BackupRefused` at the first
     line that is wrong, and at the end if the end line is missing or does not match."""
     digest = hashlib.sha256()
-    numbered = enumerate(lines, start=1)
+    numbered = enumerate(_readable(lines), start=1)
     header, head = _header(next(numbered, (1, b""))[1])
     digest.update(header)
     count, last = 0, 0
@@ -164,6 +165,19 @@ def read_backup(lines: Iterable[bytes]) -> Iterator[Row]:
         count, last = count + 1, row.position
         yield row
     raise BackupRefused(f"the file ends after {count} events without its end line: truncated")
+
+
+def _readable(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """The lines, or a refusal when the file cannot be read to its end (a gzip file cut
+    short, or not gzip after its first bytes)."""
+    read = iter(lines)
+    while True:
+        try:
+            yield next(read)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error) as e:
+            raise BackupRefused(f"the file cannot be read to its end ({e})") from None
 
 
 def _header(line: bytes) -> tuple[bytes, int]:

@@ -294,13 +294,17 @@ def test_the_commands_round_trip_through_a_gzip_file_and_through_stdout(
     assert _cli(["restore", "-"], third_url, stdin=piped.stdout_bytes).exit_code == 0
     _, third = durable.store(third_url)
     assert _events(third) == events
-    # A truncated file: refused, and nothing restored.
+    # A truncated file, plain or gzip: refused, and nothing restored.
     cut = tmp_path / "cut.ndjson"
     cut.write_bytes(b"\n".join(lines[:-1]) + b"\n")
+    cut_gzip = tmp_path / "cut.ndjson.gz"
+    cut_gzip.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     fourth_url = durable.url()
-    truncated = _cli(["restore", str(cut)], fourth_url)
-    assert truncated.exit_code == 2
-    assert "truncated" in truncated.output
+    for damaged, says in ((cut, "truncated"), (cut_gzip, "cannot be read to its end")):
+        truncated = _cli(["restore", str(damaged)], fourth_url)
+        assert truncated.exit_code == 2
+        assert says in truncated.output
+        assert "nothing was restored" in truncated.output
     _, fourth = durable.store(fourth_url)
     assert fourth.head_position() == 0
 
