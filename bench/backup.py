@@ -1,7 +1,7 @@
 """Backup and restore rates on SQLite and PostgreSQL: a synthetic history of about
 `--events` events is exported (`timeline export --format events`, plain and gzip) and
 restored into an empty store (events only: the read models' build is the rebuild
-benchmark's figure), one run each.
+benchmark's figure), one run each, beside the same run's rate of reading the log.
 
     python -m bench.backup --events 100000
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from bench.catchup import read_log
 from bench.history import write
 from service.backup import export_events, open_backup, read_backup, restore_events
 from service.store import Store, open_timeline, parse_url
@@ -36,6 +37,9 @@ def run(source: Store, target: Store, events: int, directory: Path) -> dict[str,
     timeline = open_timeline(source)
     written = write(timeline, records_for(events), actors=ACTORS, topics=TOPICS)
     figures: dict[str, float] = {"events": written}
+    # The same run's baseline: reading and decoding the log, as a projection does.
+    started = time.perf_counter()
+    figures["log read events/s"] = read_log(timeline) / (time.perf_counter() - started)
     for name in ("log.ndjson", "log.ndjson.gz"):
         path = directory / name
         started = time.perf_counter()
