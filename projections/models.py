@@ -28,7 +28,7 @@ PROJECTIONS: dict[str, type[RowsProjection]] = {TimelineProjection.name: Timelin
 # Each read model, and the projection whose rows it reads.
 READ_MODELS: dict[str, str] = {
     "timeline": "timeline",
-    "who_said_what": "timeline",
+    "who-said-what": "timeline",
     "actors": "timeline",
     "topics": "timeline",
 }
