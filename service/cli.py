@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ from service.loader import (
     open_lines,
     seed_files,
 )
+from service.metrics import MULTIPROCESS_DIR
 from service.process import tune_gc
 from service.readmodels import open_read_models
 from service.replay import (
@@ -415,17 +417,32 @@ def serve(
     except StoreError as e:
         _fail(str(e))
     _warn_capacity(store, workers * settings.pool_size)
+    with _metrics_shared(workers):
+        uvicorn.run(
+            "service.asgi:app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            timeout_graceful_shutdown=30,
+            access_log=False,
+        )
 
-    uvicorn.run(
-        "service.asgi:app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        timeout_graceful_shutdown=30,
-        access_log=False,
-    )
+
+@contextmanager
+def _metrics_shared(workers: int) -> Iterator[None]:
+    """With many workers, a fresh directory where each writes its metrics, so that any of
+    them answers `/metrics` for all (read when the workers import prometheus_client)."""
+    if workers == 1:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="timeline-metrics-") as shared:
+        os.environ[MULTIPROCESS_DIR] = shared
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR]
 
 
 def _open_when_reachable(stop: threading.Event) -> tuple[Store, Timeline] | None:
