@@ -259,6 +259,10 @@ def project(
     batch_size: Annotated[
         int | None, typer.Option(min=1, max=100_000, help="default: TIMELINE_BATCH_SIZE")
     ] = None,
+    heartbeat: Annotated[
+        Path | None,
+        typer.Option(help="touched while this worker leads or stands by: a healthcheck's file"),
+    ] = None,
 ) -> None:
     """Run the projection workers until stopped (a second worker waits as hot standby)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -271,6 +275,8 @@ def project(
     _warn_capacity(store, Settings().pool_size)
     models = open_read_models(store, timeline)
     models.batch_size = batch_size or Settings().batch_size
+    if heartbeat is not None:
+        models.on_beat.append(heartbeat.touch)
     signal.signal(signal.SIGTERM, lambda *_: models.stop())
     if stop.is_set():  # asked to stop while the store was being opened
         models.close()
