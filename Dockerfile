@@ -19,9 +19,12 @@ COPY service service
 COPY data data
 # The project itself and nothing more (the seed is read from /app/data, so in place).
 RUN pip install --no-cache-dir --no-deps -e . \
-    && useradd --system --uid 10001 --home-dir /var/lib/timeline --create-home timeline
+    && groupadd --system --gid 10001 timeline \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/timeline --create-home \
+        timeline
 
-USER timeline
+# By number, so that a runtime that refuses root can tell without reading /etc/passwd.
+USER 10001:10001
 EXPOSE 8000
 # Ready: the store answers and the read models are near the head of the log. (There is no
 # curl in a slim image: Python asks.)
