@@ -194,3 +194,11 @@ def test_the_projectors_healthcheck_passes_while_it_leads_or_stands_by_and_fails
     old = time.time() - 31
     os.utime(beats[0], (old, old))
     assert not healthy(beats[0])
+
+
+def test_the_lock_was_made_by_the_command_the_docs_give() -> None:
+    header = (ROOT / "requirements.lock").read_text().splitlines()[1]
+    made_by = header.removeprefix("#").strip()
+    assert made_by.startswith("uv pip compile pyproject.toml --generate-hashes")
+    docs = " ".join((ROOT / "docs" / "deploy.md").read_text().replace("\\\n", " ").split())
+    assert made_by in docs
