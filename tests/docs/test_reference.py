@@ -55,7 +55,7 @@ def test_the_id_recipe_gives_the_seeds_ids(timeline: Timeline) -> None:
 
 
 SOURCE = {"publisher": "BBC News", "url": "https://www.bbc.com/news/live/example"}
-KEYLESS = [
+KEYLESS: list[dict[str, Any]] = [
     {
         "type": "statement",
         "speaker": "mark-rutte",
@@ -82,7 +82,7 @@ KEYLESS = [
 ]
 
 
-@pytest.mark.parametrize("body", KEYLESS, ids=[b["type"] for b in KEYLESS])
+@pytest.mark.parametrize("body", KEYLESS, ids=[str(b["type"]) for b in KEYLESS])
 def test_the_derived_key_recipe_gives_the_id_the_service_gives(
     timeline: Timeline, body: dict[str, Any]
 ) -> None:
