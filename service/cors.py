@@ -26,7 +26,7 @@ ALLOW_HEADERS = (
     "If-None-Match",
     "Last-Event-ID",
 )
-EXPOSE_HEADERS = ("ETag", "Location", "Retry-After", "X-Timeline-Position")
+EXPOSE_HEADERS = ("ETag", "Retry-After", "X-Timeline-Position")
 MAX_AGE = 600  # seconds a browser may keep a preflight's answer
 
 
