@@ -78,14 +78,16 @@ def test_an_answer_as_of_now_or_a_future_instant_is_no_cache_and_a_fixed_one_imm
     api: Api,
 ) -> None:
     head = api.services.timeline.head_position()
-    never = {"min_position": head}
-    for params in ({}, never, {"as_of": "2999-01-01T00:00:00Z"}):
+    never: dict[str, Any] = {"min_position": head}
+    now: list[dict[str, Any]] = [{}, never, {"as_of": "2999-01-01T00:00:00Z"}]
+    for params in now:
         answer = api.client.get("/timeline", params=params)
         assert answer.headers["cache-control"] == "no-cache", params
     # As of a position, or of an instant that a later event has passed: immutable.
     first = api.client.get("/events", params={"limit": 2}).json()["events"]
     passed = {"as_of": first[0]["recorded_at"], "min_position": head}
-    for params in ({"as_of_position": 1}, {"as_of_position": head, **never}, passed):
+    fixed: list[dict[str, Any]] = [{"as_of_position": 1}, {"as_of_position": head, **never}, passed]
+    for params in fixed:
         answer = api.client.get("/timeline", params=params)
         assert answer.headers["cache-control"] == IMMUTABLE, params
     # /changes: fixed when both ends are.
