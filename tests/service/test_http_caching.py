@@ -91,13 +91,14 @@ def test_an_answer_as_of_now_or_a_future_instant_is_no_cache_and_a_fixed_one_imm
         answer = api.client.get("/timeline", params=params)
         assert answer.headers["cache-control"] == IMMUTABLE, params
     # /changes: fixed when both ends are.
-    for params, control in (
+    spans: list[tuple[dict[str, Any], str]] = [
         ({"to_position": head}, IMMUTABLE),
         ({"from_position": 1, "to_position": head}, IMMUTABLE),
         ({"from_position": 1}, "no-cache"),
         ({"to": "2999-01-01T00:00:00Z"}, "no-cache"),
         ({"from": "2999-01-01T00:00:00Z", "to_position": head}, "no-cache"),
-    ):
+    ]
+    for params, control in spans:
         answer = api.client.get("/changes", params=params)
         assert answer.status_code == 200, answer.text
         assert answer.headers["cache-control"] == control, params
