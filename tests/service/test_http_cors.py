@@ -4,7 +4,9 @@ scripts may read and write, and nobody else's."""
 from __future__ import annotations
 
 import pytest
+from typer.testing import CliRunner
 
+from service import cli
 from service.settings import Settings, parse_origins
 from tests.service.conftest import ApiFactory, statement, unique
 
@@ -109,3 +111,11 @@ def test_the_setting_reads_comma_separated_origins_and_refuses_anything_else(
     for bad in ("example.org", "https://example.org/path", "ftp://example.org", "https://"):
         with pytest.raises(ValueError, match="TIMELINE_CORS_ORIGINS"):
             parse_origins(f"https://ok.example, {bad}")
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_serve_and_demo_refuse_a_bad_origin_before_they_start(command: str) -> None:
+    env = {"TIMELINE_CORS_ORIGINS": "example.org", "TIMELINE_DATABASE_URL": "memory://"}
+    result = CliRunner().invoke(cli.app, [command, "--port", "1"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "TIMELINE_CORS_ORIGINS: 'example.org' is not an origin" in result.output
