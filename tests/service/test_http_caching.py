@@ -17,10 +17,11 @@ SLUGS = {"actors": "donald-trump", "topics": "negotiations"}
 
 def read_paths(api: Api, parameter: str | None = None) -> list[str]:
     """Every GET of the API that says it may answer 304 (taking `parameter`, if named),
-    with ids of the seed's records and slugs of its actors and topics."""
+    with a seed record of its kind (by id or key), or a seed actor or topic."""
     ids = record_ids(api)
-    paths = []
+    records = {kind: api.read(f"/{kind}s/{id}").json() for kind, id in ids.items()}
     document: dict[str, Any] = api.client.get("/schema/openapi.json").json()
+    paths = []
     for template, item in document["paths"].items():
         op = item.get("get")
         if op is None or "304" not in op["responses"]:
@@ -29,9 +30,13 @@ def read_paths(api: Api, parameter: str | None = None) -> list[str]:
         if parameter is not None and parameter not in names:
             continue
         top = template.split("/")[1]
-        kind = top.removesuffix("s")
-        value = ids[kind] if kind in ids else SLUGS.get(top, "")
-        paths.append(template.replace("{id}", value))
+        record = records.get(top.removesuffix("s"), {})
+        path = template
+        for name, value in (("id", record.get("id", SLUGS.get(top))), ("key", record.get("key"))):
+            if value is not None:
+                path = path.replace(f"{{{name}}}", value)
+        assert "{" not in path, f"no value to read {template} with: name one here"
+        paths.append(path)
     return paths
 
 

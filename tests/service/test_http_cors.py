@@ -92,6 +92,15 @@ def test_another_origin_gets_no_cors_headers_and_its_preflight_is_not_approved(
     assert "origin" in _names(plain.headers["vary"])
 
 
+def test_a_preflight_needs_no_key_where_reads_do(api_factory: ApiFactory) -> None:
+    # A browser sends no Authorization with a preflight: it must not meet a 401.
+    api = api_factory("memory", seed=False, cors_origins=(SITE,), read_requires_key=True)
+    preflight = api.client.options("/timeline", headers=PREFLIGHT)
+    assert (preflight.status_code, preflight.headers["access-control-allow-origin"]) == (204, SITE)
+    refused = api.client.get("/timeline", headers={"Origin": SITE})
+    assert (refused.status_code, refused.headers["access-control-allow-origin"]) == (401, SITE)
+
+
 def test_any_origin_with_a_star(api_factory: ApiFactory) -> None:
     api = api_factory("memory", seed=False, cors_origins=("*",))
     read = api.client.get("/timeline", headers={"Origin": "https://anyone.example"})
