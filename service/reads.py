@@ -351,7 +351,7 @@ def get_who_said_what(
     slug = _slug(id, "id")
     assert slug is not None
     start, end = _window(since, until)
-    view = s.models.view("who_said_what")
+    view = s.models.view("who-said-what")
     position = at.position(view)
     answer = who_said_what(view, slug, start, end, at.at, raw=True)
     if answer is None:
