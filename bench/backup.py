@@ -22,6 +22,7 @@ from psycopg import sql
 from bench.catchup import read_log
 from bench.history import write
 from service.backup import export_events, open_backup, read_backup, restore_events
+from service.process import tune_gc
 from service.store import Store, open_timeline, parse_url
 
 ACTORS, TOPICS = 1000, 100
@@ -71,6 +72,7 @@ def main() -> None:
         ),
     )
     args = parser.parse_args()
+    tune_gc()  # as every `timeline` command does
     with tempfile.TemporaryDirectory() as directory:
         where = Path(directory)
         sqlite = run(
