@@ -25,7 +25,6 @@ from service import schemas
 from service.context import services
 from service.problems import HttpProblem
 from service.reads import (
-    MAX_POSITION,
     Reading,
     _instant,
     _json,
@@ -34,8 +33,9 @@ from service.reads import (
     _slug,
     _window,
     check_position,
-    decode_cursor,
-    encode_cursor,
+    next_cursor,
+    offset,
+    pinned,
     position_as_of,
     read_route,
 )
@@ -100,7 +100,12 @@ ChangeFilter = Annotated[
 ]
 Limit = Annotated[int, Parameter(description="Changes a page, from 1 to 500.")]
 Cursor = Annotated[
-    str | None, Parameter(description="Where the page starts: the next_cursor of the one before.")
+    str | None,
+    Parameter(
+        description="Where the page starts: the next_cursor of the one before. It carries "
+        "the end of the walk's first page's span, which the page keeps (to or to_position, "
+        "if given, must name the same position)."
+    ),
 ]
 Bucket = Annotated[
     schemas.Bucket,
@@ -127,10 +132,12 @@ Until = Annotated[
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """The changes after position `start`, up to `end` included."""
+    """The changes after position `start`, up to `end` included; `fixed`: the end was
+    asked for (`to` or `to_position`), not where the read models stand."""
 
     start: int
     end: int
+    fixed: bool
 
 
 async def spanning(
@@ -166,13 +173,13 @@ async def spanning(
         end = await position_as_of(s, until, "to")
     else:
         end = await anyio.to_thread.run_sync(view.position)
+    _ordered(start, end, "from" if from_ is not None else "from_position")
+    return Span(start, end, to is not None or to_position is not None)
+
+
+def _ordered(start: int, end: int, field: str) -> None:
     if start > end:
-        raise HttpProblem(
-            422,
-            f"is after the span's end, position {end}",
-            field="from" if from_ is not None else "from_position",
-        )
-    return Span(start, end)
+        raise HttpProblem(422, f"is after the span's end, position {end}", field=field)
 
 
 def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
@@ -182,15 +189,6 @@ def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str 
         then = "" if at is None else " at that point"
         raise HttpProblem(404, f"no {what} {slug!r}{then}", field=what)
     return slug
-
-
-def _after(cursor: str | None) -> int | None:
-    value = decode_cursor(cursor)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_POSITION:
-        raise HttpProblem(400, "is not a cursor this service gave", field="cursor")
-    return value
 
 
 @read_route(routes, "/changes", schemas.ChangePage)
@@ -208,13 +206,24 @@ def get_changes(
     each record added, corrected, sourced, tagged or retracted, with its item after the
     change."""
     s = services(state)
-    after, size = _after(cursor), _limit(limit)
+    # A walk's cursor carries the end of its first page's span, which every later page
+    # keeps (its start is asked again, as every other parameter).
+    end, after = pinned(Reading(span.end if span.fixed else None), cursor, lambda: span.end, offset)
+    if end > span.end:
+        raise HttpProblem(
+            503,
+            f"the read models have not reached position {end} yet; retry shortly",
+            field="cursor",
+            headers={"Retry-After": "1"},
+        )
+    _ordered(span.start, end, "cursor")
+    size = _limit(limit)
     view = s.models.view("timeline")
     query = ChangesQuery(
         start=span.start,
-        end=span.end,
-        topic=_known(view, "topic", topic, span.end),
-        actor=_known(view, "actor", actor, span.end),
+        end=end,
+        topic=_known(view, "topic", topic, end),
+        actor=_known(view, "actor", actor, end),
         kind=kind,
         change=change,
         after=after,
@@ -223,7 +232,7 @@ def get_changes(
     page = changes(view, query)
     answer: dict[str, Any] = {
         "from_position": span.start,
-        "to_position": span.end,
+        "to_position": end,
         "items": [
             {
                 "position": c.position,
@@ -236,9 +245,9 @@ def get_changes(
             }
             for c in page.items
         ],
-        "next_cursor": None if page.next is None else encode_cursor(page.next),
+        "next_cursor": next_cursor(end, page.next),
     }
-    return _json(msgspec.json.encode(answer), span.end)
+    return _json(msgspec.json.encode(answer), end)
 
 
 @read_route(routes, "/timeline/counts", schemas.Counts)

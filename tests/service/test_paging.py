@@ -49,9 +49,9 @@ def story(api: Api) -> dict[str, Any]:
     for n, who in enumerate(speakers):
         body = {"id": who, "name": f"Speaker {n}", "kind": "person"}
         assert api.post("/actors", body).status_code == 201
-    for day, who in ((3, 0), (1, 0), (7, 1), (2, 0), (5, 2), (4, 1)):
-        said(api, speakers[who], topic, day)
-    by_two = {
+    for day, n in ((3, 0), (1, 0), (7, 1), (2, 0), (5, 2), (4, 1)):
+        said(api, speakers[n], topic, day)
+    by_two: dict[str, Any] = {
         "by": speakers[:2],
         "summary": unique("Joint"),
         "occurred_at": "2025-02-06",
@@ -62,8 +62,8 @@ def story(api: Api) -> dict[str, Any]:
     assert api.post("/announcements", by_two).status_code == 201
     corrected = said(api, speakers[2], "negotiations", 9)
     for place in ("Kyiv", "Munich", "Riyadh"):
-        body = {"changes": {"location": place}, "reason": "r"}
-        assert api.post(f"/statements/{corrected}/corrections", body).status_code == 200
+        change = {"changes": {"location": place}, "reason": "r"}
+        assert api.post(f"/statements/{corrected}/corrections", change).status_code == 200
     return {"topic": topic, "speakers": speakers, "corrected": corrected}
 
 
@@ -105,16 +105,23 @@ def whole(name: str, pages: list[dict[str, Any]]) -> list[Any]:
 
 
 def walk(
-    api: Api, path: str, params: dict[str, Any], limit: int, between: Callable[[], None]
+    api: Api,
+    path: str,
+    params: dict[str, Any],
+    limit: int,
+    between: Callable[[], None],
+    *,
+    waits: bool = True,
 ) -> Walk:
     """Every page of a list from its first, calling `between` after each page; and the
-    positions the pages said they answered as of."""
+    positions the pages said they answered as of. `waits`: each page waits for the
+    writes before it (`min_position`, which /changes does not take)."""
     pages: list[dict[str, Any]] = []
     seen: set[str] = set()
     cursor: str | None = None
     while True:
         query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
-        page = api.read(path, query)
+        page = api.read(path, query) if waits else api.client.get(path, params=query)
         assert page.status_code == 200, page.text
         pages.append(page.json())
         seen.add(page.headers["x-timeline-position"])
@@ -223,13 +230,13 @@ def test_every_list_refuses_a_limit_out_of_range_and_a_cursor_it_did_not_give(
     paths = {name: path for name, (path, _) in lists(story).items()}
     cursors = {}
     for name, path in paths.items():
-        for limit in (0, 501, -1):
-            assert_problem(api.read(path, {"limit": limit}), 422, "limit")
+        for wrong in (0, 501, -1):
+            assert_problem(api.read(path, {"limit": wrong}), 422, "limit")
         assert_problem(api.read(path, {"limit": "ten"}), 400, "limit")
         for bad in ("nonsense!", "x" * 300, encode_cursor({"a": 1}), encode_cursor([5])):
             assert_problem(api.read(path, {"cursor": bad}), 400, "cursor")
-        for bad in ([-1, 2], [2**62, 2], [5, None], [True, 2], ["5", 2]):
-            assert_problem(api.read(path, {"cursor": encode_cursor(bad)}), 400, "cursor")
+        for shape in ([-1, 2], [2**62, 2], [5, None], [True, 2], ["5", 2]):
+            assert_problem(api.read(path, {"cursor": encode_cursor(shape)}), 400, "cursor")
         first = api.read(path, {"limit": 1})
         assert first.status_code == 200, first.text
         cursors[name] = first.json()["next_cursor"]
@@ -255,3 +262,27 @@ def test_a_page_is_fifty_entries_unless_asked(api: Api, story: dict[str, Any]) -
         page = api.read(path, {"topic": topic} if path == "/timeline" else {}).json()
         held = page[key] if key == "items" else [r for s in page[key] for r in s["records"]]
         assert len(held) == 50 and page["next_cursor"] is not None
+
+
+def test_a_walk_of_changes_keeps_the_end_of_its_first_page(api: Api, story: dict[str, Any]) -> None:
+    params = {"topic": story["topic"]}
+    size = max(
+        1, len(api.client.get("/changes", params={**params, "limit": 500}).json()["items"]) // 3
+    )
+    # Read to now, while records of the topic are written between the pages...
+    pages, seen = walk(api, "/changes", params, size, writer(api, story), waits=False)
+    # ...every page keeps the end of the first's span, and says so.
+    ends = {page["to_position"] for page in pages}
+    assert len(pages) >= 3 and len(ends) == 1 and seen == {str(end) for end in ends}
+    end = ends.pop()
+    assert end < api.position
+    # The walk is the span's changes in one answer, each once.
+    query = {**params, "to_position": end, "limit": 500}
+    expected = api.client.get("/changes", params=query).json()["items"]
+    assert [c for page in pages for c in page["items"]] == expected
+    # A cursor names its end: given with another to_position, it is a 422.
+    cursor = pages[0]["next_cursor"]
+    same = {**params, "cursor": cursor, "to_position": end, "limit": size}
+    assert api.client.get("/changes", params=same).json() == pages[1]
+    other = {**same, "to_position": end - 1}
+    assert_problem(api.client.get("/changes", params=other), 422, "cursor")
