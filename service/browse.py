@@ -32,6 +32,7 @@ from service.reads import (
     _reach,
     _slug,
     _window,
+    behind,
     check_position,
     next_cursor,
     offset,
@@ -209,13 +210,7 @@ def get_changes(
     # A walk's cursor carries the end of its first page's span, which every later page
     # keeps (its start is asked again, as every other parameter).
     end, after = pinned(Reading(span.end if span.fixed else None), cursor, lambda: span.end, offset)
-    if end > span.end:
-        raise HttpProblem(
-            503,
-            f"the read models have not reached position {end} yet; retry shortly",
-            field="cursor",
-            headers={"Retry-After": "1"},
-        )
+    behind(s, end, span.end)
     _ordered(span.start, end, "cursor")
     size = _limit(limit)
     view = s.models.view("timeline")

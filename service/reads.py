@@ -291,19 +291,28 @@ def pinned(
 
 
 def listed(
-    view: RowsView, at: Reading, cursor: str | None, read: Callable[[Any], T]
+    s: Services, view: RowsView, at: Reading, cursor: str | None, read: Callable[[Any], T]
 ) -> tuple[int, T | None]:
-    """`pinned`, for a list of the read models: now is the position they have reached,
-    and a cursor's position must be one they hold (after a rebuild they may not yet)."""
+    """`pinned`, for a list of the read models: now is the position they have reached."""
     position, start = pinned(at, cursor, view.position, read)
-    if start is not None and at.at is None and position > view.position():
-        raise HttpProblem(
-            503,
-            f"the read models have not reached position {position} yet; retry shortly",
-            field="cursor",
-            headers={"Retry-After": "1"},
-        )
+    if start is not None and at.at is None:
+        behind(s, position, view.position())
     return position, start
+
+
+def behind(s: Services, position: int, reached: int) -> None:
+    """A cursor's position must be one the read models hold: after a rebuild they may
+    not have reached it again (503); past the log's head, no walk was ever as of it."""
+    if position <= reached:
+        return
+    if position > s.timeline.head_position():
+        raise _bad_cursor()
+    raise HttpProblem(
+        503,
+        f"the read models have not reached position {position} yet; retry shortly",
+        field="cursor",
+        headers={"Retry-After": "1"},
+    )
 
 
 def next_cursor(position: int, after: Any) -> str | None:
@@ -342,7 +351,7 @@ def get_timeline(
         raise HttpProblem(400, f"must be one of {', '.join(KINDS)}", field="kind")
     start, end = _window(since, until)
     view = s.models.view("timeline")
-    position, after = listed(view, at, cursor, _timeline_after)
+    position, after = listed(s, view, at, cursor, _timeline_after)
     query = TimelineQuery(
         topic=_slug(topic, "topic"),
         actor=_slug(actor, "actor"),
@@ -405,7 +414,7 @@ def get_who_said_what(
     start, end = _window(since, until)
     size = _limit(limit)
     view = s.models.view("who_said_what")
-    position, after = listed(view, at, cursor, offset)
+    position, after = listed(s, view, at, cursor, offset)
     answer = who_said_what(view, slug, start, end, position, raw=True)
     if answer is None:
         raise HttpProblem(
@@ -452,6 +461,8 @@ def _record_routes(kind: str) -> None:
         s = services(state)
         known = positions(s.models.view("timeline"), str(id))
         position, after = pinned(at, cursor, s.timeline.head_position, _versions)
+        if after is not None and position > s.timeline.head_position():
+            raise _bad_cursor()
         events = list(s.timeline.history(id))
         if events and not _is_kind(s, kind, id):
             events = []
@@ -539,7 +550,7 @@ def list_actors(
     """Every actor, in id order."""
     s = services(state)
     view = s.models.view("actors")
-    position, after = listed(view, at, cursor, _actor_after)
+    position, after = listed(s, view, at, cursor, _actor_after)
     size = _limit(limit)
     found = actors.actors(view, position, size, after)
     following = found[size - 1]["id"] if len(found) > size else None
@@ -582,7 +593,7 @@ def list_topics(
     """The topic tree, depth first, with counts (direct, and with descendants)."""
     s = services(state)
     view = s.models.view("topics")
-    position, after = listed(view, at, cursor, offset)
+    position, after = listed(s, view, at, cursor, offset)
     start, size = after or 0, _limit(limit)
     tree = topics.topic_tree(view, position)
     following = start + size if len(tree) > start + size else None

@@ -242,7 +242,10 @@ def test_every_list_refuses_a_limit_out_of_range_and_a_cursor_it_did_not_give(
         cursors[name] = first.json()["next_cursor"]
         assert cursors[name] is not None, name
     for name, path in paths.items():
-        # A cursor of another list is not one this list gave...
+        # A cursor made by hand, past the log's head, is not one this service gave...
+        forged = encode_cursor([api.position + 1000, decode_cursor(cursors[name])[1]])
+        assert_problem(api.read(path, {"cursor": forged}), 400, "cursor")
+        # ...nor is a cursor of another list...
         for cursor in cursors.values():
             if decode_cursor(cursor)[1] != decode_cursor(cursors[name])[1]:
                 assert_problem(api.read(path, {"cursor": cursor}), 400, "cursor")
@@ -286,3 +289,17 @@ def test_a_walk_of_changes_keeps_the_end_of_its_first_page(api: Api, story: dict
     assert api.client.get("/changes", params=same).json() == pages[1]
     other = {**same, "to_position": end - 1}
     assert_problem(api.client.get("/changes", params=other), 422, "cursor")
+
+
+def test_a_history_as_of_a_point_lists_the_events_by_then(api: Api, story: dict[str, Any]) -> None:
+    path = f"/statements/{story['corrected']}/history"
+    events = api.read(path, {"limit": 500}).json()["items"]
+    assert len(events) >= 4
+    # As of its second event, a record's history is its first two...
+    second = events[1]["position"]
+    then = api.read(path, {"as_of_position": second})
+    assert then.json()["items"] == events[:2]
+    assert then.headers["x-timeline-position"] == str(second)
+    # ...and before its first, there was no such record.
+    before = api.read(path, {"as_of_position": events[0]["position"] - 1})
+    assert_problem(before, 404, "id")
