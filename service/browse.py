@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Parameter, QueryParameter
@@ -22,6 +22,7 @@ from projections.rows import RowsView
 from projections.timeline import TimelineQuery
 from projections.whosaid import entity
 from service import schemas
+from service.caching import mark_fixed
 from service.context import services
 from service.problems import HttpProblem
 from service.reads import (
@@ -133,15 +134,18 @@ Until = Annotated[
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """The changes after position `start`, up to `end` included; `fixed`: the end was
-    asked for (`to` or `to_position`), not where the read models stand."""
+    """The changes after position `start`, up to `end` included; `fixed`: no write can
+    move the end; `asked`: the end was asked for (`to` or `to_position`), not where the
+    read models stand."""
 
     start: int
     end: int
     fixed: bool
+    asked: bool
 
 
 async def spanning(
+    request: Request[Any, Any, Any],
     state: State,
     from_: From = None,
     to: To = None,
@@ -150,7 +154,8 @@ async def spanning(
 ) -> Span:
     """The span of `/changes`, once the read models have reached its end. Each end is an
     instant, mapped to a position as `as_of` maps it, or a position; the wait holds no
-    thread."""
+    thread. A span whose ends are positions, or instants that a later event has passed,
+    is fixed."""
     s = services(state)
     if from_ is not None and from_position is not None:
         raise HttpProblem(400, "give from or from_position, not both", field="from")
@@ -163,19 +168,22 @@ async def spanning(
     if since is not None and until is not None and since > until:
         raise HttpProblem(422, "must not be after to", field="from")
     view = s.models.view("timeline")
-    start = from_position or 0
+    start, fixed_start = from_position or 0, True
     if since is not None:
-        start = await position_as_of(s, since, "from")
+        start, fixed_start = await position_as_of(s, since, "from")
     if to_position is not None:
         if to_position:
             await _reach(s, to_position, "to_position")
-        end = to_position
+        end, fixed_end = to_position, True
     elif until is not None:
-        end = await position_as_of(s, until, "to")
+        end, fixed_end = await position_as_of(s, until, "to")
     else:
-        end = await anyio.to_thread.run_sync(view.position)
+        end, fixed_end = await anyio.to_thread.run_sync(view.position), False
+    if fixed_start and fixed_end:
+        mark_fixed(request)
     _ordered(start, end, "from" if from_ is not None else "from_position")
-    return Span(start, end, to is not None or to_position is not None)
+    asked = to is not None or to_position is not None
+    return Span(start, end, asked and fixed_end, asked)
 
 
 def _ordered(start: int, end: int, field: str) -> None:
@@ -209,7 +217,8 @@ def get_changes(
     s = services(state)
     # A walk's cursor carries the end of its first page's span, which every later page
     # keeps (its start is asked again, as every other parameter).
-    end, after = pinned(Reading(span.end if span.fixed else None), cursor, lambda: span.end, offset)
+    to = Reading(span.end, span.fixed) if span.asked else Reading(None)
+    end, after = pinned(to, cursor, lambda: span.end, offset)
     behind(s, end, span.end)
     _ordered(span.start, end, "cursor")
     size = _limit(limit)

@@ -74,6 +74,14 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _settings() -> Settings:
+    """The settings from the environment, or a clear error and exit status 2."""
+    try:
+        return Settings()
+    except ValueError as e:
+        _fail(str(e))
+
+
 def _open() -> tuple[Store, Timeline]:
     """The configured store and its write model, or a clear error and exit status 2."""
     settings = Settings()
@@ -330,12 +338,13 @@ def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
-    """Run the service on the embedded store with the seed data loaded."""
+    """Run the service on the embedded store with the seed data loaded (its settings,
+    TIMELINE_CORS_ORIGINS among them, as for `serve`)."""
     import uvicorn
 
     from service.app import build_services, create_app
 
-    settings = Settings()
+    settings = _settings()
     if not os.environ.get("TIMELINE_DATABASE_URL"):
         typer.echo(f"store: {settings.database_url}", err=True)
     try:
@@ -371,10 +380,15 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
 ) -> None:
-    """Serve the API for production (projections run in `timeline project`)."""
+    """Serve the API for production (projections run in `timeline project`).
+
+    Settings come from TIMELINE_* variables (the README's table); among them
+    TIMELINE_CORS_ORIGINS, the origins whose scripts may call the API from a browser
+    (comma-separated, like https://a.example,http://localhost:3000; none by default:
+    no CORS). Answers are gzipped when the client accepts it (docs/http.md)."""
     import uvicorn
 
-    settings = Settings()
+    settings = _settings()
     try:
         store = parse_url(settings.database_url, pool_size=settings.pool_size)
     except StoreError as e:

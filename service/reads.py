@@ -31,6 +31,7 @@ from projections.rows import RowsView, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline
 from projections.whosaid import who_said_what
 from service import schemas
+from service.caching import mark_fixed, tag
 from service.context import Services, services
 from service.problems import HttpProblem
 from service.routing import Routes
@@ -92,9 +93,11 @@ def _route(
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """The position an answer is as of; None: as the read models stand now."""
+    """The position an answer is as of; None: as the read models stand now. `fixed`: no
+    write can move it (a position asked for, or an instant a later event has passed)."""
 
     at: int | None
+    fixed: bool = False
 
     def position(self, view: RowsView) -> int:
         """What the answer reflects (`X-Timeline-Position`): the position asked for, or
@@ -128,13 +131,15 @@ MinPosition = Annotated[
 
 
 async def reading(
+    request: Request[Any, Any, Any],
     state: State,
     as_of: AsOf = None,
     as_of_position: AsOfPosition = None,
     min_position: MinPosition = None,
 ) -> Reading:
     """The `as_of` family every read model takes: the position the answer is as of, once
-    the read models have reached it (and `min_position`). The wait holds no thread."""
+    the read models have reached it (and `min_position`). The wait holds no thread. An
+    answer as of a position, or of an instant that a later event has passed, is fixed."""
     s = services(state)
     if as_of is not None and as_of_position is not None:
         raise HttpProblem(400, "give as_of or as_of_position, not both", field="as_of")
@@ -143,38 +148,47 @@ async def reading(
         if value:
             await _reach(s, value, name)
     if as_of is not None:
-        return Reading(await position_as_of(s, _instant(as_of, "as_of"), "as_of"))
-    return Reading(as_of_position)
+        at, final = await position_as_of(s, _instant(as_of, "as_of"), "as_of")
+        if final:
+            mark_fixed(request)
+        return Reading(at, final)
+    if as_of_position is not None:
+        mark_fixed(request)
+        return Reading(as_of_position, True)
+    return Reading(None)
 
 
-async def position_as_of(s: Services, instant: datetime, field: str) -> int:
+async def position_as_of(s: Services, instant: datetime, field: str) -> tuple[int, bool]:
     """The last position recorded by the instant, once the read models have read every
-    event that may have been recorded by then (`as_of`, and the ends of `/changes`)."""
+    event that may have been recorded by then (`as_of`, and the ends of `/changes`); and
+    whether it is final: whether an event recorded after the instant is in the log, so
+    that no write to come can be recorded by it."""
     view = s.models.view("timeline")
-    at, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
+    at, final, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
     if head is not None:  # the log holds events the read models have not read yet
         await _reach(s, head, field)
-        at, _ = await anyio.to_thread.run_sync(view.position_at, instant)
-    return at
+        at, final = await anyio.to_thread.run_sync(view.position_at, instant)
+    return at, final
 
 
-def _position_at(s: Services, view: RowsView, instant: datetime) -> tuple[int, int | None]:
-    """The last position recorded by the instant, as the read models know it; and, if
-    the log may hold one recorded by then that they have not read, the head to wait for
-    before asking again. (High waters never go back: once a position past the instant
-    is read, or is the next in the log, no later one can be in.)"""
+def _position_at(s: Services, view: RowsView, instant: datetime) -> tuple[int, bool, int | None]:
+    """The last position recorded by the instant, as the read models know it, and
+    whether it is final; and, if the log may hold one recorded by then that they have
+    not read, the head to wait for before asking again. (High waters never go back: once
+    a position past the instant is read, or is the next in the log, no later one can be
+    in.)"""
     reached = view.position()
     at, final = view.position_at(instant)
     if final:
-        return at, None
+        return at, True, None
     following = s.timeline.recorder.select_notifications(
         start=reached, limit=1, inclusive_of_start=False
     )
     if not following:
-        return at, None
+        return at, False, None
     if recorded_at(s.timeline.mapper.to_domain_event(following[0])) > instant:
-        return at, None
-    return at, s.timeline.head_position()
+        return at, True, None
+    return at, False, s.timeline.head_position()
 
 
 async def _reach(s: Services, position: int, field: str) -> None:
@@ -270,7 +284,8 @@ def pinned(
     the first page), as `read` takes it from the cursor. A walk's first page is as of the
     point asked, or now (`now()`); its cursors carry that position, so that every later
     page answers as of the same point, whatever was written meanwhile. A cursor given with
-    another `as_of` is a 422: a walk has one point."""
+    another fixed point is a 422: a walk has one point. (An instant that no later event
+    has passed yet maps to later positions as the log grows: the cursor's holds.)"""
     value = decode_cursor(cursor)
     if value is None:
         return (now() if at.at is None else at.at), None
@@ -281,7 +296,7 @@ def pinned(
         start = read(after)
     except (ValueError, TypeError, TimelineError):
         raise _bad_cursor() from None
-    if at.at is not None and at.at != position:
+    if at.fixed and at.at != position:
         raise HttpProblem(
             422,
             f"continues a walk as of position {position}: give it with that point, or alone",
@@ -291,12 +306,18 @@ def pinned(
 
 
 def listed(
-    s: Services, view: RowsView, at: Reading, cursor: str | None, read: Callable[[Any], T]
+    request: Request[Any, Any, Any],
+    view: RowsView,
+    at: Reading,
+    cursor: str | None,
+    read: Callable[[Any], T],
 ) -> tuple[int, T | None]:
-    """`pinned`, for a list of the read models: now is the position they have reached."""
+    """`pinned`, for a list of the read models: now is the position they have reached.
+    A page after the first is as of a position, so its answer is fixed."""
     position, start = pinned(at, cursor, view.position, read)
-    if start is not None and at.at is None:
-        behind(s, position, view.position())
+    if start is not None:
+        behind(services(request.app.state), position, view.position())
+        mark_fixed(request)
     return position, start
 
 
@@ -329,12 +350,15 @@ def offset(value: Any) -> int:
 
 
 def _json(body: bytes, position: int, extra: dict[str, str] | None = None) -> Response[Any]:
-    headers = {"X-Timeline-Position": str(position), **(extra or {})}
+    """A read's answer: the position it reflects and its tag (`extra` may give its own);
+    `service/caching.py` adds its freshness and answers If-None-Match."""
+    headers = {"X-Timeline-Position": str(position), "ETag": tag(body), **(extra or {})}
     return Response(body, media_type=JSON, headers=headers)
 
 
 @_route("/timeline", schemas.Page)
 def get_timeline(
+    request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
     since: FromQuery[str | None] = None,
@@ -351,7 +375,7 @@ def get_timeline(
         raise HttpProblem(400, f"must be one of {', '.join(KINDS)}", field="kind")
     start, end = _window(since, until)
     view = s.models.view("timeline")
-    position, after = listed(s, view, at, cursor, _timeline_after)
+    position, after = listed(request, view, at, cursor, _timeline_after)
     query = TimelineQuery(
         topic=_slug(topic, "topic"),
         actor=_slug(actor, "actor"),
@@ -397,6 +421,7 @@ Cursor = Annotated[
 
 @_route("/topics/{id:str}/who-said-what", schemas.WhoSaidWhat)
 def get_who_said_what(
+    request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
     id: FromPath[str],
@@ -414,7 +439,7 @@ def get_who_said_what(
     start, end = _window(since, until)
     size = _limit(limit)
     view = s.models.view("who_said_what")
-    position, after = listed(s, view, at, cursor, offset)
+    position, after = listed(request, view, at, cursor, offset)
     answer = who_said_what(view, slug, start, end, position, raw=True)
     if answer is None:
         raise HttpProblem(
@@ -429,7 +454,6 @@ def _record_routes(kind: str) -> None:
     base = f"/{PLURAL[kind]}/{{id:uuid}}"
 
     def get_record(
-        request: Request[Any, Any, Any],
         state: State,
         at: NamedDependency[Reading],
         id: FromPath[UUID],
@@ -441,13 +465,9 @@ def _record_routes(kind: str) -> None:
         if found is None:
             _missing(s, kind, id, at)
         assert found is not None
+        # Its version is its tag, strong, as writes compare If-Match (decision 019).
         version = json.loads(found)["version"]
-        etag = f'"{version}"'
-        if request.headers.get("if-none-match", "").strip() in (etag, "*"):
-            return Response(
-                b"", status_code=304, headers={"X-Timeline-Position": str(position), "ETag": etag}
-            )
-        return _json(found.encode(), position, {"ETag": etag})
+        return _json(found.encode(), position, {"ETag": f'"{version}"'})
 
     def get_history(
         state: State,
@@ -542,6 +562,7 @@ def event_out(event: Any, position: int | None) -> schemas.Event:
 
 @_route("/actors", schemas.ActorPage)
 def list_actors(
+    request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
     limit: Limit = 50,
@@ -550,7 +571,7 @@ def list_actors(
     """Every actor, in id order."""
     s = services(state)
     view = s.models.view("actors")
-    position, after = listed(s, view, at, cursor, _actor_after)
+    position, after = listed(request, view, at, cursor, _actor_after)
     size = _limit(limit)
     found = actors.actors(view, position, size, after)
     following = found[size - 1]["id"] if len(found) > size else None
@@ -585,6 +606,7 @@ def get_actor(
 
 @_route("/topics", schemas.TopicPage)
 def list_topics(
+    request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
     limit: Limit = 50,
@@ -593,7 +615,7 @@ def list_topics(
     """The topic tree, depth first, with counts (direct, and with descendants)."""
     s = services(state)
     view = s.models.view("topics")
-    position, after = listed(s, view, at, cursor, offset)
+    position, after = listed(request, view, at, cursor, offset)
     start, size = after or 0, _limit(limit)
     tree = topics.topic_tree(view, position)
     following = start + size if len(tree) > start + size else None

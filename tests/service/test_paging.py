@@ -17,7 +17,7 @@ from service.reads import decode_cursor, encode_cursor
 from tests.service.conftest import BBC, Api, unique
 from tests.service.test_http_api import assert_problem
 
-Walk = tuple[list[dict[str, Any]], set[str]]
+Walk = tuple[list[dict[str, Any]], set[str], list[str]]
 
 
 def slug(prefix: str = "p") -> str:
@@ -113,11 +113,13 @@ def walk(
     *,
     waits: bool = True,
 ) -> Walk:
-    """Every page of a list from its first, calling `between` after each page; and the
-    positions the pages said they answered as of. `waits`: each page waits for the
-    writes before it (`min_position`, which /changes does not take)."""
+    """Every page of a list from its first, calling `between` after each page; the
+    positions the pages said they answered as of; and each page's Cache-Control.
+    `waits`: each page waits for the writes before it (`min_position`, which /changes
+    does not take)."""
     pages: list[dict[str, Any]] = []
     seen: set[str] = set()
+    caching: list[str] = []
     cursor: str | None = None
     while True:
         query = {**params, "limit": limit, **({"cursor": cursor} if cursor else {})}
@@ -125,9 +127,10 @@ def walk(
         assert page.status_code == 200, page.text
         pages.append(page.json())
         seen.add(page.headers["x-timeline-position"])
+        caching.append(page.headers["cache-control"])
         cursor = page.json()["next_cursor"]
         if cursor is None:
-            return pages, seen
+            return pages, seen, caching
         assert len(pages) < 100
         between()
 
@@ -174,10 +177,12 @@ def test_a_walk_at_a_fixed_position_is_the_whole_list_once_while_writes_go_on(
     assert len(expected) >= 3
     # ...is what two at a time give, while all the lists grow between the pages.
     size = limit(expected)
-    pages, seen = walk(api, path, {**params, "as_of_position": at}, size, writer(api, story))
+    pages, seen, caching = walk(
+        api, path, {**params, "as_of_position": at}, size, writer(api, story)
+    )
     assert len(pages) >= 3
     assert whole(name, pages) == expected
-    assert seen == {str(at)}
+    assert seen == {str(at)} and set(caching) == {"public, max-age=31536000, immutable"}
     # The same walk later: the same pages.
     assert walk(api, path, {**params, "as_of_position": at}, size, lambda: None)[0] == pages
 
@@ -189,10 +194,14 @@ def test_a_walk_read_now_answers_every_page_as_of_its_first(
     path, params = lists(story)[name]
     # Read now, while the lists grow between its pages...
     size = limit(all_at_once(api, name, path, params, api.position))
-    pages, seen = walk(api, path, params, size, writer(api, story))
+    pages, seen, caching = walk(api, path, params, size, writer(api, story))
     # ...every page says and answers the position of the first: the walk is the list as
     # it stood then, each entry once, none written later.
     assert len(seen) == 1 and len(pages) >= 3
+    # (So a page after the first never changes: it may be kept. A history's events that
+    # the read models had not read yet gain their positions later.)
+    later = "no-cache" if name == "history" else "public, max-age=31536000, immutable"
+    assert caching == ["no-cache"] + [later] * (len(pages) - 1)
     at = int(seen.pop())
     assert at < api.position
     assert whole(name, pages) == all_at_once(api, name, path, params, at)
@@ -211,7 +220,7 @@ def test_who_said_what_pages_count_records_through_the_speakers_in_order(
     counts = [s["count"] for s in full["speakers"]]
     assert counts == sorted(counts, reverse=True) and sum(counts) >= 8
     for limit in range(1, sum(counts) + 1):
-        pages, _ = walk(api, path, at, limit, lambda: None)
+        pages, _, _ = walk(api, path, at, limit, lambda: None)
         # Each page holds `limit` records (the last, what is left), and the pages
         # together are the whole answer.
         held = [sum(len(s["records"]) for s in p["speakers"]) for p in pages]
@@ -273,7 +282,7 @@ def test_a_walk_of_changes_keeps_the_end_of_its_first_page(api: Api, story: dict
         1, len(api.client.get("/changes", params={**params, "limit": 500}).json()["items"]) // 3
     )
     # Read to now, while records of the topic are written between the pages...
-    pages, seen = walk(api, "/changes", params, size, writer(api, story), waits=False)
+    pages, seen, _ = walk(api, "/changes", params, size, writer(api, story), waits=False)
     # ...every page keeps the end of the first's span, and says so.
     ends = {page["to_position"] for page in pages}
     assert len(pages) >= 3 and len(ends) == 1 and seen == {str(end) for end in ends}
@@ -303,3 +312,18 @@ def test_a_history_as_of_a_point_lists_the_events_by_then(api: Api, story: dict[
     # ...and before its first, there was no such record.
     before = api.read(path, {"as_of_position": events[0]["position"] - 1})
     assert_problem(before, 404, "id")
+
+
+def test_a_walk_as_of_an_instant_no_event_has_passed_keeps_its_first_position(
+    api: Api, story: dict[str, Any]
+) -> None:
+    # An instant to come maps to a later position with each write; the walk keeps the
+    # position of its first page, as a walk read now does.
+    params = {"topic": story["topic"], "as_of": "2999-01-01T00:00:00Z"}
+    size = limit(all_at_once(api, "timeline", "/timeline", {"topic": story["topic"]}, api.position))
+    pages, seen, _ = walk(api, "/timeline", params, size, writer(api, story))
+    assert len(pages) >= 3 and len(seen) == 1
+    at = int(seen.pop())
+    assert whole("timeline", pages) == all_at_once(
+        api, "timeline", "/timeline", {"topic": story["topic"]}, at
+    )
