@@ -72,8 +72,8 @@ def wire(settings: Settings, store: Store, timeline: Timeline, models: ReadModel
     models.on_log.append(feed.poke)
     keys = KeyStore(models.view("timeline"))
     metrics = Metrics(models.status)
-    metrics.waiting.set_function(lambda: reached.waiting)
-    metrics.streams.set_function(lambda: feed.streams)
+    reached.counted = metrics.waiting.set
+    feed.counted = metrics.streams.set
     return Services(settings, store, timeline, models, keys, metrics, reached, feed)
 
 
@@ -148,6 +148,7 @@ def create_app(
     async def stop() -> None:
         s.models.close()
         s.timeline.close()
+        s.metrics.close()
 
     app = Litestar(
         route_handlers=[

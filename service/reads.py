@@ -438,7 +438,7 @@ def get_who_said_what(
     assert slug is not None
     start, end = _window(since, until)
     size = _limit(limit)
-    view = s.models.view("who_said_what")
+    view = s.models.view("who-said-what")
     position, after = listed(request, view, at, cursor, offset)
     answer = who_said_what(view, slug, start, end, position, raw=True)
     if answer is None:
