@@ -27,6 +27,7 @@ from service.problems import HttpProblem
 from service.reads import (
     MAX_POSITION,
     Reading,
+    Search,
     _instant,
     _json,
     _limit,
@@ -38,6 +39,7 @@ from service.reads import (
     encode_cursor,
     position_as_of,
     read_route,
+    search_words,
 )
 from service.routing import Routes
 
@@ -251,9 +253,10 @@ def get_counts(
     topic: Topic = None,
     actor: Actor = None,
     kind: Kind = None,
+    q: Search = None,
 ) -> Response[bytes]:
-    """How many records of the timeline (filtered as /timeline) each day, week, month or
-    year holds: the buckets that hold any, in order, and their total."""
+    """How many records of the timeline (filtered as /timeline, `q` too) each day, week,
+    month or year holds: the buckets that hold any, in order, and their total."""
     s = services(state)
     start, end = _window(since, until)
     view = s.models.view("timeline")
@@ -265,6 +268,7 @@ def get_counts(
         since=start,
         until=end,
         at=at.at,
+        q=search_words(q),
     )
     found = counts(view, bucket, query)
     answer = {
