@@ -116,11 +116,11 @@ class PostgresRows(RowsView):
     def one_of(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
 
-    def matching(self, words: str) -> tuple[str, list[Any]]:
+    def matching(self, text: str) -> tuple[str, list[Any]]:
         return (
             f"SELECT s.row_id FROM {self.prefix}_search s "
             f"WHERE to_tsvector({CONFIG}, s.text) @@ plainto_tsquery({CONFIG}, %s)",
-            [words],
+            [text],
         )
 
     def json_without(self, column: str, keys: Sequence[str]) -> str:

@@ -225,9 +225,9 @@ class RowsView(TrackingRecorder):
         """Run one writing statement, committed on its own."""
 
     @abstractmethod
-    def matching(self, words: str) -> tuple[str, list[Any]]:
-        """A subquery of the ids of the row versions whose searched text holds every word
-        of `words` (which holds a word: `words`), and its parameters."""
+    def matching(self, text: str) -> tuple[str, list[Any]]:
+        """A subquery of the `row_id`s of the row versions whose searched text holds every
+        word of `text` (which has one at least: see `words`), and its parameters."""
 
     def unindexed(self, column: str) -> str:
         """A column to compare without choosing an index for it (see SQLite's)."""

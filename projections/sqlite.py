@@ -129,10 +129,10 @@ class SqliteRows(RowsView):
         with self.db.connection() as conn:
             return _read(conn, sql, params)
 
-    def matching(self, words: str) -> tuple[str, list[Any]]:
+    def matching(self, text: str) -> tuple[str, list[Any]]:
         return (
-            f"SELECT rowid FROM {self.prefix}_search WHERE {self.prefix}_search MATCH %s",
-            [fts_query(words)],
+            f"SELECT rowid AS row_id FROM {self.prefix}_search WHERE {self.prefix}_search MATCH %s",
+            [fts_query(text)],
         )
 
     def unindexed(self, column: str) -> str:
