@@ -89,12 +89,14 @@ class PostgresRows(RowsView):
     def _create_search(self, conn: psycopg.Connection[Any]) -> None:
         """The search index: each row version's searched text, written once and never
         updated (a close updates a row: an index over the rows would read its text
-        anew), under a GIN index of its words. A store written before it had one has its
-        versions indexed here, once."""
+        anew), under a GIN index of its words. Its key lets a search whose filters are
+        the narrower side (an actor's few records, against words most records hold)
+        check each of their rows instead of reading every version the words find. A
+        store written before it had one has its versions indexed here, once."""
         p = self.prefix
         if conn.execute("SELECT to_regclass(%s)", (f"{p}_search",)).fetchone() != (None,):
             return
-        conn.execute(f"CREATE TABLE {p}_search (row_id bigint NOT NULL, text text NOT NULL)")
+        conn.execute(f"CREATE TABLE {p}_search (row_id bigint PRIMARY KEY, text text NOT NULL)")
         with conn.cursor() as cur:
             for chunk in stored_texts(p, lambda sql, params: cur.execute(sql, params).fetchall()):
                 with cur.copy(f"COPY {p}_search (row_id, text) FROM STDIN") as copy:
