@@ -229,6 +229,13 @@ class RowsView(TrackingRecorder):
         """A subquery of the `row_id`s of the row versions whose searched text holds every
         word of `text` (which has one at least: see `words`), and its parameters."""
 
+    def row_matches(self, text: str, filtered: bool) -> tuple[str, list[Any]] | None:
+        """A condition that the row `r` holds every word, checked row by row as the
+        timeline is read in order (by a filter's links if `filtered`), where that reads
+        fewer rows than the search index names; None: read those. Only for a database
+        whose planner does not choose between the two by itself (PostgreSQL's does)."""
+        return None
+
     def unindexed(self, column: str) -> str:
         """A column to compare without choosing an index for it (see SQLite's)."""
         return column

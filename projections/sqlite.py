@@ -135,6 +135,20 @@ class SqliteRows(RowsView):
             [fts_query(text)],
         )
 
+    def row_matches(self, text: str, filtered: bool) -> tuple[str, list[Any]] | None:
+        # SQLite reads `row_id IN (a search)` from the search first, always: words most
+        # records hold, narrowed to one actor, would have each of those records read.
+        # Checked row by row as the actor's (or the topics') links are read in order,
+        # FTS5 seeks the row id in each word's list. (Not without a filter: this
+        # planner reads the timeline's own order no faster than the search's rows.)
+        if not filtered:
+            return None
+        p = self.prefix
+        return (
+            f"EXISTS (SELECT 1 FROM {p}_search WHERE {p}_search MATCH %s AND rowid = r.row_id)",
+            [fts_query(text)],
+        )
+
     def unindexed(self, column: str) -> str:
         # Without statistics (the read models never ANALYZE SQLite) the planner takes
         # any index of a column compared for equality, such as `kind`, over a range of

@@ -54,8 +54,6 @@ def timeline(view: RowsView, query: TimelineQuery) -> Page:
     p = view.prefix
     kinds = [query.kind] if query.kind else list(RECORD_KINDS)
     slugs = None if query.topic is None else topic_slugs(view, query.topic, query.at)
-    if query.q is not None:
-        return _paged(view.query(*_found(view, query, slugs)), query.limit)
     # Read in order from the most selective index: the actor's links, the topics' links
     # (a page from each, merged), or the rows themselves.
     links = None
@@ -70,6 +68,13 @@ def timeline(view: RowsView, query: TimelineQuery) -> Page:
             "AND lt.rel = 'topic' AND"
         )
         in_list(where, "lt.value", slugs).add(")")
+    if query.q is not None:
+        # A search reads from its index, unless it is cheaper to check each row as the
+        # timeline is read in order (`row_matches`).
+        check = view.row_matches(query.q, filtered=links is not None)
+        if check is None:
+            return _paged(view.query(*_found(view, query, slugs)), query.limit)
+        where = (Sql() if where is None else where.add("AND")).add(check[0], *check[1])
     q = in_order(
         "r.body, d.start_at, d.first_pos",
         p,
@@ -87,10 +92,12 @@ def timeline(view: RowsView, query: TimelineQuery) -> Page:
 
 def _found(view: RowsView, query: TimelineQuery, slugs: list[str] | None) -> tuple[str, list[Any]]:
     """A page of the records a search finds, in timeline order: the search index names
-    the versions that hold the words, and the filters are checked on each of those (the
-    rows are not read in order, as a page without `q` reads them: a rare word would
-    walk the whole history to fill one)."""
-    q = Sql().add(f"SELECT r.body, r.start_at, r.first_pos FROM {view.prefix}_rows r WHERE")
+    the versions that hold the words, and the filters are checked on each of those. (On
+    PostgreSQL the planner may instead read the timeline in order and look each row up
+    in the search table by its key, when the words are common.)"""
+    p = view.prefix
+    q = Sql().add("SELECT r.body, d.start_at, d.first_pos FROM (SELECT r.row_id, r.start_at,")
+    q.add(f"r.first_pos FROM {p}_rows r WHERE")
     records(q, view, "r", query.kind, slugs, query.actor).add("AND")
     visible(q, "r", query.at)
     overlapping(q, query.since, query.until)
@@ -98,6 +105,8 @@ def _found(view: RowsView, query: TimelineQuery, slugs: list[str] | None) -> tup
     if query.after is not None:
         q.add("AND (r.start_at, r.first_pos) > (%s, %s)", *query.after)
     q.add("ORDER BY r.start_at, r.first_pos LIMIT %s", query.limit + 1)
+    # Only the page's bodies are read: not carried through the sort.
+    q.add(f") d JOIN {p}_rows r ON r.row_id = d.row_id ORDER BY d.start_at, d.first_pos")
     return q.text, q.params
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
 from domain.application import Author, Timeline
 from projections.models import ReadModels
 from projections.sqlite import TOKENIZER, fts_query
-from projections.timeline import TimelineQuery, timeline
+from projections.timeline import TimelineQuery, topic_slugs
+from projections.timeline import timeline as timeline_page
 from service.loader import load_files, seed_files
 
 SEARCHES = ["crimea", "Putin talks", "G7", "ukraine's", "annexed crimea 2014"]
@@ -21,7 +24,7 @@ SEARCHES = ["crimea", "Putin talks", "G7", "ukraine's", "annexed crimea 2014"]
 def answers(models: ReadModels) -> dict[str, list[str]]:
     view = models.view("timeline")
     return {
-        q: [json.loads(i)["id"] for i in timeline(view, TimelineQuery(q=q, limit=500)).items]
+        q: [json.loads(i)["id"] for i in timeline_page(view, TimelineQuery(q=q, limit=500)).items]
         for q in SEARCHES
     }
 
@@ -63,6 +66,50 @@ def test_a_store_written_before_the_index_has_its_versions_indexed_once(
     # Made once: a second start indexes nothing twice.
     view.create_tables()
     assert versions() == indexed
+
+
+def pages(models: ReadModels, query: TimelineQuery) -> list[str]:
+    """Every record a search finds, three a page."""
+    view = models.view("timeline")
+    found: list[str] = []
+    after = None
+    while True:
+        page = timeline_page(view, replace(query, limit=3, after=after))
+        found += [json.loads(i)["key"] for i in page.items]
+        if page.next is None:
+            return found
+        after = page.next
+
+
+def test_a_search_with_a_filter_finds_what_the_search_alone_finds_that_the_filter_keeps(
+    timeline: Timeline, read_models: ReadModels
+) -> None:
+    # (SQLite checks each row of the filter's links; the search alone reads its index.)
+    load_files(timeline, seed_files(), Author("seed"))
+    read_models.catch_up()
+    view = read_models.view("timeline")
+    subtree = set(topic_slugs(view, "negotiations", None))
+    at = timeline.head_position() // 2
+    for q in ("the", "trump", "Putin talks", "crimea"):
+        for position in (None, at):
+            alone = [
+                json.loads(i)
+                for i in timeline_page(view, TimelineQuery(q=q, at=position, limit=500)).items
+            ]
+            by_actor = [i["key"] for i in alone if "donald-trump" in named(i)]
+            on_topic = [i["key"] for i in alone if subtree & set(i["topics"])]
+            actor = TimelineQuery(q=q, at=position, actor="donald-trump")
+            topic = TimelineQuery(q=q, at=position, topic="negotiations")
+            assert pages(read_models, actor) == by_actor, (q, position)
+            assert pages(read_models, topic) == on_topic, (q, position)
+
+
+def named(item: dict[str, Any]) -> set[str]:
+    """The actors an item names."""
+    found = {item["speaker"]["id"]} if "speaker" in item else set()
+    for field in ("by", "participants", "mentions"):
+        found |= {actor["id"] for actor in item.get(field, [])}
+    return found
 
 
 @pytest.mark.parametrize(
