@@ -27,6 +27,7 @@ from service.context import services
 from service.problems import HttpProblem
 from service.reads import (
     Reading,
+    Search,
     _instant,
     _json,
     _limit,
@@ -40,6 +41,7 @@ from service.reads import (
     pinned,
     position_as_of,
     read_route,
+    search_words,
 )
 from service.routing import Routes
 
@@ -264,9 +266,10 @@ def get_counts(
     topic: Topic = None,
     actor: Actor = None,
     kind: Kind = None,
+    q: Search = None,
 ) -> Response[bytes]:
-    """How many records of the timeline (filtered as /timeline) each day, week, month or
-    year holds: the buckets that hold any, in order, and their total."""
+    """How many records of the timeline (filtered as /timeline, `q` too) each day, week,
+    month or year holds: the buckets that hold any, in order, and their total."""
     s = services(state)
     start, end = _window(since, until)
     view = s.models.view("timeline")
@@ -278,6 +281,7 @@ def get_counts(
         since=start,
         until=end,
         at=at.at,
+        q=search_words(q),
     )
     found = counts(view, bucket, query)
     answer = {
