@@ -13,7 +13,7 @@ const $ = (id) => document.getElementById(id);
 
 // State, kept in the URL --------------------------------------------------------------
 
-const KEYS = ["view", "rows", "topic", "actor", "kind", "since", "until", "as_of_position",
+const KEYS = ["view", "rows", "topic", "actor", "kind", "q", "since", "until", "as_of_position",
   "as_of", "retracted", "start", "end", "record", "from", "to"];
 
 function readUrl() {
@@ -217,23 +217,27 @@ function reload() {
 }
 
 async function loadReference() {
-  const [t, a] = await Promise.all([api("/topics"), allActors()]);
-  topics = new Map(t.body.items.map((x) => [x.id, x]));
-  actors = new Map(a.map((x) => [x.id, x]));
-  fillSelect($("f-topic"), "All topics", t.body.items.map((x) => [x.id, `${"\u00a0\u00a0".repeat(x.depth)}${x.label} (${x.total})`]), state.topic);
-  fillSelect($("f-actor"), "All actors", a.map((x) => [x.id, x.name]), state.actor);
+  const [t, a] = await Promise.all([allPages("/topics"), allPages("/actors", {}, {}, 20)]);
+  const tree = t.flatMap((page) => page.items);
+  const people = a.flatMap((page) => page.items).sort((x, y) => x.name.localeCompare(y.name));
+  topics = new Map(tree.map((x) => [x.id, x]));
+  actors = new Map(people.map((x) => [x.id, x]));
+  fillSelect($("f-topic"), "All topics", tree.map((x) => [x.id, `${"\u00a0\u00a0".repeat(x.depth)}${x.label} (${x.total})`]), state.topic);
+  fillSelect($("f-actor"), "All actors", people.map((x) => [x.id, x.name]), state.actor);
 }
 
-async function allActors() {
-  const out = [];
+// The pages of a list, 500 at a time, following each page's cursor (every page answers
+// as of the first's point); `most` pages at most.
+async function allPages(path, params = {}, options = {}, most = Infinity) {
+  const pages = [];
   let cursor = "";
-  for (let n = 0; n < 20; n++) {
-    const page = await api("/actors", { limit: 500, cursor });
-    out.push(...page.body.items);
+  while (pages.length < most) {
+    const page = await api(path, { ...params, limit: 500, cursor }, options);
+    pages.push(page.body);
     if (!page.body.next_cursor) break;
     cursor = page.body.next_cursor;
   }
-  return out.sort((x, y) => x.name.localeCompare(y.name));
+  return pages;
 }
 
 function fillSelect(select, all, options, chosen) {
@@ -245,6 +249,11 @@ function fillSelect(select, all, options, chosen) {
 
 function filters() {
   return { topic: state.topic, actor: state.actor, kind: state.kind };
+}
+
+// The timeline and its counts also take the search (`/changes` and who-said-what do not).
+function searched() {
+  return { ...filters(), q: state.q };
 }
 
 // As known on ---------------------------------------------------------------------------
@@ -367,7 +376,7 @@ function rememberWindow() {
 }
 
 function countAll() {
-  return api("/timeline/counts", { bucket: "month", ...filters(), since: state.since, until: state.until });
+  return api("/timeline/counts", { bucket: "month", ...searched(), since: state.since, until: state.until });
 }
 
 async function fitAll(early = null) {
@@ -441,7 +450,7 @@ function windowParams(w) {
 let loading = 0;
 
 function countWindow(w) {
-  return api("/timeline/counts", { bucket: bucketFor(w.end - w.start), ...filters(), ...windowParams(w) });
+  return api("/timeline/counts", { bucket: bucketFor(w.end - w.start), ...searched(), ...windowParams(w) });
 }
 
 async function loadWindow(known = null) {
@@ -464,7 +473,8 @@ async function loadWindow(known = null) {
       if (ticket !== loading) return;
       $("density").textContent = `${drawn.length} record${drawn.length === 1 ? "" : "s"} in view.`;
     }
-    if (state.retracted) retracted = await retractedItems();
+    // A search finds no retracted record, so none is drawn beside what it found.
+    retracted = state.retracted && !state.q ? await retractedItems() : [];
     if (state.rows === "topic") await referenceReady; // the rows' names
     if (ticket !== loading) return;
     drawItems();
@@ -478,7 +488,7 @@ async function windowItems(within) {
   const out = [];
   let cursor = "";
   for (let n = 0; n < 4; n++) {
-    const page = await api("/timeline", { ...filters(), ...within, limit: DRAW_AT_MOST, cursor });
+    const page = await api("/timeline", { ...searched(), ...within, limit: DRAW_AT_MOST, cursor });
     out.push(...page.body.items);
     if (!page.body.next_cursor || out.length >= 2 * DRAW_AT_MOST) break;
     cursor = page.body.next_cursor;
@@ -595,8 +605,15 @@ async function loadWho() {
   $("who-hint").hidden = Boolean(state.topic);
   if (!state.topic) { box.replaceChildren(); return; }
   try {
-    const r = await api(`/topics/${encodeURIComponent(state.topic)}/who-said-what`, { since: state.since, until: state.until });
-    const columns = r.body.speakers.map((s) => h("section", { class: "speaker" },
+    const pages = await allPages(`/topics/${encodeURIComponent(state.topic)}/who-said-what`, { since: state.since, until: state.until });
+    // A speaker whose records run past a page's end comes first on the next, with the rest.
+    const speakers = [];
+    for (const s of pages.flatMap((page) => page.speakers)) {
+      const last = speakers[speakers.length - 1];
+      if (last && s.offset > 0 && last.actor.id === s.actor.id) last.records.push(...s.records);
+      else speakers.push({ ...s, records: [...s.records] });
+    }
+    const columns = speakers.map((s) => h("section", { class: "speaker" },
       h("h3", { text: `${s.actor.name} (${s.count})` }),
       h("ol", {}, s.records.map((item) => h("li", {},
         h("button", { type: "button", class: "record-link", "data-record": `${item.kind}:${item.id}`, onclick: () => busy(() => openRecord(item.kind, item.id)) },
@@ -668,8 +685,7 @@ async function openRecord(kind, id) {
   const base = `/${PLURAL[kind]}/${id}`;
   try {
     await referenceReady; // topics' labels, organisations' names
-    const historyPage = await api(`${base}/history`, {}, { known: false });
-    const events = historyPage.body.events;
+    const events = (await allPages(`${base}/history`, {}, { known: false })).flatMap((page) => page.items);
     const versions = [];
     for (const e of events) {
       if (/\.(Recorded|Corrected|SourceAdded|TopicsTagged|TopicsUntagged)$/.test(e.type) && e.position) {
@@ -827,6 +843,7 @@ function readFilters() {
   state.topic = $("f-topic").value;
   state.actor = $("f-actor").value;
   state.kind = $("f-kind").value;
+  state.q = $("f-q").value.trim();
   state.since = $("f-since").value.trim();
   state.until = $("f-until").value.trim();
   state.retracted = $("f-retracted").checked ? "1" : "";
@@ -837,6 +854,7 @@ function showFilters() {
   $("f-topic").value = state.topic;
   $("f-actor").value = state.actor;
   $("f-kind").value = state.kind;
+  $("f-q").value = state.q;
   $("f-since").value = state.since;
   $("f-until").value = state.until;
   $("f-retracted").checked = Boolean(state.retracted);
@@ -846,16 +864,16 @@ function showFilters() {
 }
 
 $("filters").addEventListener("change", (event) => {
-  if (event.target.matches("input[type=text]")) return; // read on Enter or when left
+  if (event.target.matches("input[type=text], input[type=search]")) return; // read on Enter or when left
   readFilters();
   busy(refresh);
 });
-for (const id of ["f-since", "f-until"]) {
+for (const id of ["f-q", "f-since", "f-until"]) {
   $(id).addEventListener("change", () => { readFilters(); busy(refresh); });
 }
 $("filters").addEventListener("submit", (event) => { event.preventDefault(); readFilters(); busy(refresh); });
 $("f-clear").addEventListener("click", () => {
-  Object.assign(state, { topic: "", actor: "", kind: "", since: "", until: "", retracted: "" });
+  Object.assign(state, { topic: "", actor: "", kind: "", q: "", since: "", until: "", retracted: "" });
   showFilters();
   busy(refresh);
 });
