@@ -126,6 +126,7 @@ def _questions(marks: list[tuple[int, str]]) -> list[tuple[str, dict[str, Any]]]
     paths: list[tuple[str, dict[str, Any]]] = [
         ("/timeline", {"limit": 500}),
         ("/timeline", {"limit": 500, "topic": "negotiations"}),
+        ("/timeline", {"limit": 500, "q": "Putin"}),
         ("/topics/negotiations/who-said-what", {}),
         ("/topics", {}),
         ("/actors/mark-rutte", {}),
