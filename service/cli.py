@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gzip
 import io
 import json
 import logging
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import IO, Annotated, Any, Literal, NoReturn, cast
 
 import psycopg
 import typer
@@ -28,6 +30,7 @@ from domain.when import parse_when
 from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
 from projections.timeline import TimelineQuery
+from service.backup import BackupRefused, export_events, open_backup, read_backup, restore_events
 from service.keys import KeyProblem, KeyStore
 from service.loader import (
     BATCH_SIZE,
@@ -44,7 +47,6 @@ from service.metrics import MULTIPROCESS_DIR
 from service.process import tune_gc
 from service.readmodels import open_read_models
 from service.replay import (
-    EXPORTS,
     all_items,
     backfill_lines,
     items_csv,
@@ -65,12 +67,14 @@ from service.store import (
 )
 
 # The closed sets the options take, written as types so that `--help` shows them as choices
-# (a test holds each to the set the code checks: SCOPES, FORMATS, KINDS, READ_MODELS).
+# (a test holds each to the set the code checks: SCOPES, FORMATS, EXPORTS, KINDS,
+# READ_MODELS).
 Scope = Literal["read", "write", "admin"]
 Format = Literal["json", "ndjson", "csv"]
 Kind = Literal["statement", "announcement", "occurrence"]
 ReadModel = Literal["timeline", "who-said-what", "actors", "topics"]
 ReplayModel = Literal["timeline", "who-said-what"]
+Export = Literal["ndjson", "csv", "timelinejs", "events"]
 
 app = typer.Typer(
     help="Geopolitical Timeline: an event-sourced timeline of world politics.",
@@ -578,25 +582,103 @@ def replay_command(
 
 @app.command()
 def export(
-    output: Annotated[Path, typer.Option("--output", "-o", help="the file to write")],
-    fmt: Annotated[str, typer.Option("--format", help="ndjson, csv or timelinejs")] = "ndjson",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="the file to write, or - for stdout (--format events: gzip if it ends in .gz)",
+        ),
+    ],
+    fmt: Annotated[
+        Export,
+        typer.Option(
+            "--format", help="events: the whole log with its history, for `timeline restore`"
+        ),
+    ] = "ndjson",
     as_of: Annotated[str | None, typer.Option(help="an instant: as the service knew it")] = None,
-    as_of_position: Annotated[int | None, typer.Option(min=0)] = None,
+    as_of_position: Annotated[
+        int | None, typer.Option(min=0, help="a position of the log: as known there")
+    ] = None,
 ) -> None:
-    """Export the timeline: backfill NDJSON (re-imports with the same ids), CSV, or
-    TimelineJS JSON for the Knight Lab viewer."""
-    if fmt not in EXPORTS:
-        _fail(f"--format is one of {', '.join(EXPORTS)}")
+    """Export the timeline: backfill NDJSON (re-imports with the same ids), CSV, TimelineJS
+    JSON for the Knight Lab viewer, or every event of the log with its history (a backup)."""
+    if fmt == "events":
+        if as_of is not None or as_of_position is not None:
+            _fail("--format events writes the whole log: it takes no --as-of or --as-of-position")
+        _export_events(output)
+        return
     timeline, views, query = _question(as_of, as_of_position, None, None, None, None, None)
     if fmt == "ndjson":
         lines = backfill_lines(views, query.at)
-        output.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+        text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
     elif fmt == "csv":
-        output.write_text(items_csv(all_items(views["timeline"], query)))
+        text = items_csv(all_items(views["timeline"], query))
     else:
         document = timelinejs(all_items(views["timeline"], query), "Geopolitical Timeline")
-        output.write_text(json.dumps(document, ensure_ascii=False, indent=1))
-    typer.echo(f"wrote {output}", err=True)
+        text = json.dumps(document, ensure_ascii=False, indent=1)
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text)
+        typer.echo(f"wrote {output}", err=True)
+    timeline.close()
+
+
+def _export_events(output: str) -> None:
+    _, timeline = _open()
+    with contextlib.ExitStack() as files:
+        out: IO[bytes]
+        if output == "-":
+            out = sys.stdout.buffer
+        elif output.endswith(".gz"):
+            out = cast(IO[bytes], files.enter_context(gzip.open(output, "wb", compresslevel=6)))
+        else:
+            out = files.enter_context(open(output, "wb"))
+        summary = export_events(timeline, out)
+        out.flush()
+    typer.echo(
+        f"{'stdout' if output == '-' else output}: {summary.count} events, "
+        f"up to position {summary.head}",
+        err=True,
+    )
+    timeline.close()
+
+
+@app.command()
+def restore(
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="a file of `timeline export --format events` (gzip too), or - for stdin"
+        ),
+    ],
+) -> None:
+    """Load a backup of the log into an empty store, with the same positions, ids, versions
+    and recorded times, then build the read models: every as_of answer is as before."""
+    if file != "-" and not Path(file).is_file():
+        _fail(f"no file {file}")
+    store, timeline = _open()
+    if store.kind == "memory":
+        _fail("memory:// lasts only as long as one process: restore into SQLite or PostgreSQL")
+    with open_backup(file) as lines:
+        try:
+            summary = restore_events(timeline, read_backup(lines))
+        except BackupRefused as e:
+            _fail(f"{file}: {e}; nothing was restored")
+    typer.echo(f"restored {summary.count} events, up to position {summary.head}", err=True)
+    models = open_read_models(store, timeline)
+    for name in PROJECTIONS:
+        lease = models.make_lease(name)
+        if not lease.acquire():
+            typer.echo(f"{name}: a worker is running it; it reads the restored log now", err=True)
+            continue
+        try:
+            models.rebuild(name)
+        finally:
+            lease.release()
+        typer.echo(f"{name}: built, at position {models.view(name).position()}", err=True)
+    models.close()
     timeline.close()
 
 
