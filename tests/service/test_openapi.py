@@ -77,9 +77,7 @@ def test_every_operation_and_parameter_is_described(document: dict[str, Any]) ->
     # The tables describe nothing that is not there.
     routes = {(method, path) for method, path, _ in each_operation(document)}
     assert set(openapi.OPERATIONS) - routes == set()
-    names = {
-        p["name"] for _, _, op in each_operation(document) for p in op.get("parameters", [])
-    }
+    names = {p["name"] for _, _, op in each_operation(document) for p in op.get("parameters", [])}
     assert set(openapi.PARAMETERS) - names == set()
 
 
