@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import anyio
@@ -20,7 +20,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery
 
 from domain import rules
 from domain.application import recorded_at
@@ -101,36 +101,11 @@ class Reading:
         return view.position() if self.at is None else self.at
 
 
-AsOf = Annotated[
-    str | None,
-    Parameter(
-        description="Answer as the service knew it at this instant (with a UTC offset): "
-        "the longest prefix of the log recorded by then. Waits, bounded, for the read "
-        "models when they may not have read to it (then 503 with Retry-After)."
-    ),
-]
-AsOfPosition = Annotated[
-    int | None,
-    Parameter(
-        description="Answer as of this position of the log. Waits, bounded, for the read "
-        "models to reach it (503 with Retry-After); past the log's head, 422 at once."
-    ),
-]
-MinPosition = Annotated[
-    int | None,
-    Parameter(
-        description="Read your own writes: answer once the read models have reached this "
-        "position (a write's `position`). Bounded wait, then 503 with Retry-After; past "
-        "the log's head, 422 at once; past TIMELINE_MAX_WAITERS waiting, 503 at once."
-    ),
-]
-
-
 async def reading(
     state: State,
-    as_of: AsOf = None,
-    as_of_position: AsOfPosition = None,
-    min_position: MinPosition = None,
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    min_position: FromQuery[int | None] = None,
 ) -> Reading:
     """The `as_of` family every read model takes: the position the answer is as of, once
     the read models have reached it (and `min_position`). The wait holds no thread."""
