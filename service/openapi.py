@@ -24,7 +24,7 @@ from litestar.handlers import HTTPRouteHandler
 from service import schemas
 from service.page import ASSETS, send_asset
 from service.problems import PROBLEM_JSON, TITLES
-from service.reads import MAX_LIMIT, MAX_POSITION
+from service.reads import MAX_LIMIT
 from service.routing import Routes
 
 routes = Routes()
@@ -262,7 +262,7 @@ TAGS = {
 
 _SLUG = "a lower-case slug, like `negotiations`"
 _INSTANT = "an instant with a UTC offset, like `2025-02-13T12:00:00Z`"
-_WINDOW = "a year, a month, a day or an instant with a UTC offset (`2014`, `2025-02`, "
+_WHEN = "year, month, day or instant (with a UTC offset)"
 # Each path parameter by (the path's first segment, its name).
 PATH_PARAMETERS = {
     ("actors", "id"): "The actor's slug (a lower-case slug, like `donald-trump`).",
@@ -284,10 +284,10 @@ PARAMETERS = {
     "min_position": "Read your own writes: answer once the read models have reached this "
     "position (a write's `position`). A bounded wait, then 503 with Retry-After; past the "
     "log's head, 422 at once.",
-    "since": f"Only records that overlap the time from the start of this {_WINDOW} "
-    "`2025-02-12`, `2025-02-12T15:00:00Z`) on.",
-    "until": f"Only records that overlap the time up to the end of this {_WINDOW} "
-    "`2025-02-13`, `2025-02-13T18:00:00Z`).",
+    "since": f"Only records that overlap the time from the start of this {_WHEN} on: "
+    "`2014`, `2025-02`, `2025-02-12`, `2025-02-12T15:00:00Z`.",
+    "until": f"Only records that overlap the time up to the end of this {_WHEN}: `2025`, "
+    "`2025-02`, `2025-02-13`, `2025-02-13T18:00:00Z`.",
     "topic": f"Only records of this topic or of a topic below it, as the tree stood then "
     f"({_SLUG}).",
     "actor": "Only records that name this actor, as speaker, author, participant or "
@@ -321,7 +321,7 @@ ENUMS: dict[str, Any] = {
 BOUNDS: dict[str, dict[str, int]] = {
     "limit": {"minimum": 1, "maximum": MAX_LIMIT},
     **{
-        name: {"minimum": 0, "maximum": MAX_POSITION - 1}
+        name: {"minimum": 0}
         for name in ("as_of_position", "min_position", "from_position", "to_position", "after")
     },
 }
@@ -403,6 +403,123 @@ EXAMPLES: dict[type[Any], dict[str, Any]] = {
     schemas.TagsIn: {"add": ["security-guarantees"]},
     schemas.RetractionIn: {"reason": "entered twice: the same remark is recorded already"},
 }
+# Each field of the schemas by name, or by `Schema.field` where one name means two
+# things; the schemas' own words for a type (a slug, a time's forms) stay beneath.
+FIELDS = {
+    # What a client writes.
+    "ActorIn.id": "The actor's slug, chosen by you: how every record names it.",
+    "TopicIn.id": "The topic's slug, chosen by you: how every record names it.",
+    "name": "The name it is known by.",
+    "ActorIn.kind": "What the actor is.",
+    "aliases": "Other names it is known by.",
+    "roles": "The titles it holds or held, with their dates.",
+    "Role.title": "The title, like `President`.",
+    "RoleEndIn.title": "The title of the role that ended.",
+    "organization": "The organization or state the role is in: an actor's slug.",
+    "since": "When the role began (a year, month, day or instant).",
+    "until": "When the role ended (a year, month, day or instant).",
+    "alias": "Another name the actor is known by.",
+    "label": "The topic's name, as people read it.",
+    "parent": "The topic above it: a topic's slug (`null` or absent: the top of the tree).",
+    "description": "What the topic covers.",
+    "key": "Your key for the record, unique among its kind: its id is made from it, so "
+    "the same record sent again stores nothing. Without one, a key is made from the content.",
+    "speaker": "Who said it: an actor's slug.",
+    "by": "Who announced it: actors' slugs.",
+    "quote": "The words as said, as the source quotes them.",
+    "summary": "What was said, announced or happened, in a sentence.",
+    "title": "A short title of what happened.",
+    "Source.title": "The title of the page or document.",
+    "Problem.title": "The status's name.",
+    "OccurrenceIn.kind": "What kind of occurrence it is.",
+    "Changes.kind": "What kind of occurrence it is.",
+    "occurred_at": "When it was said or happened: a year, month, day or instant with a UTC "
+    "offset, kept at the precision given.",
+    "ended_at": "When it ended, in the same forms as occurred_at.",
+    "channel": "How it was said or announced.",
+    "location": "Where, in words.",
+    "topics": "The topics it is about: topics' slugs.",
+    "mentions": "The actors it names: actors' slugs.",
+    "participants": "The actors that took part: actors' slugs.",
+    "sources": "Where it was reported (one at least).",
+    "publisher": "Who published the source.",
+    "url": "The source's address: http(s), or a URN where it has none.",
+    "published_at": "When the source was published.",
+    "excerpt": "The passage of the source that reports it.",
+    "changes": "The fields to change, each to its new value (`null` removes an optional one).",
+    "reason": "Why, in a sentence: kept in the record's history.",
+    "source": "The source to add.",
+    "add": "Topics to add: topics' slugs.",
+    "remove": "Topics to remove: topics' slugs.",
+    # What the service answers.
+    "id": "The id: a slug for an actor or a topic, a UUID for a record.",
+    "version": "Its version: 1 when created, one more at each change (`If-Match` takes it).",
+    "position": "The position in the log of the event that made this version.",
+    "recorded_at": "When the service recorded it (UTC).",
+    "duplicate": "True when this was stored already: nothing was written.",
+    "first_recorded_at": "When the record was first recorded (UTC).",
+    "occurred_precision": "How precisely occurred_at is known.",
+    "occurred_as_given": "occurred_at as it was given.",
+    "occurrence_kind": "An occurrence's kind.",
+    "actor_role": "The role the speaker held on the day, when known.",
+    "Item.kind": "The record's kind.",
+    "Change.kind": "The record's kind.",
+    "kind": "What it is.",
+    "items": "This page's items, in order.",
+    "next_cursor": "Pass it as `cursor` for the next page; null on the last.",
+    "topic": "The topic.",
+    "speakers": "Each speaker, with their records in order.",
+    "actor": "The speaker.",
+    "count": "How many records.",
+    "first_at": "When the first of these records occurred.",
+    "last_at": "When the last of these records occurred.",
+    "records": "The records, in the order they occurred.",
+    "ActorProfile.records": "How many current records name the actor.",
+    "by_topic": "How many of its records each topic holds.",
+    "latest": "Its latest records.",
+    "depth": "How deep in the tree it is (0: at the top).",
+    "total": "The count with everything below it.",
+    "children": "The topics right below it: slugs.",
+    "cycle": "Topics whose parents form a cycle (stored before moves were checked), from here.",
+    "events": "The events, in position order.",
+    "next_after": "Pass it as `after` for the next page.",
+    "type": "The event's type.",
+    "aggregate_id": "The id of what the event changed.",
+    "aggregate_version": "Its version after the event.",
+    "data": "The event's fields.",
+    "state": "Running, stopped, or failed.",
+    "head": "The log's last position.",
+    "lag": "Events between its position and the head.",
+    "error": "What went wrong.",
+    "error_position": "The position of the event it failed on.",
+    "read_models": "The read models answered from its rows.",
+    "warnings": "What is wrong in its rows, such as a cycle of topics.",
+    "status": "`ok`, or `unavailable`.",
+    "Problem.status": "The HTTP status.",
+    "Problem.type": "A URI for the kind of problem (`about:blank`: the status says it).",
+    "checks": "Each check and what it found (`ok`, or what is wrong).",
+    "accepted": "Lines stored.",
+    "duplicates": "Lines already stored: nothing written.",
+    "rejected": "The rejected lines (the first 10,000), with their reasons.",
+    "first_position": "The first position written.",
+    "last_position": "The last position written.",
+    "elapsed": "Seconds taken.",
+    "rate": "Lines a second.",
+    "batch_id": "The import's batch id, carried by each event it wrote.",
+    "rejected_omitted": "Rejected lines past the first 10,000: counted, not listed.",
+    "line": "The line's number, from 1.",
+    "detail": "What went wrong, for a person.",
+    "errors": "Each field at fault, by its name or JSON path.",
+    "field": "The field, parameter or header at fault.",
+    "message": "What is wrong with it.",
+    "change": "What kind of change.",
+    "fields": "The item's fields whose values the change changed.",
+    "item": "The record after the change (for a retraction, the last version before it).",
+    "from_position": "The changes after this position...",
+    "to_position": "...up to this one, included.",
+    "bucket": "The buckets' size.",
+    "start": "The bucket's first day (UTC).",
+}
 # What each error status means on any route.
 ERRORS = {
     400: "Bad request: the request cannot be read — a body that is not JSON, a query "
@@ -447,6 +564,11 @@ def build(app: Litestar) -> dict[str, Any]:
     # that an explicit null survives).
     components["CorrectionIn"]["properties"]["changes"] = _ref(schemas.Changes)
     components["Changes"]["minProperties"] = 1
+    for name, component in components.items():
+        for field, schema in component.get("properties", {}).items():
+            text = FIELDS.get(f"{name}.{field}") or FIELDS.get(field)
+            if text is not None:
+                schema["description"] = text
     doc["components"] = {
         "schemas": components,
         "securitySchemes": {

@@ -13,6 +13,15 @@ const el = (tag, attrs = {}, ...children) => {
 
 const refName = (ref) => ref.split('/').pop();
 
+// A description: its `code` spans as code elements, the rest as text.
+function prose(text, tag = 'p', attrs = {}) {
+  const node = el(tag, attrs);
+  String(text || '').split('`').forEach((part, i) => {
+    node.append(i % 2 ? el('code', {}, part) : document.createTextNode(part));
+  });
+  return node;
+}
+
 function schemaLink(name) {
   return el('a', { href: `#schema-${name}` }, name);
 }
@@ -55,33 +64,33 @@ function table(headings, rows) {
     el('tbody', {}, ...rows.map((cells) => el('tr', {}, ...cells.map((c) => el('td', {}, c))))));
 }
 
-function security(op, doc) {
+function security(op) {
   const options = op.security;
-  if (!options) return 'No key needed.';
-  const open = options.some((o) => Object.keys(o).length === 0);
-  const scheme = doc.components?.securitySchemes?.bearer;
-  return (open ? 'A key is optional (required when reads need one): '
-    : 'Needs a key: ') + '`Authorization: Bearer <key>`.' + (scheme ? ` ${scheme.description}` : '');
+  if (!options) return 'No key.';
+  if (options.some((o) => Object.keys(o).length === 0)) {
+    return 'Key: `Authorization: Bearer <key>` when reads need one (TIMELINE_READ_REQUIRES_KEY).';
+  }
+  return 'Key: `Authorization: Bearer <key>`.';
 }
 
-function operation(method, path, op, doc) {
+function operation(method, path, op) {
   const id = op.operationId || `${method}-${path}`;
   const box = el('details', { class: 'op', id: `op-${id}` });
   box.append(el('summary', {},
     el('span', { class: `method method-${method}` }, method.toUpperCase()),
     el('code', {}, path), el('span', { class: 'summary' }, op.summary || '')));
-  box.append(el('p', {}, op.description || ''));
+  box.append(prose(op.description));
   box.append(el('p', { class: 'opid' }, 'operationId: ', el('code', {}, op.operationId || '')));
-  box.append(el('p', {}, security(op, doc)));
+  box.append(prose(security(op)));
   if (op.parameters?.length) {
     box.append(el('h3', {}, 'Parameters'));
     box.append(table(['name', 'in', 'type', 'description'], op.parameters.map((p) => [
       el('code', {}, p.name + (p.required ? ' (required)' : '')), p.in, typeOf(p.schema),
-      p.description || ''])));
+      prose(p.description, 'span')])));
   }
   if (op.requestBody) {
     box.append(el('h3', {}, 'Request body'));
-    box.append(el('p', {}, op.requestBody.description || ''));
+    box.append(prose(op.requestBody.description));
     for (const [type, media] of Object.entries(op.requestBody.content || {})) {
       box.append(el('p', {}, el('code', {}, type), ': ', typeOf(media.schema)));
       if (media.example !== undefined) {
@@ -92,7 +101,7 @@ function operation(method, path, op, doc) {
   box.append(el('h3', {}, 'Responses'));
   box.append(table(['status', 'description', 'body'],
     Object.entries(op.responses || {}).map(([status, r]) => [
-      el('code', {}, status), r.description || '',
+      el('code', {}, status), prose(r.description, 'span'),
       el('span', {}, ...Object.entries(r.content || {}).flatMap(([type, media]) =>
         [el('code', {}, type), ' ', typeOf(media.schema), ' '])),
     ])));
@@ -101,13 +110,13 @@ function operation(method, path, op, doc) {
 
 function component(name, schema) {
   const box = el('div', { class: 'schema', id: `schema-${name}` }, el('h3', {}, name));
-  if (schema.description) box.append(el('p', {}, schema.description));
+  if (schema.description) box.append(prose(schema.description));
   const required = new Set(schema.required || []);
   const properties = Object.entries(schema.properties || {});
   if (properties.length) {
     box.append(table(['field', 'type', 'description'], properties.map(([field, s]) => [
       el('code', {}, field + (required.has(field) ? ' (required)' : '')), typeOf(s),
-      s.description || ''])));
+      prose(s.description, 'span')])));
   } else {
     box.append(el('p', {}, typeOf(schema)));
   }
@@ -118,9 +127,9 @@ function component(name, schema) {
 async function main() {
   const doc = await (await fetch('/schema/openapi.json')).json();
   document.getElementById('title').textContent = `${doc.info.title} API ${doc.info.version}`;
-  document.getElementById('intro').textContent = doc.info.description || '';
-  document.getElementById('auth').textContent =
-    doc.components?.securitySchemes?.bearer?.description || '';
+  document.getElementById('intro').replaceWith(prose(doc.info.description));
+  document.getElementById('auth').replaceWith(
+    prose(doc.components?.securitySchemes?.bearer?.description));
   const main = document.getElementById('operations');
   const toc = document.getElementById('toc');
   main.textContent = '';
@@ -135,7 +144,7 @@ async function main() {
   for (const [tag, ops] of groups) {
     main.append(el('h2', { id: `tag-${tag}` }, tag));
     for (const [method, path, op] of ops) {
-      main.append(operation(method, path, op, doc));
+      main.append(operation(method, path, op));
       toc.append(el('li', {}, el('a', { href: `#op-${op.operationId}` },
         `${method.toUpperCase()} ${path}`), ` — ${op.summary || ''}`));
     }
@@ -151,6 +160,7 @@ async function main() {
   };
   window.addEventListener('hashchange', open);
   open();
+  document.body.dataset.ready = '1';
 }
 
 main();

@@ -96,6 +96,18 @@ def test_a_route_or_a_parameter_added_without_its_line_in_the_tables_is_caught()
     ]
 
 
+def test_every_field_a_client_writes_is_described(document: dict[str, Any]) -> None:
+    components = document["components"]["schemas"]
+    bodies = {"Source", "Role", "Changes"} | {cls.__name__ for cls in openapi.EXAMPLES}
+    missing = [
+        f"{name}.{field}"
+        for name in sorted(bodies)
+        for field, schema in components[name]["properties"].items()
+        if not schema.get("description")
+    ]
+    assert missing == []
+
+
 def test_every_closed_set_is_an_enum_and_no_parameter_is_null(document: dict[str, Any]) -> None:
     for method, path, op in each_operation(document):
         for parameter in op.get("parameters", []):
@@ -132,7 +144,7 @@ def test_every_error_is_problem_json_and_every_body_has_an_example(
             assert "example" in content["application/json"], (method, path)
     # A correction's changes are documented as what the service checks them against.
     correction = document["components"]["schemas"]["CorrectionIn"]
-    assert correction["properties"]["changes"] == {"$ref": "#/components/schemas/Changes"}
+    assert correction["properties"]["changes"]["$ref"] == "#/components/schemas/Changes"
 
 
 def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
