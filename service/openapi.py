@@ -20,6 +20,7 @@ import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from service import schemas
 from service.page import ASSETS, send_asset
@@ -774,6 +775,14 @@ def _position_header() -> dict[str, Any]:
             "schema": {"type": "integer"},
         }
     }
+
+
+class SameDocument(JsonRenderPlugin):
+    """Litestar's own JSON route of the document (`/_openapi`), answering this module's
+    document: one document, wherever it is read."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        return self.render_json(request, request.app.state.openapi)
 
 
 @routes.add(get, "/schema/openapi.json", include_in_schema=False, media_type=MediaType.JSON)

@@ -193,6 +193,13 @@ def test_every_request_example_is_accepted_as_written(sqlite_api: Api) -> None:
     assert bodies == set(ex)
 
 
+def test_litestars_own_route_of_the_document_answers_the_same_document(sqlite_api: Api) -> None:
+    served = sqlite_api.client.get("/schema/openapi.json").json()
+    assert served["paths"]["/statements"]["post"]["operationId"] == "createStatement"
+    for path in ("/_openapi", "/_openapi/openapi.json"):
+        assert sqlite_api.client.get(path).json() == served, path
+
+
 def test_the_docs_page_and_its_script_are_the_services_own_under_its_policy(
     sqlite_api: Api,
 ) -> None:
