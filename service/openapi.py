@@ -313,12 +313,9 @@ PARAMETERS = {
     "dry_run": "Check every line and report, storing nothing.",
     "atomic": "Store every line or none: one bad line rejects the whole file.",
 }
-# The closed sets among query parameters, by name: the schemas' own literals.
-ENUMS: dict[str, Any] = {
-    "kind": schemas.RecordKind,
-    "change": schemas.ChangeKind,
-    "bucket": schemas.Bucket,
-}
+# The closed sets among query parameters, by name: the closed sets schemas.py names,
+# each a component of the document.
+ENUMS = {"kind": "RecordKind", "change": "ChangeKind", "bucket": "Bucket"}
 BOUNDS: dict[str, dict[str, int]] = {
     "limit": {"minimum": 1, "maximum": MAX_LIMIT},
     **{
@@ -572,6 +569,7 @@ def build(app: Litestar) -> dict[str, Any]:
     # that an explicit null survives).
     components["CorrectionIn"]["properties"]["changes"] = _ref(schemas.Changes)
     components["Changes"]["minProperties"] = 1
+    _name_closed_sets(components)
     for name, component in components.items():
         for field, schema in component.get("properties", {}).items():
             text = FIELDS.get(f"{name}.{field}") or FIELDS.get(field)
@@ -614,6 +612,36 @@ def build(app: Litestar) -> dict[str, Any]:
     return doc
 
 
+def _name_closed_sets(components: dict[str, Any]) -> None:
+    """Each closed set that schemas.py names (`Channel`, `RecordKind`, …) becomes one
+    component that every field of it refers to, so that a generated client has one type
+    for it, not one for each field; an unnamed one is at least a set of strings."""
+    named = {
+        name: typing.get_args(value)
+        for name, value in vars(schemas).items()
+        if typing.get_origin(value) is typing.Literal
+    }
+    by_values = {frozenset(values): name for name, values in named.items()}
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, list):
+            return [visit(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        node = {k: visit(v) for k, v in node.items()}
+        if "enum" in node and all(isinstance(v, str) for v in node["enum"]):
+            name = by_values.get(frozenset(node["enum"]))
+            if name is not None:
+                rest = {k: v for k, v in node.items() if k not in ("enum", "type")}
+                return {"$ref": f"#/components/schemas/{name}", **rest}
+            node.setdefault("type", "string")
+        return node
+
+    components.update({k: visit(v) for k, v in components.items()})
+    for name, values in named.items():
+        components[name] = {"type": "string", "enum": list(values)}
+
+
 def _describe(op: dict[str, Any], method: str, path: str) -> None:
     """The operation's words from the tables; Litestar's made-up ones never."""
     for name in ("operationId", "summary", "description", "deprecated"):
@@ -637,8 +665,7 @@ def _parameter(given: dict[str, Any], segment: str) -> dict[str, Any]:
     schema.pop("description", None)
     if name in ENUMS:
         schema = {
-            "type": "string",
-            "enum": list(typing.get_args(ENUMS[name])),
+            "$ref": f"#/components/schemas/{ENUMS[name]}",
             **{k: v for k, v in schema.items() if k == "default"},
         }
     schema.update(BOUNDS.get(name, {}))

@@ -12,6 +12,7 @@ const el = (tag, attrs = {}, ...children) => {
 };
 
 const refName = (ref) => ref.split('/').pop();
+let components = {};  // the document's schemas, by name
 
 // A description: its `code` spans as code elements, the rest as text.
 function prose(text, tag = 'p', attrs = {}) {
@@ -31,7 +32,13 @@ function typeOf(schema) {
   const out = el('span');
   if (!schema) return out;
   if (schema.$ref) {
-    out.append(schemaLink(refName(schema.$ref)));
+    const name = refName(schema.$ref);
+    out.append(schemaLink(name));
+    const target = components[name];
+    if (target?.enum) {
+      out.append(` (one of: ${target.enum.map((v) => JSON.stringify(v)).join(', ')})`);
+    }
+    if (schema.default !== undefined) out.append(` (default ${JSON.stringify(schema.default)})`);
     return out;
   }
   const alternatives = schema.anyOf || schema.oneOf;
@@ -126,6 +133,7 @@ function component(name, schema) {
 
 async function main() {
   const doc = await (await fetch('/schema/openapi.json')).json();
+  components = doc.components?.schemas || {};
   document.getElementById('title').textContent = `${doc.info.title} API ${doc.info.version}`;
   document.getElementById('intro').replaceWith(prose(doc.info.description));
   document.getElementById('auth').replaceWith(

@@ -64,7 +64,7 @@ def test_the_docs_page_shows_each_operation_as_a_person_reads_it(demo: Served, p
     # A closed set shows its values; a body, its example.
     page.locator("#op-listTimeline > summary").click()
     assert (
-        'one of: "statement", "announcement", "occurrence"'
+        'RecordKind (one of: "statement", "announcement", "occurrence")'
         in page.locator("#op-listTimeline").inner_text()
     )
     page.locator("#op-createStatement > summary").click()

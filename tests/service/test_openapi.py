@@ -109,25 +109,37 @@ def test_every_field_a_client_writes_is_described(document: dict[str, Any]) -> N
 
 
 def test_every_closed_set_is_an_enum_and_no_parameter_is_null(document: dict[str, Any]) -> None:
+    components = document["components"]["schemas"]
     for method, path, op in each_operation(document):
         for parameter in op.get("parameters", []):
             schema = parameter["schema"]
             assert "null" not in str(schema.get("type")), (method, path, parameter)
             assert "oneOf" not in schema and "anyOf" not in schema, (method, path, parameter)
             if parameter["name"] in openapi.ENUMS:
-                assert schema["type"] == "string" and schema["enum"], (method, path, parameter)
+                named = openapi.ENUMS[parameter["name"]]
+                assert schema["$ref"] == f"#/components/schemas/{named}", (method, path)
+    # Each closed set schemas.py names is one component, in its own order, which every
+    # parameter and field of it refers to.
+    assert components["RecordKind"] == {
+        "type": "string",
+        "enum": ["statement", "announcement", "occurrence"],
+    }
+    assert components["Bucket"]["enum"] == ["day", "week", "month", "year"]
+    assert components["Channel"]["enum"][0] == "press-conference"
+    assert components["StatementIn"]["properties"]["channel"]["$ref"].endswith("/Channel")
+    assert components["Changes"]["properties"]["kind"]["anyOf"][0] == {
+        "$ref": "#/components/schemas/OccurrenceKind"
+    }
     timeline = {p["name"]: p for p in document["paths"]["/timeline"]["get"]["parameters"]}
-    assert timeline["kind"]["schema"]["enum"] == ["statement", "announcement", "occurrence"]
     assert timeline["limit"]["schema"] == {
         "type": "integer",
         "default": 50,
         "minimum": 1,
         "maximum": 500,
     }
-    counts = {p["name"]: p for p in document["paths"]["/timeline/counts"]["get"]["parameters"]}
-    assert counts["bucket"]["schema"]["enum"] == ["day", "week", "month", "year"]
-    # Closed sets in bodies are enums too, from the Structs' literals.
-    actor = document["components"]["schemas"]["ActorIn"]["properties"]["kind"]
+    # A closed set no one named is a set of strings where it stands.
+    actor = components["ActorIn"]["properties"]["kind"]
+    assert actor["type"] == "string"
     assert set(actor["enum"]) == {"person", "state", "organization", "group"}
 
 
