@@ -760,8 +760,12 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
             for status in ("200", "201"):
                 if status in responses:
                     responses[status]["headers"] = _position_header()
-        if "GET" in handler.http_methods and any("{id:uuid}" in p for p in handler.paths):
-            responses["304"] = {"description": "Not modified since the ETag given."}
+        if "GET" in handler.http_methods and opt.get("scope") == "read":
+            responses[success]["headers"] = {**_position_header(), **_cache_headers()}
+            responses["304"] = {
+                "description": "Not modified: If-None-Match names this answer's ETag.",
+                "headers": {**_position_header(), **_cache_headers()},
+            }
     scope = opt.get("scope")
     errors = set(opt.get("errors", ()))
     if scope in ("read", "write", "admin"):
@@ -801,6 +805,20 @@ def _position_header() -> dict[str, Any]:
             "description": "The position of the log the answer reflects.",
             "schema": {"type": "integer"},
         }
+    }
+
+
+def _cache_headers() -> dict[str, Any]:
+    return {
+        "ETag": {
+            "description": "A weak tag of the answer's body; a record's: its version.",
+            "schema": {"type": "string"},
+        },
+        "Cache-Control": {
+            "description": "Immutable for a year when the answer is as of a fixed point "
+            "of the log, otherwise no-cache (docs/http.md).",
+            "schema": {"type": "string"},
+        },
     }
 
 
