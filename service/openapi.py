@@ -313,6 +313,16 @@ PARAMETERS = {
     "dry_run": "Check every line and report, storing nothing.",
     "atomic": "Store every line or none: one bad line rejects the whole file.",
 }
+# The headers a client may send, as parameters of the operations that read them.
+HEADERS = {
+    "If-Match": 'Make the change conditional on this version, in quotes (`"3"`: the `ETag` '
+    "of a read, or a write's `version`): 412 when it is at another version, 409 when "
+    "another writer changed it first.",
+    "If-None-Match": "The `ETag` of an answer you hold: 304, without a body, while the "
+    "answer is still that one.",
+    "Last-Event-ID": "Resume after this position: the `id` of the last event received "
+    "(in place of `after`).",
+}
 # The closed sets among query parameters, by name: the closed sets schemas.py names,
 # each a component of the document.
 ENUMS = {"kind": "RecordKind", "change": "ChangeKind", "bucket": "Bucket"}
@@ -605,6 +615,7 @@ def build(app: Litestar) -> dict[str, Any]:
                 if op is not None:
                     _describe(op, method, path)
                     _operation(op, handler)
+                    _headers(op, method, path, handler.opt)
                     tags.update(op.get("tags", ()))
             paths[path] = item
     doc["paths"] = paths
@@ -655,6 +666,29 @@ def _describe(op: dict[str, Any], method: str, path: str) -> None:
     op["parameters"] = [_parameter(p, segment) for p in op.get("parameters", [])]
     if not op["parameters"]:
         del op["parameters"]
+
+
+def _headers(op: dict[str, Any], method: str, path: str, opt: dict[str, Any]) -> None:
+    """The request headers an operation reads: If-Match on a change of something that
+    exists, If-None-Match on a read, Last-Event-ID on the stream."""
+    if opt.get("sse"):
+        names = ["Last-Event-ID"]
+    elif method == "GET" and opt.get("scope") == "read":
+        names = ["If-None-Match"]
+    elif method == "POST" and "{id}" in path:
+        names = ["If-Match"]
+    else:
+        return
+    op.setdefault("parameters", []).extend(
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": HEADERS[name],
+            "schema": {"type": "string"},
+        }
+        for name in names
+    )
 
 
 def _parameter(given: dict[str, Any], segment: str) -> dict[str, Any]:
