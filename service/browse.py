@@ -26,7 +26,6 @@ from service.caching import mark_fixed
 from service.context import services
 from service.problems import HttpProblem
 from service.reads import (
-    MAX_POSITION,
     Reading,
     _instant,
     _json,
@@ -34,9 +33,11 @@ from service.reads import (
     _reach,
     _slug,
     _window,
+    behind,
     check_position,
-    decode_cursor,
-    encode_cursor,
+    next_cursor,
+    offset,
+    pinned,
     position_as_of,
     read_route,
 )
@@ -50,10 +51,14 @@ From = Annotated[str | None, QueryParameter(name="from")]
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """The changes after position `start`, up to `end` included."""
+    """The changes after position `start`, up to `end` included; `fixed`: no write can
+    move the end; `asked`: the end was asked for (`to` or `to_position`), not where the
+    read models stand."""
 
     start: int
     end: int
+    fixed: bool
+    asked: bool
 
 
 async def spanning(
@@ -93,13 +98,14 @@ async def spanning(
         end, fixed_end = await anyio.to_thread.run_sync(view.position), False
     if fixed_start and fixed_end:
         mark_fixed(request)
+    _ordered(start, end, "from" if from_ is not None else "from_position")
+    asked = to is not None or to_position is not None
+    return Span(start, end, asked and fixed_end, asked)
+
+
+def _ordered(start: int, end: int, field: str) -> None:
     if start > end:
-        raise HttpProblem(
-            422,
-            f"is after the span's end, position {end}",
-            field="from" if from_ is not None else "from_position",
-        )
-    return Span(start, end)
+        raise HttpProblem(422, f"is after the span's end, position {end}", field=field)
 
 
 def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
@@ -109,15 +115,6 @@ def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str 
         then = "" if at is None else " at that point"
         raise HttpProblem(404, f"no {what} {slug!r}{then}", field=what)
     return slug
-
-
-def _after(cursor: str | None) -> int | None:
-    value = decode_cursor(cursor)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_POSITION:
-        raise HttpProblem(400, "is not a cursor this service gave", field="cursor")
-    return value
 
 
 @read_route(routes, "/changes", schemas.ChangePage)
@@ -135,13 +132,19 @@ def get_changes(
     each record added, corrected, sourced, tagged or retracted, with its item after the
     change."""
     s = services(state)
-    after, size = _after(cursor), _limit(limit)
+    # A walk's cursor carries the end of its first page's span, which every later page
+    # keeps (its start is asked again, as every other parameter).
+    to = Reading(span.end, span.fixed) if span.asked else Reading(None)
+    end, after = pinned(to, cursor, lambda: span.end, offset)
+    behind(s, end, span.end)
+    _ordered(span.start, end, "cursor")
+    size = _limit(limit)
     view = s.models.view("timeline")
     query = ChangesQuery(
         start=span.start,
-        end=span.end,
-        topic=_known(view, "topic", topic, span.end),
-        actor=_known(view, "actor", actor, span.end),
+        end=end,
+        topic=_known(view, "topic", topic, end),
+        actor=_known(view, "actor", actor, end),
         kind=kind,
         change=change,
         after=after,
@@ -150,7 +153,7 @@ def get_changes(
     page = changes(view, query)
     answer: dict[str, Any] = {
         "from_position": span.start,
-        "to_position": span.end,
+        "to_position": end,
         "items": [
             {
                 "position": c.position,
@@ -163,9 +166,9 @@ def get_changes(
             }
             for c in page.items
         ],
-        "next_cursor": None if page.next is None else encode_cursor(page.next),
+        "next_cursor": next_cursor(end, page.next),
     }
-    return _json(msgspec.json.encode(answer), span.end)
+    return _json(msgspec.json.encode(answer), end)
 
 
 @read_route(routes, "/timeline/counts", schemas.Counts)

@@ -295,7 +295,10 @@ PARAMETERS = {
     "mention (a slug, like `vladimir-putin`).",
     "kind": "Only records of this kind.",
     "limit": f"The most items a page holds, from 1 to {MAX_LIMIT}.",
-    "cursor": "Where the page starts: the `next_cursor` of the page before (opaque).",
+    "cursor": "Where the page starts: the `next_cursor` of the page before (opaque). It "
+    "carries the point of the log the walk's first page answered as of, and every later "
+    "page answers as of it too: `as_of`, `as_of_position`, `to` or `to_position`, if given, "
+    "must name the same point.",
     "from": f"The changes after this instant ({_INSTANT}): after the longest prefix of "
     "the log recorded by then, as `as_of` reads it. Not with from_position; the default "
     "is the log's start.",
