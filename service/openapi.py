@@ -51,6 +51,7 @@ _IF_MATCH = (
     ' `If-Match: "<version>"` makes it conditional: 412 when the version is not the '
     "current one, 409 when another writer changed it first."
 )
+_PAGED = " A page at a time: pass `next_cursor` back as `cursor`."
 _AS_OF = (
     " As now, or as the service knew it at an earlier point of its log (`as_of`, `as_of_position`)."
 )
@@ -104,7 +105,8 @@ def _record_operations(kind: str) -> dict[tuple[str, str], Op]:
             f"get{name}History",
             f"The history of {'an' if kind[0] in 'ao' else 'a'} {kind}",
             "Every event of the record, oldest first: recorded, corrected, sourced, "
-            "tagged, retracted, each with its position in the log and when it was recorded.",
+            "tagged, retracted, each with its position in the log and when it was recorded."
+            f"{_PAGED}",
         ),
     }
 
@@ -121,7 +123,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/actors"): Op(
         "listActors",
         "List actors",
-        f"Every actor with aliases and roles, in slug order, a page at a time.{_AS_OF}",
+        f"Every actor with aliases and roles, in slug order.{_AS_OF}{_PAGED}",
     ),
     ("GET", "/actors/{id}"): Op(
         "getActor",
@@ -156,7 +158,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "listTopics",
         "List topics",
         "The topic tree, depth first, with each topic's count of records (its own, and "
-        f"with the topics below it).{_AS_OF}",
+        f"with the topics below it).{_AS_OF}{_PAGED}",
     ),
     ("GET", "/topics/{id}"): Op(
         "getTopic",
@@ -174,14 +176,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Who said what about a topic",
         "For a topic and the topics below it: each speaker (and author of "
         "announcements) with their records in order, within an optional window of "
-        f"occurred time.{_AS_OF} 404 when there was no such topic then.",
+        f"occurred time.{_AS_OF} 404 when there was no such topic then.{_PAGED}",
     ),
     ("GET", "/timeline"): Op(
         "listTimeline",
         "The timeline",
         "Every current record in the order it occurred, filtered by topic (and the "
-        f"topics below it), actor, kind and a window of occurred time.{_AS_OF} A page at "
-        "a time: pass `next_cursor` back as `cursor`.",
+        f"topics below it), actor, kind and a window of occurred time.{_AS_OF}{_PAGED}",
     ),
     ("GET", "/timeline/counts"): Op(
         "countTimeline",
@@ -194,7 +195,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "What changed between two points",
         "Every record added, corrected, sourced, tagged or retracted between two points "
         "of the log (instants or positions), in the order it was recorded, with the "
-        "fields that changed and the record after the change.",
+        f"fields that changed and the record after the change.{_PAGED}",
     ),
     ("GET", "/events"): Op(
         "listEvents",

@@ -74,6 +74,10 @@ def test_every_operation_and_parameter_is_described(document: dict[str, Any]) ->
         "getStatementHistory",
         "listChanges",
     } <= set(ids)
+    # A list that comes in pages says how to walk them.
+    for method, path, op in each_operation(document):
+        if any(p["name"] == "cursor" for p in op.get("parameters", [])):
+            assert "`next_cursor` back as `cursor`" in op["description"], (method, path)
     # The tables describe nothing that is not there.
     routes = {(method, path) for method, path, _ in each_operation(document)}
     assert set(openapi.OPERATIONS) - routes == set()
