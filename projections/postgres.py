@@ -19,10 +19,13 @@ from projections.rows import (
     clock_rows,
     drop,
     schema,
+    stored_texts,
     upgrade_links,
 )
 
 ADVANCED_CHANNEL = "timeline_read_models"  # notified when a read model's batch commits
+# Words as the parser finds them, lower-cased, not stemmed, accents kept (decision 022).
+CONFIG = "'simple'"
 
 
 def make_pool(
@@ -74,6 +77,7 @@ class PostgresRows(RowsView):
                 self.prefix, "bigint", "timestamptz"
             ):
                 conn.execute(statement)
+            self._create_search(conn)
             conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {self.prefix}_row_seq")
             # No query filters or sorts by the JSON texts: ANALYZE need not sample them
             # (a quarter of its time on these tables).
@@ -81,6 +85,25 @@ class PostgresRows(RowsView):
                 f"ALTER TABLE {self.prefix}_rows ALTER COLUMN body SET STATISTICS 0, "
                 "ALTER COLUMN state SET STATISTICS 0"
             )
+
+    def _create_search(self, conn: psycopg.Connection[Any]) -> None:
+        """The search index: each row version's searched text, written once and never
+        updated (a close updates a row: an index over the rows would read its text
+        anew), under a GIN index of its words. Its key lets a search whose filters are
+        the narrower side (an actor's few records, against words most records hold)
+        check each of their rows instead of reading every version the words find. A
+        store written before it had one has its versions indexed here, once."""
+        p = self.prefix
+        if conn.execute("SELECT to_regclass(%s)", (f"{p}_search",)).fetchone() != (None,):
+            return
+        conn.execute(f"CREATE TABLE {p}_search (row_id bigint PRIMARY KEY, text text NOT NULL)")
+        with conn.cursor() as cur:
+            for chunk in stored_texts(p, lambda sql, params: cur.execute(sql, params).fetchall()):
+                with cur.copy(f"COPY {p}_search (row_id, text) FROM STDIN") as copy:
+                    copy.write("".join(f"{row_id}\t{_text(text)}\n" for row_id, text in chunk))
+        conn.execute(
+            f"CREATE INDEX {p}_search_words ON {p}_search USING gin (to_tsvector({CONFIG}, text))"
+        )
 
     def drop_tables(self) -> None:
         with self.pool.connection() as conn, conn.transaction():
@@ -94,6 +117,13 @@ class PostgresRows(RowsView):
 
     def one_of(self, column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
         return f"{column} = ANY(%s)", [list(values)]
+
+    def matching(self, text: str) -> tuple[str, list[Any]]:
+        return (
+            f"SELECT s.row_id FROM {self.prefix}_search s "
+            f"WHERE to_tsvector({CONFIG}, s.text) @@ plainto_tsquery({CONFIG}, %s)",
+            [text],
+        )
 
     def json_without(self, column: str, keys: Sequence[str]) -> str:
         return f"({column}::jsonb - '{{{','.join(keys)}}}'::text[])"
@@ -137,6 +167,8 @@ class PostgresRows(RowsView):
                     " FROM STDIN"
                 ) as copy:
                     copy.write("".join(map(_links_lines, pending.rows)))
+                with cur.copy(f"COPY {p}_search (row_id, text) FROM STDIN") as copy:
+                    copy.write("".join(map(_search_line, pending.rows)))
             self._tick(cur, pending)
             self._track(cur, pending.after, tracking.notification_id)
             # API processes waiting for this position hear of it at the commit.
@@ -178,7 +210,7 @@ class PostgresRows(RowsView):
 
     def analyze(self) -> None:
         with self.pool.connection() as conn:
-            conn.execute(f"ANALYZE {self.prefix}_rows, {self.prefix}_links")
+            conn.execute(f"ANALYZE {self.prefix}_rows, {self.prefix}_links, {self.prefix}_search")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self.pool.connection() as conn:
@@ -235,6 +267,11 @@ def _opt(value: object) -> str:
 def _links_lines(r: Row) -> str:
     tail = f"{_opt(r.start_at)}\t{r.first_pos}\t{r.from_pos}\t{_opt(r.to_pos)}\n"
     return "".join(f"{r.row_id}\t{_text(rel)}\t{_text(value)}\t{tail}" for rel, value in r.links)
+
+
+def _search_line(r: Row) -> str:
+    text = r.search_text()
+    return "" if text is None else f"{r.row_id}\t{_text(text)}\n"
 
 
 def _row_line(r: Row) -> str:

@@ -14,11 +14,13 @@ implements the few storage primitives; the SQL of the read models is written onc
 from __future__ import annotations
 
 import threading
+import unicodedata
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 import msgspec
@@ -26,6 +28,21 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 
 APPLICATION = "Timeline"
 ANALYZE_AFTER = 5_000  # rows written before statistics are refreshed (then at each doubling)
+# The fields of a record's item that `q` searches (decision 022): an occurrence's title,
+# a quote, a summary.
+SEARCHED_FIELDS = ("title", "quote", "summary")
+
+
+def words(text: str) -> list[str]:
+    """The words of a search's text: runs of letters, digits, marks (a decomposed
+    accent, a vowel sign of Hindi) and private-use characters, as SQLite's tokenizer is
+    told to find them (`projections/sqlite.py`); everything else separates them."""
+    return ["".join(run) for inside, run in groupby(text, _in_word) if inside]
+
+
+def _in_word(char: str) -> bool:
+    category = unicodedata.category(char)
+    return category[0] in "LNM" or category == "Co"
 
 
 def schema(prefix: str, bigint: str, instant: str) -> list[str]:
@@ -100,7 +117,7 @@ def upgrade_links(prefix: str, bigint: str, instant: str) -> list[str]:
 
 
 def drop(prefix: str) -> list[str]:
-    return [f"DROP TABLE IF EXISTS {prefix}_{t}" for t in ("rows", "links", "tracking")]
+    return [f"DROP TABLE IF EXISTS {prefix}_{t}" for t in ("rows", "links", "tracking", "search")]
 
 
 @dataclass(slots=True)
@@ -123,6 +140,11 @@ class Row:
 
     def texts(self) -> tuple[str, str]:
         return self.body_text or dumps(self.body), self.state_text or dumps(self.state)
+
+    def search_text(self) -> str | None:
+        """The words `q` finds this version by (None: it has none), in normal form C, as
+        `q` is: a quote is stored as given, perhaps with its accents decomposed."""
+        return search_text(self.body)
 
     def link_rows(self) -> list[tuple[Any, ...]]:
         """`(row_id, rel, value, start_at, first_pos, from_pos, to_pos)` of each link."""
@@ -201,6 +223,18 @@ class RowsView(TrackingRecorder):
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one writing statement, committed on its own."""
+
+    @abstractmethod
+    def matching(self, text: str) -> tuple[str, list[Any]]:
+        """A subquery of the `row_id`s of the row versions whose searched text holds every
+        word of `text` (which has one at least: see `words`), and its parameters."""
+
+    def row_matches(self, text: str, filtered: bool) -> tuple[str, list[Any]] | None:
+        """A condition that the row `r` holds every word, checked row by row as the
+        timeline is read in order (by a filter's links if `filtered`), where that reads
+        fewer rows than the search index names; None: read those. Only for a database
+        whose planner does not choose between the two by itself (PostgreSQL's does)."""
+        return None
 
     def unindexed(self, column: str) -> str:
         """A column to compare without choosing an index for it (see SQLite's)."""
@@ -388,6 +422,27 @@ class RowsView(TrackingRecorder):
             "DO UPDATE SET generation = excluded.generation",
             (self.name, generation),
         )
+
+
+def search_text(body: dict[str, Any]) -> str | None:
+    texts = [body[f] for f in SEARCHED_FIELDS if isinstance(body.get(f), str)]
+    return unicodedata.normalize("NFC", "\n".join(texts)) if texts else None
+
+
+def stored_texts(
+    prefix: str, read: Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]]
+) -> Iterator[list[tuple[int, str]]]:
+    """`(row_id, search text)` of every stored version that has one, a chunk at a time,
+    read by `read(sql, params)`: what a search index made for a store written before it
+    had one is filled with, in the transaction that makes it."""
+    after = 0
+    while chunk := read(
+        f"SELECT row_id, body FROM {prefix}_rows WHERE row_id > %s ORDER BY row_id LIMIT 5000",
+        (after,),
+    ):
+        after = int(chunk[-1][0])
+        texts = ((int(row_id), search_text(_decode(body))) for row_id, body in chunk)
+        yield [(row_id, text) for row_id, text in texts if text is not None]
 
 
 def _stored_row(values: Sequence[Any]) -> Row:

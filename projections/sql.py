@@ -159,6 +159,31 @@ def in_order(
     return q.add(f") d JOIN {prefix}_rows r ON r.row_id = d.row_id")
 
 
+def overlapping(q: Sql, since: datetime | None, until: datetime | None) -> Sql:
+    """`AND` the rows `r` that overlap the window, as the timeline's scans find them:
+    their starts in the window and the few starts before it that may still be open
+    (`starts`), so that a week of a long history reads that week's rows, not all the
+    history before it."""
+    if since is None and until is None:
+        return q
+    pieces = starts(since, until)
+    either = " OR ".join(
+        "(" + " AND ".join(f"r.start_at {op} %s" for op, _ in piece) + ")" for piece in pieces
+    )
+    q.add(f"AND ({either})", *(bound for piece in pieces for _, bound in piece))
+    if since is not None:
+        q.add("AND r.end_at > %s", since)
+    return q
+
+
+def matching(q: Sql, view: RowsView, words: str | None) -> Sql:
+    """`AND` the rows `r` whose searched text holds every word (none: every row)."""
+    if words is None:
+        return q
+    found, params = view.matching(words)
+    return q.add(f"AND r.row_id IN ({found})", *params)
+
+
 def starts(since: datetime | None, until: datetime | None) -> list[list[tuple[str, datetime]]]:
     """Conditions on start_at, one list per index scan, that together hold every row
     overlapping [since, until) (rows that end by `since` are left to the caller)."""

@@ -21,11 +21,17 @@ from projections.rows import (
     drop,
     parse_utc,
     schema,
+    stored_texts,
     upgrade_links,
     utc_text,
+    words,
 )
 
 MEMORY = ":memory:"
+# Words are letters, digits, marks (so that a decomposed accent or a vowel sign of Hindi
+# stays in its word) and private-use characters; case is folded, accents kept: as
+# PostgreSQL's `simple` configuration reads them, as far as the two agree (decision 022).
+TOKENIZER = "unicode61 remove_diacritics 0 categories 'L* N* Co M*'"
 
 
 class SqliteDatabase:
@@ -68,6 +74,16 @@ class SqliteDatabase:
             conn.execute("COMMIT")
 
 
+def _read(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    return conn.execute(sql.replace("%s", "?"), [_param(p) for p in params]).fetchall()
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 query that finds every word of a user's text, in any order, none of it
+    read as FTS5's syntax: each word quoted (a word holds no quotation mark)."""
+    return " ".join(f'"{word}"' for word in words(text))
+
+
 def _param(value: Any) -> Any:
     return utc_text(value) if isinstance(value, datetime) else value
 
@@ -87,6 +103,22 @@ class SqliteRows(RowsView):
                 self.prefix, "INTEGER", "TEXT"
             ):
                 conn.execute(statement)
+            self._create_search(conn)
+
+    def _create_search(self, conn: sqlite3.Connection) -> None:
+        """The search index: an FTS5 table that holds no copy of the text (the rows hold
+        it, in their JSON), its row ids those of the row versions. A store written before
+        it had one has its versions indexed here, once."""
+        p = self.prefix
+        made = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"{p}_search",))
+        if made.fetchone():
+            return
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {p}_search USING fts5(text, content='', columnsize=0, "
+            f'tokenize="{TOKENIZER}")'
+        )
+        for chunk in stored_texts(p, lambda sql, params: _read(conn, sql, params)):
+            conn.executemany(f"INSERT INTO {p}_search (rowid, text) VALUES (?, ?)", chunk)
 
     def drop_tables(self) -> None:
         with self.db.transaction() as conn:
@@ -95,7 +127,27 @@ class SqliteRows(RowsView):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.db.connection() as conn:
-            return conn.execute(sql.replace("%s", "?"), [_param(p) for p in params]).fetchall()
+            return _read(conn, sql, params)
+
+    def matching(self, text: str) -> tuple[str, list[Any]]:
+        return (
+            f"SELECT rowid AS row_id FROM {self.prefix}_search WHERE {self.prefix}_search MATCH %s",
+            [fts_query(text)],
+        )
+
+    def row_matches(self, text: str, filtered: bool) -> tuple[str, list[Any]] | None:
+        # SQLite reads `row_id IN (a search)` from the search first, always: words most
+        # records hold, narrowed to one actor, would have each of those records read.
+        # Checked row by row as the actor's (or the topics') links are read in order,
+        # FTS5 seeks the row id in each word's list. (Not without a filter: this
+        # planner reads the timeline's own order no faster than the search's rows.)
+        if not filtered:
+            return None
+        p = self.prefix
+        return (
+            f"EXISTS (SELECT 1 FROM {p}_search WHERE {p}_search MATCH %s AND rowid = r.row_id)",
+            [fts_query(text)],
+        )
 
     def unindexed(self, column: str) -> str:
         # Without statistics (the read models never ANALYZE SQLite) the planner takes
@@ -151,6 +203,10 @@ class SqliteRows(RowsView):
             conn.executemany(
                 f"INSERT INTO {p}_links VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [tuple(map(_param, link)) for r in pending.rows for link in r.link_rows()],
+            )
+            conn.executemany(
+                f"INSERT INTO {p}_search (rowid, text) VALUES (?, ?)",
+                [(r.row_id, t) for r in pending.rows if (t := r.search_text()) is not None],
             )
             self._tick(conn, pending)
             self._track(conn, pending.after, tracking.notification_id)

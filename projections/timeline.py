@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from projections.base import ACTOR_FIELDS, RowsProjection
 from projections.rows import RowsView, parse_utc
-from projections.sql import RECORD_KINDS, Sql, in_list, in_order, subtree, visible
+from projections.sql import (
+    RECORD_KINDS,
+    Sql,
+    in_list,
+    in_order,
+    matching,
+    overlapping,
+    records,
+    subtree,
+    visible,
+)
 
 
 class TimelineProjection(RowsProjection):
@@ -31,6 +41,7 @@ class TimelineQuery:
     at: int | None = None  # as_of_position; None for the current answer
     limit: int = 50
     after: tuple[datetime, int] | None = None  # keyset cursor: (occurred start, first position)
+    q: str | None = None  # words the record's title, quote or summary holds, every one
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +68,13 @@ def timeline(view: RowsView, query: TimelineQuery) -> Page:
             "AND lt.rel = 'topic' AND"
         )
         in_list(where, "lt.value", slugs).add(")")
+    if query.q is not None:
+        # A search reads from its index, unless it is cheaper to check each row as the
+        # timeline is read in order (`row_matches`).
+        check = view.row_matches(query.q, filtered=links is not None)
+        if check is None:
+            return _paged(view.query(*_found(view, query, slugs)), query.limit)
+        where = (Sql() if where is None else where.add("AND")).add(check[0], *check[1])
     q = in_order(
         "r.body, d.start_at, d.first_pos",
         p,
@@ -69,9 +87,32 @@ def timeline(view: RowsView, query: TimelineQuery) -> Page:
         limit=query.limit + 1,
     )
     q.add("ORDER BY d.start_at, d.first_pos")
-    rows = view.query(q.text, q.params)
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
+    return _paged(view.query(q.text, q.params), query.limit)
+
+
+def _found(view: RowsView, query: TimelineQuery, slugs: list[str] | None) -> tuple[str, list[Any]]:
+    """A page of the records a search finds, in timeline order: the search index names
+    the versions that hold the words, and the filters are checked on each of those. (On
+    PostgreSQL the planner may instead read the timeline in order and look each row up
+    in the search table by its key, when the words are common.)"""
+    p = view.prefix
+    q = Sql().add("SELECT r.body, d.start_at, d.first_pos FROM (SELECT r.row_id, r.start_at,")
+    q.add(f"r.first_pos FROM {p}_rows r WHERE")
+    records(q, view, "r", query.kind, slugs, query.actor).add("AND")
+    visible(q, "r", query.at)
+    overlapping(q, query.since, query.until)
+    matching(q, view, query.q)
+    if query.after is not None:
+        q.add("AND (r.start_at, r.first_pos) > (%s, %s)", *query.after)
+    q.add("ORDER BY r.start_at, r.first_pos LIMIT %s", query.limit + 1)
+    # Only the page's bodies are read: not carried through the sort.
+    q.add(f") d JOIN {p}_rows r ON r.row_id = d.row_id ORDER BY d.start_at, d.first_pos")
+    return q.text, q.params
+
+
+def _paged(rows: list[tuple[Any, ...]], limit: int) -> Page:
+    more = len(rows) > limit
+    rows = rows[:limit]
     last = (parse_utc(rows[-1][1]), int(rows[-1][2])) if more else None
     return Page([r[0] for r in rows], last)
 

@@ -40,6 +40,7 @@ from service.reads import (
     pinned,
     position_as_of,
     read_route,
+    search_words,
 )
 from service.routing import Routes
 
@@ -181,9 +182,10 @@ def get_counts(
     topic: FromQuery[str | None] = None,
     actor: FromQuery[str | None] = None,
     kind: FromQuery[schemas.RecordKind | None] = None,
+    q: FromQuery[str | None] = None,
 ) -> Response[bytes]:
-    """How many records of the timeline (filtered as /timeline) each day, week, month or
-    year holds: the buckets that hold any, in order, and their total."""
+    """How many records of the timeline (filtered as /timeline, `q` too) each day, week,
+    month or year holds: the buckets that hold any, in order, and their total."""
     s = services(state)
     start, end = _window(since, until)
     view = s.models.view("timeline")
@@ -195,6 +197,7 @@ def get_counts(
         since=start,
         until=end,
         at=at.at,
+        q=search_words(q),
     )
     found = counts(view, bucket, query)
     answer = {

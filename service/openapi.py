@@ -25,7 +25,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from service import schemas
 from service.page import ASSETS, send_asset
 from service.problems import PROBLEM_JSON, TITLES
-from service.reads import MAX_LIMIT
+from service.reads import MAX_LIMIT, MAX_SEARCH
 from service.routing import Routes
 
 routes = Routes()
@@ -295,6 +295,10 @@ PARAMETERS = {
     "actor": "Only records that name this actor, as speaker, author, participant or "
     "mention (a slug, like `vladimir-putin`).",
     "kind": "Only records of this kind.",
+    "q": "Only records whose title, quote or summary holds every word of this text, in any "
+    "order and case (accents count; no operators: every character is text). At most "
+    f"{MAX_SEARCH} characters, with a letter or a digit. Searches the records as they "
+    "stood at the point asked; the order stays the timeline's.",
     "limit": f"The most items a page holds, from 1 to {MAX_LIMIT}.",
     "cursor": "Where the page starts: the `next_cursor` of the page before (opaque). It "
     "carries the point of the log the walk's first page answered as of, and every later "

@@ -27,7 +27,7 @@ from domain.application import recorded_at
 from domain.errors import InvalidInput, InvalidTime, TimelineError
 from domain.records import KINDS
 from projections import actors, topics, whosaid
-from projections.rows import RowsView, utc_text
+from projections.rows import RowsView, utc_text, words
 from projections.timeline import TimelineQuery, positions, record, timeline
 from projections.whosaid import who_said_what
 from service import schemas
@@ -41,6 +41,7 @@ from service.writes import PLURAL
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
 MAX_LIMIT = 500
 MAX_POSITION = 2**62  # beyond any position a store will give; larger ints overflow SQLite
+MAX_SEARCH = 500  # characters of `q`
 JSON = "application/json"
 INTEGER_PARAMETERS = (
     "limit",
@@ -103,6 +104,19 @@ class Reading:
         """What the answer reflects (`X-Timeline-Position`): the position asked for, or
         the view's now (read before the answer, which reflects at least that)."""
         return view.position() if self.at is None else self.at
+
+
+def search_words(q: str | None) -> str | None:
+    """`q` as the read models search it (in normal form C), or a 422 naming it."""
+    if q is None:
+        return None
+    try:
+        text = rules.text(q, "q", max_length=MAX_SEARCH)
+    except InvalidInput as e:
+        raise HttpProblem(422, e.message, field="q") from None
+    if not words(text):
+        raise HttpProblem(422, "must hold a word to search for (a letter or a digit)", field="q")
+    return text
 
 
 async def reading(
@@ -343,8 +357,10 @@ def get_timeline(
     kind: FromQuery[str | None] = None,
     limit: FromQuery[int] = 50,
     cursor: FromQuery[str | None] = None,
+    q: FromQuery[str | None] = None,
 ) -> Response[bytes]:
-    """Every current record in occurred order; `topic` includes its descendants."""
+    """Every current record in occurred order; `topic` includes its descendants; `q`
+    keeps the records whose title, quote or summary holds its words."""
     s = services(state)
     if kind is not None and kind not in KINDS:
         raise HttpProblem(400, f"must be one of {', '.join(KINDS)}", field="kind")
@@ -360,6 +376,7 @@ def get_timeline(
         limit=_limit(limit),
         after=after,
         at=position,
+        q=search_words(q),
     )
     page = timeline(view, query)
     following = None if page.next is None else [utc_text(page.next[0]), page.next[1]]

@@ -13,7 +13,7 @@ const $ = (id) => document.getElementById(id);
 
 // State, kept in the URL --------------------------------------------------------------
 
-const KEYS = ["view", "rows", "topic", "actor", "kind", "since", "until", "as_of_position",
+const KEYS = ["view", "rows", "topic", "actor", "kind", "q", "since", "until", "as_of_position",
   "as_of", "retracted", "start", "end", "record", "from", "to"];
 
 function readUrl() {
@@ -251,6 +251,11 @@ function filters() {
   return { topic: state.topic, actor: state.actor, kind: state.kind };
 }
 
+// The timeline and its counts also take the search (`/changes` and who-said-what do not).
+function searched() {
+  return { ...filters(), q: state.q };
+}
+
 // As known on ---------------------------------------------------------------------------
 
 let head = 0;
@@ -371,7 +376,7 @@ function rememberWindow() {
 }
 
 function countAll() {
-  return api("/timeline/counts", { bucket: "month", ...filters(), since: state.since, until: state.until });
+  return api("/timeline/counts", { bucket: "month", ...searched(), since: state.since, until: state.until });
 }
 
 async function fitAll(early = null) {
@@ -445,7 +450,7 @@ function windowParams(w) {
 let loading = 0;
 
 function countWindow(w) {
-  return api("/timeline/counts", { bucket: bucketFor(w.end - w.start), ...filters(), ...windowParams(w) });
+  return api("/timeline/counts", { bucket: bucketFor(w.end - w.start), ...searched(), ...windowParams(w) });
 }
 
 async function loadWindow(known = null) {
@@ -468,7 +473,8 @@ async function loadWindow(known = null) {
       if (ticket !== loading) return;
       $("density").textContent = `${drawn.length} record${drawn.length === 1 ? "" : "s"} in view.`;
     }
-    if (state.retracted) retracted = await retractedItems();
+    // A search finds no retracted record, so none is drawn beside what it found.
+    retracted = state.retracted && !state.q ? await retractedItems() : [];
     if (state.rows === "topic") await referenceReady; // the rows' names
     if (ticket !== loading) return;
     drawItems();
@@ -482,7 +488,7 @@ async function windowItems(within) {
   const out = [];
   let cursor = "";
   for (let n = 0; n < 4; n++) {
-    const page = await api("/timeline", { ...filters(), ...within, limit: DRAW_AT_MOST, cursor });
+    const page = await api("/timeline", { ...searched(), ...within, limit: DRAW_AT_MOST, cursor });
     out.push(...page.body.items);
     if (!page.body.next_cursor || out.length >= 2 * DRAW_AT_MOST) break;
     cursor = page.body.next_cursor;
@@ -837,6 +843,7 @@ function readFilters() {
   state.topic = $("f-topic").value;
   state.actor = $("f-actor").value;
   state.kind = $("f-kind").value;
+  state.q = $("f-q").value.trim();
   state.since = $("f-since").value.trim();
   state.until = $("f-until").value.trim();
   state.retracted = $("f-retracted").checked ? "1" : "";
@@ -847,6 +854,7 @@ function showFilters() {
   $("f-topic").value = state.topic;
   $("f-actor").value = state.actor;
   $("f-kind").value = state.kind;
+  $("f-q").value = state.q;
   $("f-since").value = state.since;
   $("f-until").value = state.until;
   $("f-retracted").checked = Boolean(state.retracted);
@@ -856,16 +864,16 @@ function showFilters() {
 }
 
 $("filters").addEventListener("change", (event) => {
-  if (event.target.matches("input[type=text]")) return; // read on Enter or when left
+  if (event.target.matches("input[type=text], input[type=search]")) return; // read on Enter or when left
   readFilters();
   busy(refresh);
 });
-for (const id of ["f-since", "f-until"]) {
+for (const id of ["f-q", "f-since", "f-until"]) {
   $(id).addEventListener("change", () => { readFilters(); busy(refresh); });
 }
 $("filters").addEventListener("submit", (event) => { event.preventDefault(); readFilters(); busy(refresh); });
 $("f-clear").addEventListener("click", () => {
-  Object.assign(state, { topic: "", actor: "", kind: "", since: "", until: "", retracted: "" });
+  Object.assign(state, { topic: "", actor: "", kind: "", q: "", since: "", until: "", retracted: "" });
   showFilters();
   busy(refresh);
 });

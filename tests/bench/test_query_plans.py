@@ -171,6 +171,12 @@ PATHS = [
     f"/timeline?as_of_position={{position}}&topic=topic-30&since={SINCE}&until={UNTIL}",
     "/timeline?as_of=2020-01-01T00:00:00Z",
     "/timeline?limit=20&cursor={cursor}",
+    # A search reads the versions that hold a rare word, or walks the timeline in order
+    # checking each row for words most records hold: the narrower side, either way.
+    "/timeline?q=number+1234",
+    f"/timeline?q=1234&as_of_position={{position}}&topic=topic-1&since={SINCE}",
+    "/timeline?q=statement+number&actor=actor-7",
+    "/timeline?q=statement",
     f"/topics/topic-30/who-said-what?since={SINCE}&until={UNTIL}",
     f"/topics/topic-5/who-said-what?since={SINCE}&until={UNTIL}&as_of_position={{position}}",
     "/actors",
@@ -194,6 +200,7 @@ PATHS = [
     # A window (the page's axis zoomed in) reads the window's rows, not all before it.
     f"/timeline/counts?bucket=day&since={SINCE}&until={UNTIL}",
     "/timeline/counts?bucket=day&since=2019-06-03T00:00:00Z&until=2019-06-10T00:00:00Z",
+    "/timeline/counts?bucket=year&q=1234&kind=statement",
 ]
 
 

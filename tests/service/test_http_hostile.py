@@ -52,6 +52,9 @@ STRUCTURED = {
     *("occurred_at", "ended_at", "since", "until", "published_at"),
 }  # fmt: skip
 DATES = {"occurred_at", "ended_at", "since", "until", "published_at"}
+# Query parameters of free text (a search): SQL text, bidi and zero-width characters are
+# words to look for there; NUL, broken Unicode and 10,000 characters still fail.
+FREE_TEXT_PARAMETERS = {"q"}
 CHANGE = {"changes": {"location": "NATO headquarters"}, "reason": "place confirmed"}
 SEED_KEY = "rutte-not-another-square-mile"  # a statement of the seed
 VALID_BODIES: dict[str, dict[str, Any]] = {
@@ -230,6 +233,8 @@ def query_values(name: str, schema: dict[str, Any]) -> dict[str, str]:
             values |= {"10000": "10000", "zero": "0"}
         return values | HUGE_INTS
     values = dict(RAW_IDS)
+    if name in FREE_TEXT_PARAMETERS:
+        return {k: v for k, v in values.items() if k not in ("SQL", "bidi", "zero-width")}
     if name in ("since", "until", "as_of", "from", "to"):
         values |= RAW_DATES
     if name == "cursor":

@@ -28,6 +28,7 @@ VALUES = {
     "to_position": ("1", "2"),
     "change": ("added", "corrected"),
     "bucket": ("week", "year"),
+    "q": ("crimea", "putin"),
 }
 
 
