@@ -588,10 +588,16 @@ def build(app: Litestar) -> dict[str, Any]:
     components["CorrectionIn"]["properties"]["changes"] = _ref(schemas.Changes)
     components["Changes"]["minProperties"] = 1
     _name_closed_sets(components)
+    # A field's own words win; the words of its type (a slug, a time's forms) give way.
+    of_types = {
+        meta.description
+        for alias in (schemas.Slug, schemas.When, schemas.Url)
+        for meta in typing.get_args(alias)[1:]
+    }
     for name, component in components.items():
         for field, schema in component.get("properties", {}).items():
             text = FIELDS.get(f"{name}.{field}") or FIELDS.get(field)
-            if text is not None:
+            if text is not None and schema.get("description") in (None, *of_types):
                 schema["description"] = text
     doc["components"] = {
         "schemas": components,

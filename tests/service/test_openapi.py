@@ -87,7 +87,7 @@ def test_every_operation_and_parameter_is_described(document: dict[str, Any]) ->
 
 def test_a_route_or_a_parameter_added_without_its_line_in_the_tables_is_caught() -> None:
     @get("/statements/by-key/{key:str}", opt={"scope": "read", "returns": schemas.Item})
-    async def by_key(key: FromPath[str], q: FromQuery[str | None] = None) -> None:
+    async def by_key(key: FromPath[str], near: FromQuery[str | None] = None) -> None:
         """A docstring is no description: the tables are."""
 
     app = Litestar([by_key], openapi_config=OpenAPIConfig(title="t", version="1"))
@@ -96,7 +96,7 @@ def test_a_route_or_a_parameter_added_without_its_line_in_the_tables_is_caught()
         "GET /statements/by-key/{key}: no summary",
         "GET /statements/by-key/{key}: no description",
         "GET /statements/by-key/{key}: no description of key",
-        "GET /statements/by-key/{key}: no description of q",
+        "GET /statements/by-key/{key}: no description of near",
     ]
 
 
