@@ -13,7 +13,6 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.application import Timeline
@@ -179,7 +178,7 @@ def create_app(
             title="Geopolitical Timeline",
             version="0.1.0",
             path="/_openapi",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[openapi.SameDocument()],
             description="Who said what, who announced what, and what happened: an "
             "event-sourced timeline with answers as of any point in its history. Every GET "
             "also answers HEAD: its status and headers, without the body.",

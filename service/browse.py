@@ -14,7 +14,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import Parameter, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 
 from projections.changes import ChangesQuery, changes
 from projections.counts import counts
@@ -27,7 +27,6 @@ from service.context import services
 from service.problems import HttpProblem
 from service.reads import (
     Reading,
-    Search,
     _instant,
     _json,
     _limit,
@@ -47,91 +46,8 @@ from service.routing import Routes
 
 routes = Routes()
 
-_WAITS = (
-    "Waits, bounded, for the read models when they may not have read to it (then 503 "
-    "with Retry-After)."
-)
-From = Annotated[
-    str | None,
-    QueryParameter(
-        name="from",
-        description="The changes after this instant (with a UTC offset): after the longest "
-        f"prefix of the log recorded by then, as `as_of` reads it. {_WAITS} Not with "
-        "from_position; the default is the log's start.",
-    ),
-]
-To = Annotated[
-    str | None,
-    Parameter(
-        description="The changes up to this instant (with a UTC offset): the longest prefix "
-        f"of the log recorded by then, as `as_of` reads it. {_WAITS} Not with to_position; "
-        "the default is the position the read models have reached.",
-    ),
-]
-FromPosition = Annotated[
-    int | None,
-    Parameter(description="The changes after this position of the log. Not with from."),
-]
-ToPosition = Annotated[
-    int | None,
-    Parameter(
-        description="The changes up to this position of the log, included. Waits, bounded, "
-        "for the read models to reach it (503 with Retry-After); past the log's head, 422 "
-        "at once. Not with to."
-    ),
-]
-Topic = Annotated[
-    str | None,
-    Parameter(
-        description="Only records of this topic or of a topic below it, as the tree stood "
-        "then (404 when there was no such topic)."
-    ),
-]
-Actor = Annotated[
-    str | None,
-    Parameter(
-        description="Only records that name this actor: as speaker, author, participant or "
-        "mention (404 when there was no such actor)."
-    ),
-]
-Kind = Annotated[schemas.RecordKind | None, Parameter(description="Only records of this kind.")]
-ChangeFilter = Annotated[
-    schemas.ChangeKind | None,
-    Parameter(
-        description="Only this kind of change: added (a new record), corrected, sourced "
-        "(only its sources changed), tagged (only its topics changed), retracted."
-    ),
-]
-Limit = Annotated[int, Parameter(description="Changes a page, from 1 to 500.")]
-Cursor = Annotated[
-    str | None,
-    Parameter(
-        description="Where the page starts: the next_cursor of the one before. It carries "
-        "the end of the walk's first page's span, which the page keeps (to or to_position, "
-        "if given, must name the same position)."
-    ),
-]
-Bucket = Annotated[
-    schemas.Bucket,
-    Parameter(
-        description="Count by day, week (from Monday, as ISO 8601), month (the default) or "
-        "year, each record in the bucket of the UTC start of its occurred time."
-    ),
-]
-Since = Annotated[
-    str | None,
-    Parameter(
-        description="Only records that overlap the time from the start of this year, month, "
-        "day or instant on, as /timeline's since."
-    ),
-]
-Until = Annotated[
-    str | None,
-    Parameter(
-        description="Only records that overlap the time up to the end of this year, month, "
-        "day or instant, as /timeline's until."
-    ),
-]
+# `from` is a Python keyword: the parameter is `from_` in code.
+From = Annotated[str | None, QueryParameter(name="from")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +66,9 @@ async def spanning(
     request: Request[Any, Any, Any],
     state: State,
     from_: From = None,
-    to: To = None,
-    from_position: FromPosition = None,
-    to_position: ToPosition = None,
+    to: FromQuery[str | None] = None,
+    from_position: FromQuery[int | None] = None,
+    to_position: FromQuery[int | None] = None,
 ) -> Span:
     """The span of `/changes`, once the read models have reached its end. Each end is an
     instant, mapped to a position as `as_of` maps it, or a position; the wait holds no
@@ -206,12 +122,12 @@ def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str 
 def get_changes(
     state: State,
     span: NamedDependency[Span],
-    topic: Topic = None,
-    actor: Actor = None,
-    kind: Kind = None,
-    change: ChangeFilter = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    topic: FromQuery[str | None] = None,
+    actor: FromQuery[str | None] = None,
+    kind: FromQuery[schemas.RecordKind | None] = None,
+    change: FromQuery[schemas.ChangeKind | None] = None,
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """What changed in what we know between two points, in the order it was recorded:
     each record added, corrected, sourced, tagged or retracted, with its item after the
@@ -260,13 +176,13 @@ def get_changes(
 def get_counts(
     state: State,
     at: NamedDependency[Reading],
-    bucket: Bucket = "month",
-    since: Since = None,
-    until: Until = None,
-    topic: Topic = None,
-    actor: Actor = None,
-    kind: Kind = None,
-    q: Search = None,
+    bucket: FromQuery[schemas.Bucket] = "month",
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    topic: FromQuery[str | None] = None,
+    actor: FromQuery[str | None] = None,
+    kind: FromQuery[schemas.RecordKind | None] = None,
+    q: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """How many records of the timeline (filtered as /timeline, `q` too) each day, week,
     month or year holds: the buckets that hold any, in order, and their total."""

@@ -59,7 +59,7 @@ def _assets() -> dict[str, Asset]:
 ASSETS = _assets()
 
 
-def _send(request: Request[Any, Any, Any], asset: Asset) -> Response[bytes]:
+def send_asset(request: Request[Any, Any, Any], asset: Asset) -> Response[bytes]:
     headers = {**HEADERS, "ETag": asset.etag}
     if request.headers.get("if-none-match", "").strip() == asset.etag:
         return Response(b"", status_code=304, headers=headers)
@@ -69,7 +69,7 @@ def _send(request: Request[Any, Any, Any], asset: Asset) -> Response[bytes]:
 @routes.add(get, "/", include_in_schema=False)
 async def page(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The page; its state (view, filters, as known on, window) is in its query."""
-    return _send(request, ASSETS["index.html"])
+    return send_asset(request, ASSETS["index.html"])
 
 
 @routes.add(get, "/static/{path:path}", include_in_schema=False)
@@ -77,4 +77,4 @@ async def asset(request: Request[Any, Any, Any], path: FromPath[str]) -> Respons
     found = ASSETS.get(path.lstrip("/"))
     if found is None:
         raise HttpProblem(404, "no such file of the page", field="path")
-    return _send(request, found)
+    return send_asset(request, found)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import anyio
@@ -20,7 +20,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery
 
 from domain import rules
 from domain.application import recorded_at
@@ -106,17 +106,6 @@ class Reading:
         return view.position() if self.at is None else self.at
 
 
-Search = Annotated[
-    str | None,
-    Parameter(
-        description="Only records whose title, quote or summary holds every word of this "
-        "text, in any order and case (accents count; no operators: every character is "
-        f"text). At most {MAX_SEARCH} characters, with a letter or a digit. Searches the "
-        "records as they stood at the point asked; the order stays the timeline's."
-    ),
-]
-
-
 def search_words(q: str | None) -> str | None:
     """`q` as the read models search it (in normal form C), or a 422 naming it."""
     if q is None:
@@ -130,37 +119,12 @@ def search_words(q: str | None) -> str | None:
     return text
 
 
-AsOf = Annotated[
-    str | None,
-    Parameter(
-        description="Answer as the service knew it at this instant (with a UTC offset): "
-        "the longest prefix of the log recorded by then. Waits, bounded, for the read "
-        "models when they may not have read to it (then 503 with Retry-After)."
-    ),
-]
-AsOfPosition = Annotated[
-    int | None,
-    Parameter(
-        description="Answer as of this position of the log. Waits, bounded, for the read "
-        "models to reach it (503 with Retry-After); past the log's head, 422 at once."
-    ),
-]
-MinPosition = Annotated[
-    int | None,
-    Parameter(
-        description="Read your own writes: answer once the read models have reached this "
-        "position (a write's `position`). Bounded wait, then 503 with Retry-After; past "
-        "the log's head, 422 at once; past TIMELINE_MAX_WAITERS waiting, 503 at once."
-    ),
-]
-
-
 async def reading(
     request: Request[Any, Any, Any],
     state: State,
-    as_of: AsOf = None,
-    as_of_position: AsOfPosition = None,
-    min_position: MinPosition = None,
+    as_of: FromQuery[str | None] = None,
+    as_of_position: FromQuery[int | None] = None,
+    min_position: FromQuery[int | None] = None,
 ) -> Reading:
     """The `as_of` family every read model takes: the position the answer is as of, once
     the read models have reached it (and `min_position`). The wait holds no thread. An
@@ -393,7 +357,7 @@ def get_timeline(
     kind: FromQuery[str | None] = None,
     limit: FromQuery[int] = 50,
     cursor: FromQuery[str | None] = None,
-    q: Search = None,
+    q: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """Every current record in occurred order; `topic` includes its descendants; `q`
     keeps the records whose title, quote or summary holds its words."""
@@ -434,19 +398,6 @@ def _timeline_after(value: Any) -> tuple[datetime, int]:
     return rules.occurred(start, "cursor").start, first
 
 
-Limit = Annotated[
-    int, Parameter(description="How many a page holds, from 1 to 500 (the default 50).")
-]
-Cursor = Annotated[
-    str | None,
-    Parameter(
-        description="Where the page starts: the next_cursor of the page before. It carries "
-        "the position the walk's first page answered as of, and the page answers as of it "
-        "too (as_of or as_of_position, if given, must name the same point)."
-    ),
-]
-
-
 @_route("/topics/{id:str}/who-said-what", schemas.WhoSaidWhat)
 def get_who_said_what(
     request: Request[Any, Any, Any],
@@ -455,8 +406,8 @@ def get_who_said_what(
     id: FromPath[str],
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """For a topic and its descendants: who said what, each speaker's records in order.
     A page holds `limit` records, counted through the speakers in their order; a speaker
@@ -501,8 +452,8 @@ def _record_routes(kind: str) -> None:
         state: State,
         at: NamedDependency[Reading],
         id: FromPath[UUID],
-        limit: Limit = 50,
-        cursor: Cursor = None,
+        limit: FromQuery[int] = 50,
+        cursor: FromQuery[str | None] = None,
     ) -> Response[bytes]:
         """Every event of the record in version order, with the position of each. Now
         is the log's head: the events the read models have not read yet show position 0."""
@@ -593,8 +544,8 @@ def list_actors(
     request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """Every actor, in id order."""
     s = services(state)
@@ -637,8 +588,8 @@ def list_topics(
     request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: FromQuery[int] = 50,
+    cursor: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """The topic tree, depth first, with counts (direct, and with descendants)."""
     s = services(state)
