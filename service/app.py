@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.application import Timeline
 from projections.models import ReadModels
-from service import browse, openapi, ops, page, reads, writes
+from service import browse, openapi, ops, page, params, reads, writes
 from service.context import Services, services
 from service.keys import KeyStore
 from service.metrics import Metrics
@@ -157,7 +157,7 @@ def create_app(
             *page.routes.handlers(),
         ],
         guards=[guard],
-        before_request=reads.check_query,
+        before_request=params.check_query,
         dependencies={"at": Provide(reads.reading), "span": Provide(browse.spanning)},
         middleware=[measure, head_without_body],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

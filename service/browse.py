@@ -18,27 +18,11 @@ from litestar.params import Parameter, QueryParameter
 
 from projections.changes import ChangesQuery, changes
 from projections.counts import counts
-from projections.rows import RowsView
 from projections.timeline import TimelineQuery
-from projections.whosaid import entity
-from service import schemas
+from service import params, schemas
 from service.context import services
 from service.problems import HttpProblem
-from service.reads import (
-    MAX_POSITION,
-    Reading,
-    _instant,
-    _json,
-    _limit,
-    _reach,
-    _slug,
-    _window,
-    check_position,
-    decode_cursor,
-    encode_cursor,
-    position_as_of,
-    read_route,
-)
+from service.reads import Reading, _json, _reach, known, position_as_of, read_route
 from service.routing import Routes
 
 routes = Routes()
@@ -148,10 +132,10 @@ async def spanning(
         raise HttpProblem(400, "give from or from_position, not both", field="from")
     if to is not None and to_position is not None:
         raise HttpProblem(400, "give to or to_position, not both", field="to")
-    check_position(from_position, "from_position")
-    check_position(to_position, "to_position")
-    since = None if from_ is None else _instant(from_, "from")
-    until = None if to is None else _instant(to, "to")
+    params.position(from_position, "from_position")
+    params.position(to_position, "to_position")
+    since = None if from_ is None else params.instant(from_, "from")
+    until = None if to is None else params.instant(to, "to")
     if since is not None and until is not None and since > until:
         raise HttpProblem(422, "must not be after to", field="from")
     view = s.models.view("timeline")
@@ -175,21 +159,16 @@ async def spanning(
     return Span(start, end)
 
 
-def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
-    """The slug of a topic or an actor that was defined then (404 naming it if not)."""
-    slug = _slug(value, what)
-    if slug is not None and entity(view, what, slug, at) is None:
-        then = "" if at is None else " at that point"
-        raise HttpProblem(404, f"no {what} {slug!r}{then}", field=what)
-    return slug
-
-
 def _after(cursor: str | None) -> int | None:
-    value = decode_cursor(cursor)
+    value = params.decode_cursor(cursor)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_POSITION:
-        raise HttpProblem(400, "is not a cursor this service gave", field="cursor")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 0 <= value < params.MAX_POSITION
+    ):
+        raise params.not_a_cursor()
     return value
 
 
@@ -208,13 +187,13 @@ def get_changes(
     each record added, corrected, sourced, tagged or retracted, with its item after the
     change."""
     s = services(state)
-    after, size = _after(cursor), _limit(limit)
+    after, size = _after(cursor), params.limit(limit)
     view = s.models.view("timeline")
     query = ChangesQuery(
         start=span.start,
         end=span.end,
-        topic=_known(view, "topic", topic, span.end),
-        actor=_known(view, "actor", actor, span.end),
+        topic=known(view, "topic", topic, span.end),
+        actor=known(view, "actor", actor, span.end),
         kind=kind,
         change=change,
         after=after,
@@ -236,7 +215,7 @@ def get_changes(
             }
             for c in page.items
         ],
-        "next_cursor": None if page.next is None else encode_cursor(page.next),
+        "next_cursor": None if page.next is None else params.encode_cursor(page.next),
     }
     return _json(msgspec.json.encode(answer), span.end)
 
@@ -255,12 +234,12 @@ def get_counts(
     """How many records of the timeline (filtered as /timeline) each day, week, month or
     year holds: the buckets that hold any, in order, and their total."""
     s = services(state)
-    start, end = _window(since, until)
+    start, end = params.window(since, until)
     view = s.models.view("timeline")
     position = at.position(view)
     query = TimelineQuery(
-        topic=_known(view, "topic", topic, at.at),
-        actor=_known(view, "actor", actor, at.at),
+        topic=known(view, "topic", topic, at.at),
+        actor=known(view, "actor", actor, at.at),
         kind=kind,
         since=start,
         until=end,

@@ -6,9 +6,7 @@ model has it, so a client can read its own writes.
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,13 +22,13 @@ from litestar.params import FromPath, FromQuery, Parameter
 
 from domain import rules
 from domain.application import recorded_at
-from domain.errors import InvalidInput, InvalidTime, TimelineError
+from domain.errors import InvalidTime, TimelineError
 from domain.records import KINDS
 from projections import actors, topics
 from projections.rows import RowsView, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline
-from projections.whosaid import who_said_what
-from service import schemas
+from projections.whosaid import entity, who_said_what
+from service import params, schemas
 from service.context import Services, services
 from service.problems import HttpProblem
 from service.routing import Routes
@@ -38,42 +36,17 @@ from service.waiting import Busy
 from service.writes import PLURAL
 
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
-MAX_LIMIT = 500
-MAX_POSITION = 2**62  # beyond any position a store will give; larger ints overflow SQLite
 JSON = "application/json"
-INTEGER_PARAMETERS = (
-    "limit",
-    "after",
-    "as_of_position",
-    "min_position",
-    "from_position",
-    "to_position",
-)
-_INTEGER = re.compile(r"-?[0-9]{1,30}")
 
 
 routes = Routes()
 
 
-async def check_query(request: Request[Any, Any, Any]) -> None:
-    """Before any route's parameters are read: each query parameter given once (none of
-    the service's takes a list, and Litestar would take one of `topic=a&topic=b` in
-    silence), and the integer ones written as ASCII digits (Litestar's lenient conversion
-    would read `limit=1e2` as 100)."""
-    params = request.query_params
-    for name in params:
-        if len(params.getall(name)) > 1:
-            raise HttpProblem(400, "give this parameter once", field=name)
-    for name in INTEGER_PARAMETERS:
-        value = params.get(name)
-        if value is not None and not _INTEGER.fullmatch(value):
-            raise HttpProblem(400, "must be a whole number written in digits", field=name)
-
-
 def read_route(
     routes: Routes, path: str, returns: type[Any], errors: tuple[int, ...] = READ_ERRORS
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A GET route of read scope (its query is checked by `check_query`, as every route's)."""
+    """A GET route of read scope (its query is checked by `params.check_query`, as every
+    route's)."""
     return routes.add(
         get,
         path,
@@ -138,11 +111,11 @@ async def reading(
     if as_of is not None and as_of_position is not None:
         raise HttpProblem(400, "give as_of or as_of_position, not both", field="as_of")
     for name, value in (("as_of_position", as_of_position), ("min_position", min_position)):
-        check_position(value, name)
+        params.position(value, name)
         if value:
             await _reach(s, value, name)
     if as_of is not None:
-        return Reading(await position_as_of(s, _instant(as_of, "as_of"), "as_of"))
+        return Reading(await position_as_of(s, params.instant(as_of, "as_of"), "as_of"))
     return Reading(as_of_position)
 
 
@@ -202,62 +175,6 @@ async def _reach(s: Services, position: int, field: str) -> None:
         )
 
 
-def check_position(value: int | None, field: str) -> None:
-    if value is not None and not 0 <= value < MAX_POSITION:
-        raise HttpProblem(400, f"must be from 0 to {MAX_POSITION - 1}", field=field)
-
-
-def _instant(value: str, field: str) -> datetime:
-    try:
-        when = rules.occurred(value, field)
-    except InvalidTime as e:
-        raise HttpProblem(422 if "offset" in e.message else 400, e.message, field=field) from None
-    if when.precision not in ("minute", "second"):
-        raise HttpProblem(
-            400, "must be an instant with a UTC offset, like 2025-02-20T00:00:00Z", field=field
-        )
-    return when.start
-
-
-def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
-    try:
-        start = None if since is None else rules.occurred(since, "since").start
-        end = None if until is None else rules.occurred(until, "until").end
-    except InvalidTime as e:
-        raise HttpProblem(422 if "offset" in e.message else 400, e.message, field=e.field) from None
-    return start, end
-
-
-def _slug(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return rules.slug(value, field)
-    except InvalidInput as e:
-        raise HttpProblem(400, e.message, field=field) from None
-
-
-def _limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise HttpProblem(422, f"must be from 1 to {MAX_LIMIT}", field="limit")
-    return limit
-
-
-def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> Any:
-    if cursor is None:
-        return None
-    try:
-        if len(cursor) > 200:
-            raise ValueError
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise HttpProblem(400, "is not a cursor this service gave", field="cursor") from None
-
-
 def _json(body: bytes, position: int, extra: dict[str, str] | None = None) -> Response[Any]:
     headers = {"X-Timeline-Position": str(position), **(extra or {})}
     return Response(body, media_type=JSON, headers=headers)
@@ -277,24 +194,22 @@ def get_timeline(
 ) -> Response[bytes]:
     """Every current record in occurred order; `topic` includes its descendants."""
     s = services(state)
-    if kind is not None and kind not in KINDS:
-        raise HttpProblem(400, f"must be one of {', '.join(KINDS)}", field="kind")
-    start, end = _window(since, until)
-    after = _timeline_cursor(cursor)
-    query = TimelineQuery(
-        topic=_slug(topic, "topic"),
-        actor=_slug(actor, "actor"),
-        kind=kind,
-        since=start,
-        until=end,
-        limit=_limit(limit),
-        after=after,
-    )
+    start, end = params.window(since, until)
     view = s.models.view("timeline")
     position = at.position(view)
-    page = timeline(view, TimelineQuery(**{**_fields(query), "at": at.at}))
+    query = TimelineQuery(
+        topic=known(view, "topic", topic, at.at),
+        actor=known(view, "actor", actor, at.at),
+        kind=params.choice(kind, "kind", KINDS),
+        since=start,
+        until=end,
+        at=at.at,
+        limit=params.limit(limit),
+        after=_timeline_cursor(cursor),
+    )
+    page = timeline(view, query)
     next_cursor = (
-        None if page.next is None else encode_cursor([utc_text(page.next[0]), page.next[1]])
+        None if page.next is None else params.encode_cursor([utc_text(page.next[0]), page.next[1]])
     )
     body = (
         b'{"items":['
@@ -306,23 +221,28 @@ def get_timeline(
     return _json(body, position)
 
 
-def _fields(query: TimelineQuery) -> dict[str, Any]:
-    return {name: getattr(query, name) for name in TimelineQuery.__slots__}
+def known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
+    """The slug of a topic or an actor that was defined then (404 naming it if not)."""
+    slug = params.slug(value, what)
+    if slug is not None and entity(view, what, slug, at) is None:
+        then = "" if at is None else " at that point"
+        raise HttpProblem(404, f"no {what} {slug!r}{then}", field=what)
+    return slug
 
 
 def _timeline_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    value = decode_cursor(cursor)
+    value = params.decode_cursor(cursor)
     if value is None:
         return None
     try:
         start, position = value
         if not isinstance(start, str) or not isinstance(position, int):
             raise ValueError
-        if not 0 <= position < MAX_POSITION:
+        if not 0 <= position < params.MAX_POSITION:
             raise ValueError
         return rules.occurred(start, "cursor").start, position
     except (ValueError, TypeError, InvalidTime):
-        raise HttpProblem(400, "is not a cursor this service gave", field="cursor") from None
+        raise params.not_a_cursor() from None
 
 
 @_route("/topics/{id:str}/who-said-what", schemas.WhoSaidWhat)
@@ -335,9 +255,9 @@ def get_who_said_what(
 ) -> Response[bytes]:
     """For a topic and its descendants: who said what, each speaker's records in order."""
     s = services(state)
-    slug = _slug(id, "id")
+    slug = params.slug(id, "id")
     assert slug is not None
-    start, end = _window(since, until)
+    start, end = params.window(since, until)
     view = s.models.view("who_said_what")
     position = at.position(view)
     answer = who_said_what(view, slug, start, end, at.at, raw=True)
@@ -433,15 +353,15 @@ def list_actors(
     cursor: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     s = services(state)
-    after = decode_cursor(cursor)
-    if after is not None and (not isinstance(after, str) or _slug(after, "cursor") is None):
-        raise HttpProblem(400, "is not a cursor this service gave", field="cursor")
+    after = params.decode_cursor(cursor)
+    if after is not None and (not isinstance(after, str) or params.slug(after, "cursor") is None):
+        raise params.not_a_cursor()
     view = s.models.view("actors")
     position = at.position(view)
-    found = actors.actors(view, at.at, _limit(limit), after)
+    found = actors.actors(view, at.at, params.limit(limit), after)
     more = len(found) > limit
     found = found[:limit]
-    page = {"items": found, "next_cursor": encode_cursor(found[-1]["id"]) if more else None}
+    page = {"items": found, "next_cursor": params.encode_cursor(found[-1]["id"]) if more else None}
     return _json(msgspec.json.encode(page), position)
 
 
@@ -453,7 +373,7 @@ def get_actor(
 ) -> Response[bytes]:
     """An actor's profile: roles, aliases, counts by topic, latest records."""
     s = services(state)
-    slug = _slug(id, "id")
+    slug = params.slug(id, "id")
     assert slug is not None
     view = s.models.view("actors")
     position = at.position(view)
@@ -483,7 +403,7 @@ def get_topic(
     id: FromPath[str],
 ) -> Response[bytes]:
     s = services(state)
-    slug = _slug(id, "id")
+    slug = params.slug(id, "id")
     view = s.models.view("topics")
     position = at.position(view)
     found = next((t for t in topics.topic_tree(view, at.at) if t["id"] == slug), None)

@@ -41,6 +41,9 @@ KEY_NAMES = {"read": "reader", "write": "writer-bot", "admin": "admin-script"}
 REVOKED_NAME = "revoked-bot"
 BBC = {"publisher": "BBC News", "url": "https://www.bbc.com/news/live/example"}
 NDJSON = "application/x-ndjson"
+# The reads that take no `min_position`: of the log itself, and /changes (whose
+# `to_position` waits).
+NOT_WAITING = ("/events", "/projections", "/health", "/ready", "/metrics", "/changes")
 
 JSONBody = Mapping[str, Any] | list[Any]
 
@@ -98,8 +101,10 @@ class Api:
         headers: Mapping[str, str] | None = None,
         who: str | None = None,
     ) -> httpx.Response:
-        """GET a read model once it reflects every write made so far."""
-        query = {"min_position": self.position, **(params or {})}
+        """GET a read model once it reflects every write made so far (on the routes
+        that take `min_position`)."""
+        waits = not path.startswith(NOT_WAITING) and not path.endswith("/history")
+        query = {**({"min_position": self.position} if waits else {}), **(params or {})}
         return self.client.get(path, params=query, headers={**self.auth(who), **(headers or {})})
 
     def backfill(self, lines: Iterable[Mapping[str, Any]], who: str = "admin") -> dict[str, Any]:
