@@ -105,7 +105,7 @@ class StatementIn(Body, kw_only=True):
     occurred_at: When
     channel: Channel
     location: Short | None = None
-    topics: Slugs
+    topics: Slugs = []
     mentions: Slugs = []
     sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
 
@@ -118,7 +118,7 @@ class AnnouncementIn(Body, kw_only=True):
     occurred_at: When
     channel: Channel
     location: Short | None = None
-    topics: Slugs
+    topics: Slugs = []
     mentions: Slugs = []
     sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
 

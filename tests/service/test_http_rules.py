@@ -69,7 +69,7 @@ ROWS = [
 
 @pytest.mark.parametrize(("path", "query", "status", "field"), ROWS)
 def test_each_row_of_the_rule_answers_its_status_naming_the_parameter(
-    api: Api, path: str, query: dict[str, object], status: int, field: str
+    api: Api, path: str, query: dict[str, str | int], status: int, field: str
 ) -> None:
     assert_problem(api.client.get(path, params=query), status, field)
 
