@@ -113,7 +113,9 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
             responses[success]["headers"] = _position_header()
         if success == "201":
             responses["200"] = {"description": "a duplicate: already stored", "content": content}
-        if "GET" in handler.http_methods and any("{id:uuid}" in p for p in handler.paths):
+        if "GET" in handler.http_methods and any(
+            p.endswith(("{id:uuid}", "{key:path}")) for p in handler.paths
+        ):
             responses["304"] = {"description": "not modified since the ETag given"}
     scope = opt.get("scope")
     errors = set(opt.get("errors", ()))

@@ -67,7 +67,7 @@ def get_events(
 @routes.add(
     get,
     "/events/stream",
-    opt={"scope": "read", "errors": (400, 401, 403, 503), "sse": True},
+    opt={"scope": "read", "errors": (400, 401, 403, 422, 503), "sse": True},
 )
 async def stream_events(
     request: Request[Any, Any, Any],

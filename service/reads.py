@@ -18,11 +18,12 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery, Parameter, PathParameter
 
 from domain import rules
 from domain.application import recorded_at
 from domain.errors import InvalidTime, TimelineError
+from domain.ids import record_id
 from domain.records import KINDS
 from projections import actors, topics
 from projections.rows import RowsView, utc_text
@@ -277,20 +278,18 @@ def _record_routes(kind: str) -> None:
         at: NamedDependency[Reading],
         id: FromPath[UUID],
     ) -> Response[bytes]:
-        s = services(state)
-        view = s.models.view("timeline")
-        position = at.position(view)
-        found = record(view, kind, str(id), at.at)
-        if found is None:
-            _missing(s, kind, id, at)
-        assert found is not None
-        version = json.loads(found)["version"]
-        etag = f'"{version}"'
-        if request.headers.get("if-none-match", "").strip() in (etag, "*"):
-            return Response(
-                b"", status_code=304, headers={"X-Timeline-Position": str(position), "ETag": etag}
-            )
-        return _json(found.encode(), position, {"ETag": etag})
+        return _record(request, services(state), kind, id, at, "id", str(id))
+
+    def get_record_by_key(
+        request: Request[Any, Any, Any],
+        state: State,
+        at: NamedDependency[Reading],
+        key: Annotated[str, PathParameter(description=KEY)],
+    ) -> Response[bytes]:
+        """The record by its key: as `GET /{kind}s/{id}` answers for the id the key gives."""
+        key = key[1:]  # a path parameter begins with its "/"
+        id = record_id(kind, key)
+        return _record(request, services(state), kind, id, at, "key", f"with key {key!r}")
 
     def get_history(state: State, id: FromPath[UUID]) -> Response[bytes]:
         s = services(state)
@@ -302,7 +301,42 @@ def _record_routes(kind: str) -> None:
         return _json(msgspec.json.encode(page), s.timeline.head_position())
 
     _route(base, schemas.Item, (*READ_ERRORS, 410))(get_record)
+    _route(f"/{PLURAL[kind]}/by-key/{{key:path}}", schemas.Item, (*READ_ERRORS, 410))(
+        get_record_by_key
+    )
     _route(f"{base}/history", schemas.EventPage)(get_history)
+
+
+KEY = (
+    "The record's key, percent-encoded (a `/` as %2F): the record whose id is the UUID 5 "
+    "of `<kind>:<key>` in the service's namespace."
+)
+
+
+def _record(
+    request: Request[Any, Any, Any],
+    s: Services,
+    kind: str,
+    id: UUID,
+    at: Reading,
+    field: str,
+    called: str,
+) -> Response[bytes]:
+    """A record's item, with its version as ETag (304 when the client has it); `field`
+    and `called` name the record as the path did, when there is none."""
+    view = s.models.view("timeline")
+    position = at.position(view)
+    found = record(view, kind, str(id), at.at)
+    if found is None:
+        _missing(s, kind, id, at, field, called)
+    assert found is not None
+    version = json.loads(found)["version"]
+    etag = f'"{version}"'
+    if request.headers.get("if-none-match", "").strip() in (etag, "*"):
+        return Response(
+            b"", status_code=304, headers={"X-Timeline-Position": str(position), "ETag": etag}
+        )
+    return _json(found.encode(), position, {"ETag": etag})
 
 
 def _is_kind(s: Services, kind: str, id: UUID) -> bool:
@@ -313,17 +347,18 @@ def _is_kind(s: Services, kind: str, id: UUID) -> bool:
     return True
 
 
-def _missing(s: Services, kind: str, id: UUID, at: Reading) -> None:
+def _missing(s: Services, kind: str, id: UUID, at: Reading, field: str, called: str) -> None:
     try:
         rec = s.timeline.get_record(kind, id)
     except TimelineError:
-        raise HttpProblem(404, f"no {kind} {id}", field="id") from None
+        raise HttpProblem(404, f"no {kind} {called}", field=field) from None
     if rec.retracted is not None and at.at is None:
-        raise HttpProblem(410, f"this {kind} was retracted: {rec.retracted}", field="id")
+        raise HttpProblem(410, f"this {kind} was retracted: {rec.retracted}", field=field)
     raise HttpProblem(
         404,
-        f"no {kind} {id} " + ("at that point" if at.at is not None else "in the read model yet"),
-        field="id",
+        f"no {kind} {called} "
+        + ("at that point" if at.at is not None else "in the read model yet"),
+        field=field,
     )
 
 

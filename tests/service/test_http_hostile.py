@@ -239,7 +239,7 @@ def query_values(name: str, schema: dict[str, Any]) -> dict[str, str]:
 
 def query_parameters(api: Api, method: str, template: str) -> list[dict[str, Any]]:
     doc = api.client.get("/schema/openapi.json").json()
-    path = template.replace(":str}", "}").replace(":uuid}", "}")
+    path = template.replace(":str}", "}").replace(":uuid}", "}").replace(":path}", "}")
     parameters: list[dict[str, Any]] = doc["paths"][path][method.lower()].get("parameters", [])
     return [p for p in parameters if p["in"] == "query"]
 
@@ -247,7 +247,7 @@ def query_parameters(api: Api, method: str, template: str) -> list[dict[str, Any
 def probes(api: Api, method: str, template: str) -> Iterator[Probe]:
     ids = record_ids(api)
     path = concrete(template, ids)
-    if "{id:" in template:
+    if "{id:" in template or "{key:" in template:
         body = encode(body_for(template)) if method == "POST" else None
         for name, raw in RAW_IDS.items():
             hostile = concrete(template, dict.fromkeys(ids, raw), slug=raw)
