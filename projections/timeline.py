@@ -10,6 +10,7 @@ from typing import ClassVar
 from projections.base import ACTOR_FIELDS, RowsProjection
 from projections.rows import RowsView, parse_utc
 from projections.sql import RECORD_KINDS, Sql, in_list, in_order, subtree, visible
+from projections.topics import labelled
 
 
 class TimelineProjection(RowsProjection):
@@ -35,7 +36,7 @@ class TimelineQuery:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    items: list[str]  # JSON bodies, ready to embed
+    items: list[str]  # JSON bodies with their topics' labels, ready to embed
     next: tuple[datetime, int] | None
 
 
@@ -73,7 +74,7 @@ def timeline(view: RowsView, query: TimelineQuery) -> Page:
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     last = (parse_utc(rows[-1][1]), int(rows[-1][2])) if more else None
-    return Page([r[0] for r in rows], last)
+    return Page(labelled(view, [r[0] for r in rows], query.at), last)
 
 
 def topic_slugs(view: RowsView, topic: str, at: int | None) -> list[str]:
@@ -83,12 +84,13 @@ def topic_slugs(view: RowsView, topic: str, at: int | None) -> list[str]:
 
 
 def record(view: RowsView, kind: str, id: str, at: int | None) -> str | None:
-    """One record's current item (or as it stood at a position)."""
+    """One record's current item (or as it stood at a position), with its topics'
+    labels then."""
     q = Sql().add(
         f"SELECT r.body FROM {view.prefix}_rows r WHERE r.ref = %s AND r.kind = %s AND", id, kind
     )
     found = view.query(visible(q, "r", at).text, q.params)
-    return str(found[0][0]) if found else None
+    return labelled(view, [str(found[0][0])], at)[0] if found else None
 
 
 def positions(view: RowsView, id: str) -> dict[int, int]:

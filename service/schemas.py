@@ -47,6 +47,7 @@ OccurrenceKind = Literal[
     "annexation", "invasion", "call", "meeting", "agreement", "sanction", "election", "other"
 ]
 RecordKind = Literal["statement", "announcement", "occurrence"]
+Precision = Literal["year", "month", "day", "minute", "second"]
 
 
 class Body(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -202,13 +203,16 @@ class Item(Struct, kw_only=True, omit_defaults=True):
     id: str
     key: str
     occurred_at: str
-    occurred_precision: Literal["year", "month", "day", "minute", "second"]
+    occurred_precision: Precision
     occurred_as_given: str
     version: int
     position: int
     recorded_at: str
     first_recorded_at: str
     topics: list[str] = []
+    # Each of `topics` with its label as the topic stood at the answer's position (a
+    # topic may be relabelled after the record was written).
+    topic_labels: dict[str, str]
     sources: list[Source] = []
     speaker: ActorRef | None = None
     by: list[ActorRef] | None = None
@@ -238,8 +242,10 @@ class SpeakerActor(Struct, kw_only=True):
 class Speaker(Struct, kw_only=True):
     actor: SpeakerActor
     count: int
-    first_at: str
+    first_at: str  # the UTC start of the speaker's first record's occurred time...
+    first_precision: Precision  # ...known to this precision, as its occurred_precision
     last_at: str
+    last_precision: Precision
     records: list[Item]
 
 
