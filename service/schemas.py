@@ -210,9 +210,13 @@ class Item(Struct, kw_only=True, omit_defaults=True):
     recorded_at: str
     first_recorded_at: str
     topics: list[str] = []
-    # Each of `topics` with its label as the topic stood at the answer's position (a
-    # topic may be relabelled after the record was written).
-    topic_labels: dict[str, str]
+    topic_labels: Annotated[
+        dict[str, str],
+        Meta(
+            description="each of `topics` with its label as the topic stood at the "
+            "answer's position (a topic may be relabelled after the record was written)"
+        ),
+    ]
     sources: list[Source] = []
     speaker: ActorRef | None = None
     by: list[ActorRef] | None = None
@@ -242,10 +246,18 @@ class SpeakerActor(Struct, kw_only=True):
 class Speaker(Struct, kw_only=True):
     actor: SpeakerActor
     count: int
-    first_at: str  # the UTC start of the speaker's first record's occurred time...
-    first_precision: Precision  # ...known to this precision, as its occurred_precision
-    last_at: str
-    last_precision: Precision
+    first_at: Annotated[
+        str, Meta(description="the UTC start of the occurred time of the speaker's first record")
+    ]
+    first_precision: Annotated[
+        Precision, Meta(description="to what precision first_at is known: its occurred_precision")
+    ]
+    last_at: Annotated[
+        str, Meta(description="the UTC start of the occurred time of the speaker's last record")
+    ]
+    last_precision: Annotated[
+        Precision, Meta(description="to what precision last_at is known: its occurred_precision")
+    ]
     records: list[Item]
 
 
