@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
 from uuid import UUID
 
 import anyio
@@ -23,7 +24,7 @@ from litestar.params import FromPath, FromQuery, Parameter, PathParameter
 from domain import rules
 from domain.application import recorded_at
 from domain.errors import InvalidTime, TimelineError
-from domain.ids import record_id
+from domain.ids import NAMESPACE, record_id
 from domain.records import KINDS
 from projections import actors, topics
 from projections.rows import RowsView, utc_text
@@ -287,7 +288,7 @@ def _record_routes(kind: str) -> None:
         key: Annotated[str, PathParameter(description=KEY)],
     ) -> Response[bytes]:
         """The record by its key: as `GET /{kind}s/{id}` answers for the id the key gives."""
-        key = key[1:]  # a path parameter begins with its "/"
+        key = _exact_key(request, key)
         id = record_id(kind, key)
         return _record(request, services(state), kind, id, at, "key", f"with key {key!r}")
 
@@ -309,8 +310,23 @@ def _record_routes(kind: str) -> None:
 
 KEY = (
     "The record's key, percent-encoded (a `/` as %2F): the record whose id is the UUID 5 "
-    "of `<kind>:<key>` in the service's namespace."
+    f"of `<kind>:<key>` (`statement:rutte-square-mile`) in the namespace {NAMESPACE}."
 )
+
+
+def _exact_key(request: Request[Any, Any, Any], parsed: str) -> str:
+    """The key as the client percent-encoded it. Litestar's path parameter has lost what
+    routing normalises (a leading, trailing or doubled "/"), so it is read again from the
+    raw path, decoded once."""
+    raw = request.scope.get("raw_path")
+    if not raw or b"/by-key/" not in raw:
+        return parsed[1:]  # the parameter begins with its "/"
+    try:
+        # (Some servers leave the query on the raw path: a "?" in a key is %3F.)
+        encoded = raw.split(b"/by-key/", 1)[1].split(b"?", 1)[0]
+        return unquote_to_bytes(encoded).decode()
+    except UnicodeDecodeError:  # no key is such text: none has this record
+        raise HttpProblem(404, "no record has a key that is not UTF-8", field="key") from None
 
 
 def _record(
