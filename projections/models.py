@@ -28,7 +28,7 @@ PROJECTIONS: dict[str, type[RowsProjection]] = {TimelineProjection.name: Timelin
 # Each read model, and the projection whose rows it reads.
 READ_MODELS: dict[str, str] = {
     "timeline": "timeline",
-    "who_said_what": "timeline",
+    "who-said-what": "timeline",
     "actors": "timeline",
     "topics": "timeline",
 }
@@ -73,6 +73,9 @@ class ReadModels:
         # database notifies), and when the log may have grown (written elsewhere).
         self.on_advance: list[Callable[[], None]] = []
         self.on_log: list[Callable[[], None]] = []
+        # Told while a worker does its job: after each step of a leader, and each time a
+        # hot standby finds the lease held by another.
+        self.on_beat: list[Callable[[], None]] = []
         for name in PROJECTIONS:
             self._views[name] = (self._open(name), time.monotonic())
         app.listeners.append(self._nudge)
@@ -165,6 +168,7 @@ class ReadModels:
             while not self._stop.is_set():
                 try:
                     if not lease.acquire():
+                        self._beat()
                         self._stop.wait(1.0)  # hot standby: take over when the leader goes
                         continue
                     runner = self.runner(name)
@@ -187,8 +191,13 @@ class ReadModels:
             batch_size=self.batch_size,
             poll_interval=self.poll_interval,
         )
+        runner.beat = self._beat
         self._runners[name] = runner
         return runner
+
+    def _beat(self) -> None:
+        for listener in self.on_beat:
+            listener()
 
     def _is_current(self, runner: Runner) -> bool:
         view = runner.view

@@ -66,6 +66,7 @@ class Runner:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.wake = threading.Event()
+        self.beat: Callable[[], None] = _unheard  # told after each step that reached the store
         self.state = "stopped"
         self._writing: Future[None] | None = None  # the batch being stored, on a pipelined view
         self._next: tuple[int, Carry] | None = None  # where the next batch starts
@@ -191,6 +192,7 @@ class Runner:
                 log.warning("projection %s: %s; retrying", self.view.name, e)
                 stop.wait(min(self.poll_interval, 1.0))
                 continue
+            self.beat()
             if applied == 0:
                 self.wake.wait(self.poll_interval)
                 self.wake.clear()
@@ -207,6 +209,10 @@ class Runner:
             self.view.save_status(state, error, position)
         except Exception as e:  # status is advice; the next loop tries again
             log.warning("projection %s: cannot save status: %s", self.view.name, e)
+
+
+def _unheard() -> None:
+    """No one listens for the heartbeat."""
 
 
 def _in_thread(commit: Callable[[], None]) -> Future[None]:

@@ -18,8 +18,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.application import Timeline
 from projections.models import ReadModels
-from service import browse, openapi, ops, page, params, reads, writes
+from service import browse, compression, openapi, ops, page, params, reads, writes
+from service.caching import conditional
 from service.context import Services, services
+from service.cors import cors
 from service.keys import KeyStore
 from service.metrics import Metrics
 from service.ops import feed_messages
@@ -70,8 +72,8 @@ def wire(settings: Settings, store: Store, timeline: Timeline, models: ReadModel
     models.on_log.append(feed.poke)
     keys = KeyStore(models.view("timeline"))
     metrics = Metrics(models.status)
-    metrics.waiting.set_function(lambda: reached.waiting)
-    metrics.streams.set_function(lambda: feed.streams)
+    reached.counted = metrics.waiting.set
+    feed.counted = metrics.streams.set
     return Services(settings, store, timeline, models, keys, metrics, reached, feed)
 
 
@@ -146,6 +148,7 @@ def create_app(
     async def stop() -> None:
         s.models.close()
         s.timeline.close()
+        s.metrics.close()
 
     app = Litestar(
         route_handlers=[
@@ -159,7 +162,15 @@ def create_app(
         guards=[guard],
         before_request=params.check_query,
         dependencies={"at": Provide(reads.reading), "span": Provide(browse.spanning)},
-        middleware=[measure, head_without_body],
+        # Outermost first; Litestar's compression runs inside them all, so that a HEAD
+        # tells the compressed length and a 304 drops the compressed body.
+        middleware=[
+            measure,
+            *([cors(s.settings.cors_origins)] if s.settings.cors_origins else []),
+            conditional,
+            head_without_body,
+        ],
+        compression_config=compression.CONFIG,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         request_max_body_size=MAX_BODY,
         on_startup=[start],

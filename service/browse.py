@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import anyio
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import Parameter, QueryParameter
@@ -20,6 +20,7 @@ from projections.changes import ChangesQuery, changes
 from projections.counts import counts
 from projections.timeline import TimelineQuery
 from service import params, schemas
+from service.caching import mark_fixed
 from service.context import services
 from service.problems import HttpProblem
 from service.reads import Reading, _json, _reach, known, position_as_of, read_route
@@ -118,6 +119,7 @@ class Span:
 
 
 async def spanning(
+    request: Request[Any, Any, Any],
     state: State,
     from_: From = None,
     to: To = None,
@@ -126,7 +128,8 @@ async def spanning(
 ) -> Span:
     """The span of `/changes`, once the read models have reached its end. Each end is an
     instant, mapped to a position as `as_of` maps it, or a position; the wait holds no
-    thread."""
+    thread. A span whose ends are positions, or instants that a later event has passed,
+    is fixed."""
     s = services(state)
     if from_ is not None and from_position is not None:
         raise HttpProblem(400, "give from or from_position, not both", field="from")
@@ -139,17 +142,19 @@ async def spanning(
     if since is not None and until is not None and since > until:
         raise HttpProblem(422, "must not be after to", field="from")
     view = s.models.view("timeline")
-    start = from_position or 0
+    start, fixed_start = from_position or 0, True
     if since is not None:
-        start = await position_as_of(s, since, "from")
+        start, fixed_start = await position_as_of(s, since, "from")
     if to_position is not None:
         if to_position:
             await _reach(s, to_position, "to_position")
-        end = to_position
+        end, fixed_end = to_position, True
     elif until is not None:
-        end = await position_as_of(s, until, "to")
+        end, fixed_end = await position_as_of(s, until, "to")
     else:
-        end = await anyio.to_thread.run_sync(view.position)
+        end, fixed_end = await anyio.to_thread.run_sync(view.position), False
+    if fixed_start and fixed_end:
+        mark_fixed(request)
     if start > end:
         raise HttpProblem(
             422,

@@ -8,14 +8,16 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import psycopg
 import typer
@@ -39,11 +41,11 @@ from service.loader import (
     open_lines,
     seed_files,
 )
+from service.metrics import MULTIPROCESS_DIR
 from service.process import tune_gc
 from service.readmodels import open_read_models
 from service.replay import (
     EXPORTS,
-    FORMATS,
     all_items,
     backfill_lines,
     items_csv,
@@ -63,6 +65,14 @@ from service.store import (
     parse_url,
 )
 
+# The closed sets the options take, written as types so that `--help` shows them as choices
+# (a test holds each to the set the code checks: SCOPES, FORMATS, KINDS, READ_MODELS).
+Scope = Literal["read", "write", "admin"]
+Format = Literal["json", "ndjson", "csv"]
+Kind = Literal["statement", "announcement", "occurrence"]
+ReadModel = Literal["timeline", "who-said-what", "actors", "topics"]
+ReplayModel = Literal["timeline", "who-said-what"]
+
 app = typer.Typer(
     help="Geopolitical Timeline: an event-sourced timeline of world politics.",
     no_args_is_help=True,
@@ -73,6 +83,14 @@ app = typer.Typer(
 def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", err=True, fg="red")
     raise typer.Exit(2)
+
+
+def _settings() -> Settings:
+    """The settings from the environment, or a clear error and exit status 2."""
+    try:
+        return Settings()
+    except ValueError as e:
+        _fail(str(e))
 
 
 def _open() -> tuple[Store, Timeline]:
@@ -97,8 +115,12 @@ def backfill(
     files: Annotated[list[str], typer.Argument(help="NDJSON files (gzip too), or - for stdin")],
     dry_run: Annotated[bool, typer.Option(help="check every line, write nothing")] = False,
     atomic: Annotated[bool, typer.Option(help="all lines or none")] = False,
-    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = BATCH_SIZE,
-    report: Annotated[Path | None, typer.Option(help="write the JSON report here")] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="lines per transaction")
+    ] = BATCH_SIZE,
+    report: Annotated[
+        Path | None, typer.Option(help="write the JSON report here (a summary is printed)")
+    ] = None,
     api: Annotated[str | None, typer.Option(help="import through this service's API")] = None,
     key: Annotated[str | None, typer.Option(help="an admin key, with --api")] = None,
     writer: Annotated[str, typer.Option(help="recorded as the writer")] = "backfill",
@@ -116,10 +138,20 @@ def backfill(
         )
     if report is not None:
         report.write_text(json.dumps(result, indent=2) + "\n")
+        typer.echo(_summary(result, report))
     else:
         typer.echo(json.dumps(result, indent=2))
     if result["rejected"]:
         raise typer.Exit(1)
+
+
+def _summary(result: dict[str, Any], report: Path) -> str:
+    rejected = len(result["rejected"]) + result.get("rejected_omitted", 0)
+    dry = " (dry run: nothing written)" if result.get("dry_run") else ""
+    return (
+        f"accepted {result['accepted']}, duplicates {result['duplicates']}, "
+        f"rejected {rejected}{dry}; the report, with each rejected line: {report}"
+    )
 
 
 def _backfill_here(
@@ -236,6 +268,10 @@ def project(
     batch_size: Annotated[
         int | None, typer.Option(min=1, max=100_000, help="default: TIMELINE_BATCH_SIZE")
     ] = None,
+    heartbeat: Annotated[
+        Path | None,
+        typer.Option(help="touched while this worker leads or stands by: a healthcheck's file"),
+    ] = None,
 ) -> None:
     """Run the projection workers until stopped (a second worker waits as hot standby)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -248,6 +284,8 @@ def project(
     _warn_capacity(store, Settings().pool_size)
     models = open_read_models(store, timeline)
     models.batch_size = batch_size or Settings().batch_size
+    if heartbeat is not None:
+        models.on_beat.append(heartbeat.touch)
     signal.signal(signal.SIGTERM, lambda *_: models.stop())
     if stop.is_set():  # asked to stop while the store was being opened
         models.close()
@@ -262,14 +300,13 @@ def project(
 @app.command()
 def rebuild(
     name: Annotated[
-        str | None, typer.Argument(help="a projection or a read model; all when omitted")
+        ReadModel | None,
+        typer.Argument(help="a read model (one projection keeps all four); all when omitted"),
     ] = None,
     beside: Annotated[bool, typer.Option(help="build next to the live one, then switch")] = False,
 ) -> None:
-    """Rebuild read models from position 0 (a read model: the projection that keeps it)."""
-    if name is not None and READ_MODELS.get(name, name) not in PROJECTIONS:
-        _fail(f"no read model {name!r}; choose from {', '.join(READ_MODELS)}")
-    names = [READ_MODELS.get(name, name)] if name else list(PROJECTIONS)
+    """Rebuild read models from position 0: the projection that keeps them."""
+    names = [READ_MODELS[name]] if name else list(PROJECTIONS)
     store, timeline = _open()
     models = open_read_models(store, timeline)
     for n in names:
@@ -298,7 +335,7 @@ def _key_store() -> KeyStore:
 @keys.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="recorded as the writer of what the key writes")],
-    scope: Annotated[str, typer.Option(help="read < write < admin")] = "write",
+    scope: Annotated[Scope, typer.Option(help="what it may do: read < write < admin")] = "write",
 ) -> None:
     """Make a key and print it once; only its hash is stored."""
     try:
@@ -317,7 +354,7 @@ def keys_list() -> None:
 
 
 @keys.command("revoke")
-def keys_revoke(name: str) -> None:
+def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
     """Revoke a key by name: it stops working at once."""
     try:
         _key_store().revoke(name)
@@ -328,15 +365,17 @@ def keys_revoke(name: str) -> None:
 
 @app.command()
 def demo(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the port to listen on")] = 8000,
 ) -> None:
-    """Run the service on the embedded store with the seed data loaded."""
+    """Run the service on the embedded store with the seed data loaded (its settings,
+    TIMELINE_CORS_ORIGINS among them, as for `serve`)."""
     import uvicorn
 
     from service.app import build_services, create_app
 
-    settings = Settings()
+    listener = _listen(host, port)  # before anything is printed or minted
+    settings = _settings()
     if not os.environ.get("TIMELINE_DATABASE_URL"):
         typer.echo(f"store: {settings.database_url}", err=True)
     try:
@@ -357,41 +396,74 @@ def demo(
         f"API docs: {base}/schema\n"
         f"a write key (shown once): {secret}"
     )
-    uvicorn.run(
-        create_app(settings, built=services),
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
+    config = uvicorn.Config(
+        create_app(settings, built=services), log_level="warning", timeout_graceful_shutdown=10
     )
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to the address, or a clear error and exit status 2 if it is taken."""
+    try:
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as e:
+        _fail(f"cannot listen on {host}:{port}: {e}")
+    listener = socket.socket(address[0], socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address[4])
+    except OSError as e:
+        listener.close()
+        _fail(f"cannot listen on {host}:{port}: {e.strerror} (is the demo running already?)")
+    return listener
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="processes serving the API")] = 1,
 ) -> None:
-    """Serve the API for production (projections run in `timeline project`)."""
+    """Serve the API for production (projections run in `timeline project`).
+
+    Settings come from TIMELINE_* variables (the README's table); among them
+    TIMELINE_CORS_ORIGINS, the origins whose scripts may call the API from a browser
+    (comma-separated, like https://a.example,http://localhost:3000; none by default:
+    no CORS). Answers are gzipped when the client accepts it (docs/http.md)."""
     import uvicorn
 
-    settings = Settings()
+    settings = _settings()
     try:
         store = parse_url(settings.database_url, pool_size=settings.pool_size)
     except StoreError as e:
         _fail(str(e))
     _warn_capacity(store, workers * settings.pool_size)
+    with _metrics_shared(workers):
+        uvicorn.run(
+            "service.asgi:app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            timeout_graceful_shutdown=30,
+            access_log=False,
+        )
 
-    uvicorn.run(
-        "service.asgi:app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        timeout_graceful_shutdown=30,
-        access_log=False,
-    )
+
+@contextmanager
+def _metrics_shared(workers: int) -> Iterator[None]:
+    """With many workers, a fresh directory where each writes its metrics, so that any of
+    them answers `/metrics` for all (read when the workers import prometheus_client)."""
+    if workers == 1:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="timeline-metrics-") as shared:
+        os.environ[MULTIPROCESS_DIR] = shared
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_DIR]
 
 
 def _open_when_reachable(stop: threading.Event) -> tuple[Store, Timeline] | None:
@@ -470,23 +542,25 @@ def _question(
 
 @app.command(name="replay")
 def replay_command(
-    output: Annotated[Path, typer.Option("--output", "-o", help="the file to write")],
-    model: Annotated[str, typer.Option(help="timeline or who-said-what")] = "timeline",
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="the file to write; - for standard output")
+    ],
+    model: Annotated[ReplayModel, typer.Option(help="the read model to ask")] = "timeline",
     as_of: Annotated[str | None, typer.Option(help="an instant: as the service knew it")] = None,
-    as_of_position: Annotated[int | None, typer.Option(min=0)] = None,
+    as_of_position: Annotated[
+        int | None, typer.Option(min=0, help="a position of the log: as known there")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="occurred since (any precision)")] = None,
     until: Annotated[str | None, typer.Option(help="occurred until (any precision)")] = None,
-    topic: Annotated[str | None, typer.Option(help="with its descendants")] = None,
-    actor: Annotated[str | None, typer.Option()] = None,
-    kind: Annotated[str | None, typer.Option(help="statement, announcement or occurrence")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json, ndjson or csv")] = "json",
+    topic: Annotated[str | None, typer.Option(help="a topic, with its descendants")] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="records naming this actor (speakers too)")
+    ] = None,
+    kind: Annotated[Kind | None, typer.Option(help="only records of this kind")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="how to write the answer")] = "json",
 ) -> None:
     """Rebuild the read models offline from the event log and answer one question, as the
     service would have answered it then."""
-    if fmt not in FORMATS:
-        _fail(f"--format is one of {', '.join(FORMATS)}")
-    if model not in ("timeline", "who-said-what"):
-        _fail("--model is timeline or who-said-what")
     if model == "who-said-what" and topic is None:
         _fail("who-said-what needs --topic")
     timeline, views, query = _question(as_of, as_of_position, since, until, topic, actor, kind)
@@ -495,10 +569,13 @@ def replay_command(
         answer = all_items(views["timeline"], query)
     else:
         assert topic is not None
-        answer = who_said(views["who_said_what"], topic, query)
+        answer = who_said(views["who-said-what"], topic, query)
         if answer is None:
             _fail(f"no topic {topic!r} at that point")
-    output.write_text(write_answer(answer, fmt))
+    if str(output) == "-":
+        sys.stdout.write(write_answer(answer, fmt))
+    else:
+        output.write_text(write_answer(answer, fmt))
     typer.echo(f"{output}: as of position {query.at if query.at is not None else 'now'}", err=True)
     timeline.close()
 

@@ -1,17 +1,25 @@
 """Prometheus metrics: requests, latencies, appends, projection positions and lag, and
-the reads and streams waiting."""
+the reads and streams waiting.
+
+Under `timeline serve --workers N` each worker is a process of its own: `serve` names a
+fresh PROMETHEUS_MULTIPROC_DIR before they start, each worker writes its counts there, and
+`/metrics` in any worker sums them all (prometheus_client's multiprocess mode).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _Projections(Collector):
@@ -44,6 +52,7 @@ class _Projections(Collector):
 
 class Metrics:
     def __init__(self, status: Callable[[], Iterable[Any]]) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "timeline_http_requests",
@@ -67,17 +76,24 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        self.registry.register(_Projections(status))
+        # The live gauges add up over the processes alive (each process sets its own).
         self.waiting = Gauge(
             "timeline_waiting_reads",
-            "Reads waiting for a position (TIMELINE_MAX_WAITERS at most)",
+            "Reads waiting for a position (TIMELINE_MAX_WAITERS at most a process)",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.streams = Gauge(
             "timeline_open_streams",
-            "Live event streams open (TIMELINE_MAX_STREAMS at most)",
+            "Live event streams open (TIMELINE_MAX_STREAMS at most a process)",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
+        if self.multiprocess:  # what every worker wrote, not this process's own registry
+            self.registry = CollectorRegistry()
+            MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        # The store's positions: the same whichever process reads them.
+        self.registry.register(_Projections(status))
 
     def observe(self, method: str, route: str, status: int, started: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
@@ -85,3 +101,8 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """This process stops: its live gauges no longer count."""
+        if self.multiprocess:
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

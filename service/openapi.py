@@ -113,10 +113,12 @@ def _operation(op: dict[str, Any], handler: HTTPRouteHandler) -> None:
             responses[success]["headers"] = _position_header()
         if success == "201":
             responses["200"] = {"description": "a duplicate: already stored", "content": content}
-        if "GET" in handler.http_methods and any(
-            p.endswith(("{id:uuid}", "{key:path}")) for p in handler.paths
-        ):
-            responses["304"] = {"description": "not modified since the ETag given"}
+        if "GET" in handler.http_methods and opt.get("scope") == "read":
+            responses[success]["headers"] = {**_position_header(), **_cache_headers()}
+            responses["304"] = {
+                "description": "not modified: If-None-Match names this answer's ETag",
+                "headers": {**_position_header(), **_cache_headers()},
+            }
     scope = opt.get("scope")
     errors = set(opt.get("errors", ()))
     if scope in ("write", "admin") or scope == "read":
@@ -156,6 +158,20 @@ def _position_header() -> dict[str, Any]:
             "description": "the position the answer reflects",
             "schema": {"type": "integer"},
         }
+    }
+
+
+def _cache_headers() -> dict[str, Any]:
+    return {
+        "ETag": {
+            "description": "a weak tag of the answer's body; a record's: its version",
+            "schema": {"type": "string"},
+        },
+        "Cache-Control": {
+            "description": "immutable for a year when the answer is as of a fixed point "
+            "of the log, otherwise no-cache (docs/http.md)",
+            "schema": {"type": "string"},
+        },
     }
 
 

@@ -31,6 +31,7 @@ from projections.rows import RowsView, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline
 from projections.whosaid import entity, who_said_what
 from service import params, schemas
+from service.caching import mark_fixed, tag
 from service.context import Services, services
 from service.problems import HttpProblem
 from service.routing import Routes
@@ -102,13 +103,15 @@ MinPosition = Annotated[
 
 
 async def reading(
+    request: Request[Any, Any, Any],
     state: State,
     as_of: AsOf = None,
     as_of_position: AsOfPosition = None,
     min_position: MinPosition = None,
 ) -> Reading:
     """The `as_of` family every read model takes: the position the answer is as of, once
-    the read models have reached it (and `min_position`). The wait holds no thread."""
+    the read models have reached it (and `min_position`). The wait holds no thread. An
+    answer as of a position, or of an instant that a later event has passed, is fixed."""
     s = services(state)
     if as_of is not None and as_of_position is not None:
         raise HttpProblem(400, "give as_of or as_of_position, not both", field="as_of")
@@ -117,38 +120,46 @@ async def reading(
         if value:
             await _reach(s, value, name)
     if as_of is not None:
-        return Reading(await position_as_of(s, params.instant(as_of, "as_of"), "as_of"))
+        at, final = await position_as_of(s, params.instant(as_of, "as_of"), "as_of")
+        if final:
+            mark_fixed(request)
+        return Reading(at)
+    if as_of_position is not None:
+        mark_fixed(request)
     return Reading(as_of_position)
 
 
-async def position_as_of(s: Services, instant: datetime, field: str) -> int:
+async def position_as_of(s: Services, instant: datetime, field: str) -> tuple[int, bool]:
     """The last position recorded by the instant, once the read models have read every
-    event that may have been recorded by then (`as_of`, and the ends of `/changes`)."""
+    event that may have been recorded by then (`as_of`, and the ends of `/changes`); and
+    whether it is final: whether an event recorded after the instant is in the log, so
+    that no write to come can be recorded by it."""
     view = s.models.view("timeline")
-    at, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
+    at, final, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
     if head is not None:  # the log holds events the read models have not read yet
         await _reach(s, head, field)
-        at, _ = await anyio.to_thread.run_sync(view.position_at, instant)
-    return at
+        at, final = await anyio.to_thread.run_sync(view.position_at, instant)
+    return at, final
 
 
-def _position_at(s: Services, view: RowsView, instant: datetime) -> tuple[int, int | None]:
-    """The last position recorded by the instant, as the read models know it; and, if
-    the log may hold one recorded by then that they have not read, the head to wait for
-    before asking again. (High waters never go back: once a position past the instant
-    is read, or is the next in the log, no later one can be in.)"""
+def _position_at(s: Services, view: RowsView, instant: datetime) -> tuple[int, bool, int | None]:
+    """The last position recorded by the instant, as the read models know it, and
+    whether it is final; and, if the log may hold one recorded by then that they have
+    not read, the head to wait for before asking again. (High waters never go back: once
+    a position past the instant is read, or is the next in the log, no later one can be
+    in.)"""
     reached = view.position()
     at, final = view.position_at(instant)
     if final:
-        return at, None
+        return at, True, None
     following = s.timeline.recorder.select_notifications(
         start=reached, limit=1, inclusive_of_start=False
     )
     if not following:
-        return at, None
+        return at, False, None
     if recorded_at(s.timeline.mapper.to_domain_event(following[0])) > instant:
-        return at, None
-    return at, s.timeline.head_position()
+        return at, True, None
+    return at, False, s.timeline.head_position()
 
 
 async def _reach(s: Services, position: int, field: str) -> None:
@@ -178,7 +189,9 @@ async def _reach(s: Services, position: int, field: str) -> None:
 
 
 def _json(body: bytes, position: int, extra: dict[str, str] | None = None) -> Response[Any]:
-    headers = {"X-Timeline-Position": str(position), **(extra or {})}
+    """A read's answer: the position it reflects and its tag (`extra` may give its own);
+    `service/caching.py` adds its freshness and answers If-None-Match."""
+    headers = {"X-Timeline-Position": str(position), "ETag": tag(body), **(extra or {})}
     return Response(body, media_type=JSON, headers=headers)
 
 
@@ -260,7 +273,7 @@ def get_who_said_what(
     slug = params.slug(id, "id")
     assert slug is not None
     start, end = params.window(since, until)
-    view = s.models.view("who_said_what")
+    view = s.models.view("who-said-what")
     position = at.position(view)
     answer = who_said_what(view, slug, start, end, at.at, raw=True)
     if answer is None:
@@ -274,12 +287,11 @@ def _record_routes(kind: str) -> None:
     base = f"/{PLURAL[kind]}/{{id:uuid}}"
 
     def get_record(
-        request: Request[Any, Any, Any],
         state: State,
         at: NamedDependency[Reading],
         id: FromPath[UUID],
     ) -> Response[bytes]:
-        return _record(request, services(state), kind, id, at, "id", str(id))
+        return _record(services(state), kind, id, at, "id", str(id))
 
     def get_record_by_key(
         request: Request[Any, Any, Any],
@@ -290,7 +302,7 @@ def _record_routes(kind: str) -> None:
         """The record by its key: as `GET /{kind}s/{id}` answers for the id the key gives."""
         key = _exact_key(request, key)
         id = record_id(kind, key)
-        return _record(request, services(state), kind, id, at, "key", f"with key {key!r}")
+        return _record(services(state), kind, id, at, "key", f"with key {key!r}")
 
     def get_history(state: State, id: FromPath[UUID]) -> Response[bytes]:
         s = services(state)
@@ -330,29 +342,19 @@ def _exact_key(request: Request[Any, Any, Any], parsed: str) -> str:
 
 
 def _record(
-    request: Request[Any, Any, Any],
-    s: Services,
-    kind: str,
-    id: UUID,
-    at: Reading,
-    field: str,
-    called: str,
+    s: Services, kind: str, id: UUID, at: Reading, field: str, called: str
 ) -> Response[bytes]:
-    """A record's item, with its version as ETag (304 when the client has it); `field`
-    and `called` name the record as the path did, when there is none."""
+    """A record's item; `field` and `called` name the record as the path did, when there
+    is none."""
     view = s.models.view("timeline")
     position = at.position(view)
     found = record(view, kind, str(id), at.at)
     if found is None:
         _missing(s, kind, id, at, field, called)
     assert found is not None
+    # Its version is its tag, strong, as writes compare If-Match (decision 019).
     version = json.loads(found)["version"]
-    etag = f'"{version}"'
-    if request.headers.get("if-none-match", "").strip() in (etag, "*"):
-        return Response(
-            b"", status_code=304, headers={"X-Timeline-Position": str(position), "ETag": etag}
-        )
-    return _json(found.encode(), position, {"ETag": etag})
+    return _json(found.encode(), position, {"ETag": f'"{version}"'})
 
 
 def _is_kind(s: Services, kind: str, id: UUID) -> bool:

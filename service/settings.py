@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,22 @@ def _home() -> Path:
 def _float(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value else default
+
+
+_ORIGIN = re.compile(r"https?://([a-z0-9]([a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
+
+
+def parse_origins(value: str) -> tuple[str, ...]:
+    """TIMELINE_CORS_ORIGINS: origins (`scheme://host[:port]`) separated by commas, or `*`
+    for any; ValueError naming the first that is not one."""
+    origins = tuple(o.strip().lower().rstrip("/") for o in value.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"TIMELINE_CORS_ORIGINS: {origin!r} is not an origin like "
+                "https://example.org or http://localhost:3000, nor *"
+            )
+    return origins
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,4 +68,9 @@ class Settings:
     # (gzip): past it, 413. It cannot pass the endpoint's own bound, BACKFILL_MAX_BYTES.
     backfill_max_bytes: int = field(
         default_factory=lambda: int(_float("TIMELINE_BACKFILL_MAX_BYTES", 256 * 1024 * 1024))
+    )
+    # Origins whose scripts may call the API from a browser (comma-separated, or `*`):
+    # none by default, and then no answer carries a CORS header (docs/http.md).
+    cors_origins: tuple[str, ...] = field(
+        default_factory=lambda: parse_origins(os.environ.get("TIMELINE_CORS_ORIGINS", ""))
     )

@@ -23,6 +23,10 @@ import anyio
 log = logging.getLogger("timeline.waiting")
 
 
+def _ignore(count: float) -> None:
+    """No one is told."""
+
+
 class Busy(Exception):
     """As many requests as allowed are waiting already: refuse this one at once."""
 
@@ -92,6 +96,7 @@ class Watch(Poller):
         self.limit = limit
         self.known = 0  # the highest value read so far
         self._waiters: dict[asyncio.Future[None], int] = {}
+        self.counted: Callable[[float], None] = _ignore  # told each new count of waiters
 
     @property
     def waiting(self) -> int:
@@ -107,12 +112,14 @@ class Watch(Poller):
         self._start()  # (its task runs once this one awaits)
         done = asyncio.get_running_loop().create_future()
         self._waiters[done] = value
+        self.counted(len(self._waiters))
         try:
             await asyncio.wait_for(done, timeout)
         except TimeoutError:
             return False
         finally:
             self._waiters.pop(done, None)
+            self.counted(len(self._waiters))
         return True
 
     def _busy(self) -> bool:
@@ -120,6 +127,7 @@ class Watch(Poller):
 
     def _restart(self) -> None:
         self._waiters.clear()
+        self.counted(0)
 
     async def _look(self) -> None:
         self.known = max(self.known, await anyio.to_thread.run_sync(self._read))
@@ -166,6 +174,7 @@ class Feed(Poller):
         self.limit = limit
         self.keep = keep
         self.streams = 0
+        self.counted: Callable[[float], None] = _ignore  # told each new count of streams
         self.recent: list[Message] = []  # every event after `complete_after`, in order
         self.complete_after = -1  # -1: not read yet
         self._grown = asyncio.Event()  # replaced each time the log grows
@@ -183,6 +192,7 @@ class Feed(Poller):
         """The events after a position, then live, in batches; an empty batch after
         `idle` seconds without one (for a keep-alive)."""
         self.streams += 1
+        self.counted(self.streams)
         try:
             self._start()
             while True:
@@ -197,6 +207,7 @@ class Feed(Poller):
                     yield []
         finally:
             self.streams -= 1
+            self.counted(self.streams)
 
     async def _after(self, after: int) -> list[Message]:
         if self.complete_after < 0 or after >= self.head:

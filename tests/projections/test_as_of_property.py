@@ -430,7 +430,7 @@ def check_timeline(
 def check_others(
     models: ReadModels, world: World, at: int | None, windows: list[tuple[Any, Any]]
 ) -> None:
-    said = models.view("who_said_what")
+    said = models.view("who-said-what")
     for topic in ALL_TOPICS:
         assert who_said_what(said, topic, None, None, at) == world.who_said_what(topic), topic
     for since, until in windows:
@@ -552,7 +552,7 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
 
     then = answer(at)
     assert [json.loads(i)["id"] for i in then] == [str(second.id), str(first.id)]
-    said_then = who_said_what(read_models.view("who_said_what"), "world", None, None, at)
+    said_then = who_said_what(read_models.view("who-said-what"), "world", None, None, at)
     tree_then = topic_tree(read_models.view("topics"), at)
     ana_then = profile(read_models.view("actors"), "ana", at)
 
@@ -575,7 +575,7 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
     read_models.catch_up()
 
     assert answer(at) == then  # byte for byte
-    assert who_said_what(read_models.view("who_said_what"), "world", None, None, at) == said_then
+    assert who_said_what(read_models.view("who-said-what"), "world", None, None, at) == said_then
     assert topic_tree(read_models.view("topics"), at) == tree_then
     assert profile(read_models.view("actors"), "ana", at) == ana_then
     assert profile(read_models.view("actors"), "ana", None) != ana_then

@@ -533,7 +533,7 @@ def test_a_write_is_readable_in_its_view_within_milliseconds_and_ignored_events_
         for n in range(20):
             written = app.record("occurrence", body("occurrence", f"ign-{n}", n), AUTHOR)
             started = time.monotonic()
-            view_reached(models, "who_said_what", written.position)
+            view_reached(models, "who-said-what", written.position)
             ignored.append(time.monotonic() - started)
         print(f"\n[read-your-writes {kind}] timeline: {summary(latencies)}")
         print(f"[read-your-writes {kind}] who_said_what, ignored occurrences: {summary(ignored)}")

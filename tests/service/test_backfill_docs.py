@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from domain.application import Author, Timeline
+from domain.backfill import TYPE_ORDER
 from service.loader import load
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "backfill.md"
@@ -24,12 +25,14 @@ def _numbered(text: str) -> list[tuple[int, bytes]]:
 
 
 def test_the_documented_example_loads_as_written(timeline: Timeline) -> None:
+    example = [json.loads(line) for line in _block("ndjson").splitlines()]
+    assert {line["type"] for line in example} == set(TYPE_ORDER)
     report = load(timeline, _numbered(_block("ndjson")), Author("docs"))
     # Every line is taken, names before the lines that define them included.
-    assert (report.accepted, report.duplicates, report.rejected) == (9, 0, [])
+    assert (report.accepted, report.duplicates, report.rejected) == (11, 0, [])
     # Loaded again, nothing is stored twice.
     again = load(timeline, _numbered(_block("ndjson")), Author("docs"))
-    assert (again.accepted, again.duplicates) == (0, 9)
+    assert (again.accepted, again.duplicates) == (0, 11)
 
 
 def test_a_rejection_reads_as_documented(timeline: Timeline) -> None:

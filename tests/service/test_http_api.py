@@ -573,7 +573,7 @@ def test_projections_health_readiness_and_metrics(api: Api) -> None:
     assert projections.status_code == 200, projections.text
     items = {p["name"]: p for p in projections.json()["items"]}
     assert set(items) == {"timeline"}
-    assert items["timeline"]["read_models"] == ["timeline", "who_said_what", "actors", "topics"]
+    assert items["timeline"]["read_models"] == ["timeline", "who-said-what", "actors", "topics"]
     head = api.services.timeline.head_position()
     for p in items.values():
         assert (

@@ -63,7 +63,7 @@ def test_replay_answers_as_the_api_does_at_every_mark(
 ) -> None:
     marks = _history(timeline)
     read_models.catch_up()
-    views = replay(timeline, ["timeline", "who_said_what", "actors", "topics"])
+    views = replay(timeline, ["timeline", "who-said-what", "actors", "topics"])
     with _api(store, timeline, read_models) as client:
         for at in [*marks, None]:
             params = "" if at is None else f"&as_of_position={at}"
@@ -72,7 +72,7 @@ def test_replay_answers_as_the_api_does_at_every_mark(
                 query = _query(extra, at)
                 assert all_items(views["timeline"], query) == api, (at, extra)
             api_wsw = client.get(f"/topics/negotiations/who-said-what?{params[1:]}").json()
-            assert who_said(views["who_said_what"], "negotiations", _query("", at)) == api_wsw
+            assert who_said(views["who-said-what"], "negotiations", _query("", at)) == api_wsw
 
 
 def _query(extra: str, at: int | None) -> TimelineQuery:
@@ -91,7 +91,7 @@ def test_an_export_reimports_into_an_empty_store_with_the_same_ids_and_read_mode
     timeline: Timeline, tmp_path: Path
 ) -> None:
     _history(timeline)
-    views = replay(timeline, ["timeline", "who_said_what", "actors", "topics"])
+    views = replay(timeline, ["timeline", "who-said-what", "actors", "topics"])
     lines = backfill_lines(views, None)
     raw = [(n, json.dumps(line).encode()) for n, line in enumerate(lines, start=1)]
     fresh = open_timeline(
@@ -246,14 +246,14 @@ def test_on_random_histories_replay_answers_as_the_api(
             except TimelineError:
                 continue  # the domain refused it: nothing was stored
         models.catch_up()
-        views = replay(app, ["timeline", "who_said_what"])
+        views = replay(app, ["timeline", "who-said-what"])
         with _api(store, app, models) as client:
             for at in [*(h.positions[p % len(h.positions)] for p in picks), None]:
                 params = "" if at is None else f"&as_of_position={at}"
                 api = client.get(f"/timeline?limit=500{params}").json()["items"]
                 assert all_items(views["timeline"], TimelineQuery(at=at)) == api
                 wsw = client.get(f"/topics/world/who-said-what?{params[1:]}")
-                offline = who_said(views["who_said_what"], "world", TimelineQuery(at=at))
+                offline = who_said(views["who-said-what"], "world", TimelineQuery(at=at))
                 # Before the topic was defined both say so: 404 here, None offline.
                 assert offline == (wsw.json() if wsw.status_code == 200 else None)
                 assert wsw.status_code in (200, 404)
