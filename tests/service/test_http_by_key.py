@@ -12,6 +12,7 @@ from domain.ids import NAMESPACE
 from service.writes import PLURAL
 from tests.service.conftest import Api, unique
 from tests.service.test_http_api import assert_problem, fresh
+from tests.service.test_http_hostile import RAW_IDS
 
 # Any character but white space at its ends: "/" (leading, trailing, doubled), "%", "?",
 # "#", letters of any script.
@@ -48,3 +49,10 @@ def test_a_record_by_its_key_answers_as_by_its_id(api: Api, kind: str) -> None:
     other_kind = next(k for k in PLURAL if k != kind)
     assert_problem(api.read(f"/{PLURAL[other_kind]}/by-key/{quote(key, safe='')}"), 404, "key")
     assert_problem(api.read(f"/{PLURAL[kind]}/by-key/no-such-key"), 404, "key")
+
+
+def test_a_hostile_key_in_the_path_is_a_404_naming_the_key(api: Api) -> None:
+    # SQL, a NUL, bytes that are not UTF-8, a lone surrogate, bidi and zero-width
+    # controls, 10,000 characters: keys no record has.
+    for raw in RAW_IDS.values():
+        assert_problem(api.read(f"/statements/by-key/{raw}"), 404, "key")

@@ -247,7 +247,7 @@ def query_parameters(api: Api, method: str, template: str) -> list[dict[str, Any
 def probes(api: Api, method: str, template: str) -> Iterator[Probe]:
     ids = record_ids(api)
     path = concrete(template, ids)
-    if "{id:" in template or "{key:" in template:
+    if "{id:" in template:
         body = encode(body_for(template)) if method == "POST" else None
         for name, raw in RAW_IDS.items():
             hostile = concrete(template, dict.fromkeys(ids, raw), slug=raw)
