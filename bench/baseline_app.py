@@ -2,9 +2,10 @@
 msgspec app with async handlers on a psycopg async pool and nothing else.
 
 - `GET /timeline`, `GET /topics/{id}/who-said-what`: the same read functions
-  (`projections.timeline`, `projections.whosaid`) making the same statements, each run
+  (`projections.timeline`, `projections.whosaid`) making the same statements (the read
+  models' position, then the page as of it, as a walk's first page reads), each run
   on an async pool in the handler: no thread hand-off, no parameter validation, no
-  `as_of` or `min_position` handling, no keys, no metrics.
+  `as_of` or `min_position` handling, no cursors, no keys, no metrics.
 - `GET /counts?bucket=month`: `/timeline/counts` as one `GROUP BY` over a flat table of
   the same records (`bench_counts`: their kind and start, which the suite copies from
   the read model's current rows), not over versioned rows.
@@ -37,8 +38,8 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from domain.ids import NAMESPACE
 from domain.when import parse_when
 from projections.postgres import PostgresRows
-from projections.timeline import TimelineQuery, timeline
-from projections.whosaid import who_said_what
+from projections.timeline import Page, TimelineQuery, timeline
+from projections.whosaid import page, who_said_what
 from service.schemas import StatementIn
 from service.store import parse_url
 
@@ -154,8 +155,14 @@ async def timeline_page(
     limit: FromQuery[int] = 50,
 ) -> Response[bytes]:
     start, end = _window(since, until)
-    query = TimelineQuery(topic=topic, since=start, until=end, limit=limit)
-    page = await _run(state, lambda view: timeline(view, query))
+
+    def read(view: Capture) -> Page:
+        at = view.position()
+        return timeline(
+            view, TimelineQuery(topic=topic, since=start, until=end, limit=limit, at=at)
+        )
+
+    page = await _run(state, read)
     body = b'{"items":[' + ",".join(page.items).encode() + b'],"next_cursor":null}'
     return Response(body, media_type=JSON)
 
@@ -166,12 +173,18 @@ async def who_said_what_page(
     id: FromPath[str],
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
 ) -> Response[bytes]:
     start, end = _window(since, until)
-    answer = await _run(state, lambda view: who_said_what(view, id, start, end, None, raw=True))
+
+    def read(view: Capture) -> dict[str, Any] | None:
+        answer = who_said_what(view, id, start, end, view.position(), raw=True)
+        return None if answer is None else page(answer, 0, limit)[0]
+
+    answer = await _run(state, read)
     if answer is None:
         return Response(b'{"status":404}', status_code=404, media_type=JSON)
-    return Response(msgspec.json.encode(answer), media_type=JSON)
+    return Response(msgspec.json.encode({**answer, "next_cursor": None}), media_type=JSON)
 
 
 @get("/counts", media_type=JSON)

@@ -357,11 +357,16 @@ class Workload:
 def _wsw_count(base: str, topic: str, since: str, until: str, as_of: str = "") -> int:
     extra = f"&as_of={as_of}" if as_of else ""
     status, _, body = fetch(
-        f"{base}/topics/{topic}/who-said-what?since={since}&until={until}{extra}"
+        f"{base}/topics/{topic}/who-said-what?since={since}&until={until}&limit=500{extra}"
     )
     if status != 200:
         raise RuntimeError(f"who-said-what {topic} answered {status}")
     return sum(int(s["count"]) for s in body["speakers"])
+
+
+def _records(page: dict[str, Any]) -> int:
+    """The records a page of who-said-what holds (a record of two speakers: twice)."""
+    return sum(len(s["records"]) for s in page["speakers"])
 
 
 def _window(base: str, topic: str, since: str, want: int = 50) -> str:
@@ -415,13 +420,9 @@ def calibrate(base: str) -> Workload:
         w.changes += [f"/changes?{span}", f"/changes?{span}&topic={WIDE_TOPIC}"]
     w.items = {
         "timeline": _mean_items(base, w.timeline, lambda b: len(b["items"])),
-        "who_said_what": _mean_items(
-            base, w.who_said_what, lambda b: sum(s["count"] for s in b["speakers"])
-        ),
+        "who_said_what": _mean_items(base, w.who_said_what, _records),
         "timeline_as_of": _mean_items(base, as_of(w.timeline, w.as_of), lambda b: len(b["items"])),
-        "who_said_what_as_of": _mean_items(
-            base, as_of(w.who_said_what, w.as_of), lambda b: sum(s["count"] for s in b["speakers"])
-        ),
+        "who_said_what_as_of": _mean_items(base, as_of(w.who_said_what, w.as_of), _records),
         "changes": _mean_items(base, w.changes, lambda b: len(b["items"])),
         "counts": _mean_items(base, w.counts, lambda b: int(b["total"])),
     }

@@ -72,6 +72,21 @@ def who_said_what(
     return {"topic": {"id": topic, "label": found["label"]}, "speakers": speakers}
 
 
+def page(answer: dict[str, Any], start: int, limit: int) -> tuple[dict[str, Any], int | None]:
+    """`limit` of the answer's records from `start`, counted through the speakers in their
+    order (a record of two speakers counts for each): the speakers on the page, each with
+    its records there and their `offset` among its `count`; and where the next page
+    starts, when one follows."""
+    end, seen, speakers = start + limit, 0, []
+    for speaker in answer["speakers"]:
+        lo, hi = max(start - seen, 0), min(end - seen, speaker["count"])
+        if lo < hi:
+            records = speaker["records"][lo:hi]
+            speakers.append({**speaker, "offset": lo, "records": records})
+        seen += speaker["count"]
+    return {**answer, "speakers": speakers}, (end if seen > end else None)
+
+
 class _Named(msgspec.Struct):
     id: str
 

@@ -23,7 +23,18 @@ from service import params, schemas
 from service.caching import mark_fixed
 from service.context import services
 from service.problems import HttpProblem
-from service.reads import Reading, _json, _reach, known, position_as_of, read_route
+from service.reads import (
+    Reading,
+    _json,
+    _reach,
+    behind,
+    known,
+    next_cursor,
+    offset,
+    pinned,
+    position_as_of,
+    read_route,
+)
 from service.routing import Routes
 
 routes = Routes()
@@ -85,7 +96,12 @@ ChangeFilter = Annotated[
 ]
 Limit = Annotated[int, Parameter(description="Changes a page, from 1 to 500.")]
 Cursor = Annotated[
-    str | None, Parameter(description="Where the page starts: the next_cursor of the one before.")
+    str | None,
+    Parameter(
+        description="Where the page starts: the next_cursor of the one before. It carries "
+        "the end of the walk's first page's span, which the page keeps (to or to_position, "
+        "if given, must name the same position)."
+    ),
 ]
 Bucket = Annotated[
     schemas.Bucket,
@@ -112,10 +128,14 @@ Until = Annotated[
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """The changes after position `start`, up to `end` included."""
+    """The changes after position `start`, up to `end` included; `fixed`: no write can
+    move the end; `asked`: the end was asked for (`to` or `to_position`), not where the
+    read models stand."""
 
     start: int
     end: int
+    fixed: bool
+    asked: bool
 
 
 async def spanning(
@@ -155,26 +175,14 @@ async def spanning(
         end, fixed_end = await anyio.to_thread.run_sync(view.position), False
     if fixed_start and fixed_end:
         mark_fixed(request)
+    _ordered(start, end, "from" if from_ is not None else "from_position")
+    asked = to is not None or to_position is not None
+    return Span(start, end, asked and fixed_end, asked)
+
+
+def _ordered(start: int, end: int, field: str) -> None:
     if start > end:
-        raise HttpProblem(
-            422,
-            f"is after the span's end, position {end}",
-            field="from" if from_ is not None else "from_position",
-        )
-    return Span(start, end)
-
-
-def _after(cursor: str | None) -> int | None:
-    value = params.decode_cursor(cursor)
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not 0 <= value < params.MAX_POSITION
-    ):
-        raise params.not_a_cursor()
-    return value
+        raise HttpProblem(422, f"is after the span's end, position {end}", field=field)
 
 
 @read_route(routes, "/changes", schemas.ChangePage)
@@ -192,13 +200,19 @@ def get_changes(
     each record added, corrected, sourced, tagged or retracted, with its item after the
     change."""
     s = services(state)
-    after, size = _after(cursor), params.limit(limit)
+    # A walk's cursor carries the end of its first page's span, which every later page
+    # keeps (its start is asked again, as every other parameter).
+    to = Reading(span.end, span.fixed) if span.asked else Reading(None)
+    end, after = pinned(to, cursor, lambda: span.end, offset)
+    behind(s, end, span.end)
+    _ordered(span.start, end, "cursor")
+    size = params.limit(limit)
     view = s.models.view("timeline")
     query = ChangesQuery(
         start=span.start,
-        end=span.end,
-        topic=known(view, "topic", topic, span.end),
-        actor=known(view, "actor", actor, span.end),
+        end=end,
+        topic=known(view, "topic", topic, end),
+        actor=known(view, "actor", actor, end),
         kind=kind,
         change=change,
         after=after,
@@ -207,7 +221,7 @@ def get_changes(
     page = changes(view, query)
     answer: dict[str, Any] = {
         "from_position": span.start,
-        "to_position": span.end,
+        "to_position": end,
         "items": [
             {
                 "position": c.position,
@@ -220,9 +234,9 @@ def get_changes(
             }
             for c in page.items
         ],
-        "next_cursor": None if page.next is None else params.encode_cursor(page.next),
+        "next_cursor": next_cursor(end, page.next),
     }
-    return _json(msgspec.json.encode(answer), span.end)
+    return _json(msgspec.json.encode(answer), end)
 
 
 @read_route(routes, "/timeline/counts", schemas.Counts)

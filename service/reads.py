@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote_to_bytes
 from uuid import UUID
 
@@ -23,10 +23,10 @@ from litestar.params import FromPath, FromQuery, Parameter, PathParameter
 
 from domain import rules
 from domain.application import recorded_at
-from domain.errors import InvalidTime, TimelineError
+from domain.errors import TimelineError
 from domain.ids import NAMESPACE, record_id
 from domain.records import KINDS
-from projections import actors, topics
+from projections import actors, topics, whosaid
 from projections.rows import RowsView, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline
 from projections.whosaid import entity, who_said_what
@@ -40,6 +40,7 @@ from service.writes import PLURAL
 
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
 JSON = "application/json"
+T = TypeVar("T")
 
 
 routes = Routes()
@@ -67,9 +68,11 @@ def _route(
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """The position an answer is as of; None: as the read models stand now."""
+    """The position an answer is as of; None: as the read models stand now. `fixed`: no
+    write can move it (a position asked for, or an instant a later event has passed)."""
 
     at: int | None
+    fixed: bool = False
 
     def position(self, view: RowsView) -> int:
         """What the answer reflects (`X-Timeline-Position`): the position asked for, or
@@ -123,10 +126,11 @@ async def reading(
         at, final = await position_as_of(s, params.instant(as_of, "as_of"), "as_of")
         if final:
             mark_fixed(request)
-        return Reading(at)
+        return Reading(at, final)
     if as_of_position is not None:
         mark_fixed(request)
-    return Reading(as_of_position)
+        return Reading(as_of_position, True)
+    return Reading(None)
 
 
 async def position_as_of(s: Services, instant: datetime, field: str) -> tuple[int, bool]:
@@ -188,6 +192,78 @@ async def _reach(s: Services, position: int, field: str) -> None:
         )
 
 
+def pinned(
+    at: Reading, cursor: str | None, now: Callable[[], int], read: Callable[[Any], T]
+) -> tuple[int, T | None]:
+    """The position a page of a list answers as of, and where in the list it starts (None:
+    the first page), as `read` takes it from the cursor. A walk's first page is as of the
+    point asked, or now (`now()`); its cursors carry that position, so that every later
+    page answers as of the same point, whatever was written meanwhile. A cursor given with
+    another fixed point is a 422: a walk has one point. (An instant that no later event
+    has passed yet maps to later positions as the log grows: the cursor's holds.)"""
+    value = params.decode_cursor(cursor)
+    if value is None:
+        return (now() if at.at is None else at.at), None
+    try:
+        position, after = value
+        if type(position) is not int or not 0 <= position < params.MAX_POSITION or after is None:
+            raise ValueError
+        start = read(after)
+    except (ValueError, TypeError, TimelineError):
+        raise params.not_a_cursor() from None
+    if at.fixed and at.at != position:
+        raise HttpProblem(
+            422,
+            f"continues a walk as of position {position}: give it with that point, or alone",
+            field="cursor",
+        )
+    return position, start
+
+
+def listed(
+    request: Request[Any, Any, Any],
+    view: RowsView,
+    at: Reading,
+    cursor: str | None,
+    read: Callable[[Any], T],
+) -> tuple[int, T | None]:
+    """`pinned`, for a list of the read models: now is the position they have reached.
+    A page after the first is as of a position, so its answer is fixed."""
+    position, start = pinned(at, cursor, view.position, read)
+    if start is not None:
+        behind(services(request.app.state), position, view.position())
+        mark_fixed(request)
+    return position, start
+
+
+def behind(s: Services, position: int, reached: int) -> None:
+    """A cursor's position must be one the read models hold: after a rebuild they may
+    not have reached it again (503); past the log's head, no walk was ever as of it."""
+    if position <= reached:
+        return
+    if position > s.timeline.head_position():
+        raise params.not_a_cursor()
+    raise HttpProblem(
+        503,
+        f"the read models have not reached position {position} yet; retry shortly",
+        field="cursor",
+        headers={"Retry-After": "1"},
+    )
+
+
+def next_cursor(position: int, after: Any) -> str | None:
+    """The cursor of the page after this one, if one follows (`after` not None)."""
+    return None if after is None else params.encode_cursor([position, after])
+
+
+def offset(value: Any) -> int:
+    """A cursor's place in a list read whole and cut into pages (never 0: that is the
+    first page, which has no cursor)."""
+    if type(value) is not int or not 0 < value < params.MAX_POSITION:
+        raise ValueError
+    return value
+
+
 def _json(body: bytes, position: int, extra: dict[str, str] | None = None) -> Response[Any]:
     """A read's answer: the position it reflects and its tag (`extra` may give its own);
     `service/caching.py` adds its freshness and answers If-None-Match."""
@@ -197,6 +273,7 @@ def _json(body: bytes, position: int, extra: dict[str, str] | None = None) -> Re
 
 @_route("/timeline", schemas.Page)
 def get_timeline(
+    request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
     since: FromQuery[str | None] = None,
@@ -211,26 +288,24 @@ def get_timeline(
     s = services(state)
     start, end = params.window(since, until)
     view = s.models.view("timeline")
-    position = at.position(view)
+    position, after = listed(request, view, at, cursor, _timeline_after)
     query = TimelineQuery(
-        topic=known(view, "topic", topic, at.at),
-        actor=known(view, "actor", actor, at.at),
+        topic=known(view, "topic", topic, position),
+        actor=known(view, "actor", actor, position),
         kind=params.choice(kind, "kind", KINDS),
         since=start,
         until=end,
-        at=at.at,
         limit=params.limit(limit),
-        after=_timeline_cursor(cursor),
+        after=after,
+        at=position,
     )
     page = timeline(view, query)
-    next_cursor = (
-        None if page.next is None else params.encode_cursor([utc_text(page.next[0]), page.next[1]])
-    )
+    following = None if page.next is None else [utc_text(page.next[0]), page.next[1]]
     body = (
         b'{"items":['
         + ",".join(page.items).encode()
         + b'],"next_cursor":'
-        + msgspec.json.encode(next_cursor)
+        + msgspec.json.encode(next_cursor(position, following))
         + b"}"
     )
     return _json(body, position)
@@ -245,42 +320,56 @@ def known(view: RowsView, what: str, value: str | None, at: int | None) -> str |
     return slug
 
 
-def _timeline_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    value = params.decode_cursor(cursor)
-    if value is None:
-        return None
-    try:
-        start, position = value
-        if not isinstance(start, str) or not isinstance(position, int):
-            raise ValueError
-        if not 0 <= position < params.MAX_POSITION:
-            raise ValueError
-        return rules.occurred(start, "cursor").start, position
-    except (ValueError, TypeError, InvalidTime):
-        raise params.not_a_cursor() from None
+def _timeline_after(value: Any) -> tuple[datetime, int]:
+    """The key of the last item of the page before: its occurred start and first position."""
+    start, first = value
+    if not isinstance(start, str) or type(first) is not int or not 0 <= first < params.MAX_POSITION:
+        raise ValueError
+    return rules.occurred(start, "cursor").start, first
+
+
+Limit = Annotated[
+    int, Parameter(description="How many a page holds, from 1 to 500 (the default 50).")
+]
+Cursor = Annotated[
+    str | None,
+    Parameter(
+        description="Where the page starts: the next_cursor of the page before. It carries "
+        "the position the walk's first page answered as of, and the page answers as of it "
+        "too (as_of or as_of_position, if given, must name the same point)."
+    ),
+]
 
 
 @_route("/topics/{id:str}/who-said-what", schemas.WhoSaidWhat)
 def get_who_said_what(
+    request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
     id: FromPath[str],
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response[bytes]:
-    """For a topic and its descendants: who said what, each speaker's records in order."""
+    """For a topic and its descendants: who said what, each speaker's records in order.
+    A page holds `limit` records, counted through the speakers in their order; a speaker
+    whose records run on is listed again at the top of the next page, with the rest."""
     s = services(state)
     slug = params.slug(id, "id")
     assert slug is not None
     start, end = params.window(since, until)
+    size = params.limit(limit)
     view = s.models.view("who-said-what")
-    position = at.position(view)
-    answer = who_said_what(view, slug, start, end, at.at, raw=True)
+    position, after = listed(request, view, at, cursor, offset)
+    answer = who_said_what(view, slug, start, end, position, raw=True)
     if answer is None:
         raise HttpProblem(
             404, f"no topic {slug!r}" + ("" if at.at is None else " at that point"), field="id"
         )
-    return _json(msgspec.json.encode(answer), position)
+    found, following = whosaid.page(answer, after or 0, size)
+    body = {**found, "next_cursor": next_cursor(position, following)}
+    return _json(msgspec.json.encode(body), position)
 
 
 def _record_routes(kind: str) -> None:
@@ -304,20 +393,62 @@ def _record_routes(kind: str) -> None:
         id = record_id(kind, key)
         return _record(services(state), kind, id, at, "key", f"with key {key!r}")
 
-    def get_history(state: State, id: FromPath[UUID]) -> Response[bytes]:
+    def get_history(
+        state: State,
+        at: NamedDependency[Reading],
+        id: FromPath[UUID],
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Response[bytes]:
+        """Every event of the record in version order, with the position of each. Now
+        is the log's head: the events the read models have not read yet show position 0."""
         s = services(state)
         known = positions(s.models.view("timeline"), str(id))
-        events = [event_out(e, known.get(e.originator_version)) for e in s.timeline.history(id)]
-        if not events or not _is_kind(s, kind, id):
-            raise HttpProblem(404, f"no {kind} {id}", field="id")
-        page = schemas.EventPage(events=events, next_after=events[-1].position)
-        return _json(msgspec.json.encode(page), s.timeline.head_position())
+        position, after = pinned(at, cursor, s.timeline.head_position, _versions)
+        if after is not None and position > s.timeline.head_position():
+            raise params.not_a_cursor()
+        events = list(s.timeline.history(id))
+        if events and not _is_kind(s, kind, id):
+            events = []
+        size = params.limit(limit)
+        if after is None:  # a walk lists the versions there were at its first page
+            seen = [
+                e
+                for e in events
+                if at.at is None or 0 < known.get(e.originator_version, 0) <= at.at
+            ]
+            after = (0, seen[-1].originator_version if seen else 0)
+        first, last = after
+        shown = [e for e in events if first < e.originator_version <= last][: size + 1]
+        if not shown:
+            then = "" if at.at is None else " at that point"
+            raise HttpProblem(404, f"no {kind} {id}{then}", field="id")
+        more = len(shown) > size
+        shown = shown[:size]
+        following = [shown[-1].originator_version, last] if more else None
+        page = {
+            "items": [event_out(e, known.get(e.originator_version)) for e in shown],
+            "next_cursor": next_cursor(position, following),
+        }
+        return _json(msgspec.json.encode(page), position)
 
     _route(base, schemas.Item, (*READ_ERRORS, 410))(get_record)
     _route(f"/{PLURAL[kind]}/by-key/{{key:path}}", schemas.Item, (*READ_ERRORS, 410))(
         get_record_by_key
     )
-    _route(f"{base}/history", schemas.EventPage)(get_history)
+    _route(f"{base}/history", schemas.HistoryPage)(get_history)
+
+
+def _versions(value: Any) -> tuple[int, int]:
+    """The last version of the page before, and the last of the walk."""
+    first, last = value
+    if (
+        type(first) is not int
+        or type(last) is not int
+        or not 0 < first < last < params.MAX_POSITION
+    ):
+        raise ValueError
+    return first, last
 
 
 KEY = (
@@ -400,22 +531,28 @@ def event_out(event: Any, position: int | None) -> schemas.Event:
 
 @_route("/actors", schemas.ActorPage)
 def list_actors(
+    request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
-    limit: FromQuery[int] = 50,
-    cursor: FromQuery[str | None] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response[bytes]:
+    """Every actor, in id order."""
     s = services(state)
-    after = params.decode_cursor(cursor)
-    if after is not None and (not isinstance(after, str) or params.slug(after, "cursor") is None):
-        raise params.not_a_cursor()
     view = s.models.view("actors")
-    position = at.position(view)
-    found = actors.actors(view, at.at, params.limit(limit), after)
-    more = len(found) > limit
-    found = found[:limit]
-    page = {"items": found, "next_cursor": params.encode_cursor(found[-1]["id"]) if more else None}
+    position, after = listed(request, view, at, cursor, _actor_after)
+    size = params.limit(limit)
+    found = actors.actors(view, position, size, after)
+    following = found[size - 1]["id"] if len(found) > size else None
+    page = {"items": found[:size], "next_cursor": next_cursor(position, following)}
     return _json(msgspec.json.encode(page), position)
+
+
+def _actor_after(value: Any) -> str:
+    """The id of the last actor of the page before."""
+    if not isinstance(value, str):
+        raise ValueError
+    return rules.slug(value, "cursor")
 
 
 @_route("/actors/{id:str}", schemas.ActorProfile)
@@ -438,15 +575,21 @@ def get_actor(
 
 @_route("/topics", schemas.TopicPage)
 def list_topics(
+    request: Request[Any, Any, Any],
     state: State,
     at: NamedDependency[Reading],
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response[bytes]:
     """The topic tree, depth first, with counts (direct, and with descendants)."""
     s = services(state)
     view = s.models.view("topics")
-    position = at.position(view)
-    tree = topics.topic_tree(view, at.at)
-    return _json(msgspec.json.encode({"items": tree, "next_cursor": None}), position)
+    position, after = listed(request, view, at, cursor, offset)
+    start, size = after or 0, params.limit(limit)
+    tree = topics.topic_tree(view, position)
+    following = start + size if len(tree) > start + size else None
+    page = {"items": tree[start : start + size], "next_cursor": next_cursor(position, following)}
+    return _json(msgspec.json.encode(page), position)
 
 
 @_route("/topics/{id:str}", schemas.TopicOut)

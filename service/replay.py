@@ -21,7 +21,7 @@ from projections.rows import RowsView
 from projections.runner import Runner
 from projections.sqlite import MEMORY, SqliteDatabase, SqliteRows
 from projections.timeline import TimelineQuery, timeline
-from projections.whosaid import who_said_what
+from projections.whosaid import page, who_said_what
 
 FORMATS = ("json", "ndjson", "csv")
 EXPORTS = ("ndjson", "csv", "timelinejs")
@@ -68,7 +68,12 @@ def _fields(query: TimelineQuery) -> dict[str, Any]:
 
 
 def who_said(view: RowsView, topic: str, query: TimelineQuery) -> dict[str, Any] | None:
-    return who_said_what(view, topic, query.since, query.until, query.at)
+    """The whole answer, as the API's one page that holds every record."""
+    answer = who_said_what(view, topic, query.since, query.until, query.at)
+    if answer is None:
+        return None
+    every = sum(speaker["count"] for speaker in answer["speakers"])
+    return {**page(answer, 0, every)[0], "next_cursor": None}
 
 
 CSV_COLUMNS = (

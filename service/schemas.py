@@ -244,8 +244,11 @@ class SpeakerActor(Struct, kw_only=True):
 
 
 class Speaker(Struct, kw_only=True):
+    """A speaker on a page of who said what: its records there, in occurred order. A
+    speaker whose records run past the page's end is listed again, first on the next."""
+
     actor: SpeakerActor
-    count: int
+    count: Annotated[int, Meta(description="all the speaker's records, on every page")]
     first_at: Annotated[
         str, Meta(description="the UTC start of the occurred time of the speaker's first record")
     ]
@@ -259,6 +262,9 @@ class Speaker(Struct, kw_only=True):
         Precision, Meta(description="to what precision last_at is known: its occurred_precision")
     ]
     records: list[Item]
+    offset: Annotated[
+        int, Meta(description="the place of this page's first record among the `count`")
+    ]
 
 
 class TopicRef(Struct, kw_only=True):
@@ -269,6 +275,7 @@ class TopicRef(Struct, kw_only=True):
 class WhoSaidWhat(Struct, kw_only=True):
     topic: TopicRef
     speakers: list[Speaker]
+    next_cursor: str | None
 
 
 class ActorOut(Struct, kw_only=True):
@@ -330,6 +337,13 @@ class Event(Struct, kw_only=True):
 class EventPage(Struct, kw_only=True):
     events: list[Event]
     next_after: int
+
+
+class HistoryPage(Struct, kw_only=True):
+    """A record's events in version order (position 0: not read by the read models yet)."""
+
+    items: list[Event]
+    next_cursor: str | None
 
 
 class ProjectionOut(Struct, kw_only=True):

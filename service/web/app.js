@@ -217,23 +217,27 @@ function reload() {
 }
 
 async function loadReference() {
-  const [t, a] = await Promise.all([api("/topics"), allActors()]);
-  topics = new Map(t.body.items.map((x) => [x.id, x]));
-  actors = new Map(a.map((x) => [x.id, x]));
-  fillSelect($("f-topic"), "All topics", t.body.items.map((x) => [x.id, `${"\u00a0\u00a0".repeat(x.depth)}${x.label} (${x.total})`]), state.topic);
-  fillSelect($("f-actor"), "All actors", a.map((x) => [x.id, x.name]), state.actor);
+  const [t, a] = await Promise.all([allPages("/topics"), allPages("/actors", {}, {}, 20)]);
+  const tree = t.flatMap((page) => page.items);
+  const people = a.flatMap((page) => page.items).sort((x, y) => x.name.localeCompare(y.name));
+  topics = new Map(tree.map((x) => [x.id, x]));
+  actors = new Map(people.map((x) => [x.id, x]));
+  fillSelect($("f-topic"), "All topics", tree.map((x) => [x.id, `${"\u00a0\u00a0".repeat(x.depth)}${x.label} (${x.total})`]), state.topic);
+  fillSelect($("f-actor"), "All actors", people.map((x) => [x.id, x.name]), state.actor);
 }
 
-async function allActors() {
-  const out = [];
+// The pages of a list, 500 at a time, following each page's cursor (every page answers
+// as of the first's point); `most` pages at most.
+async function allPages(path, params = {}, options = {}, most = Infinity) {
+  const pages = [];
   let cursor = "";
-  for (let n = 0; n < 20; n++) {
-    const page = await api("/actors", { limit: 500, cursor });
-    out.push(...page.body.items);
+  while (pages.length < most) {
+    const page = await api(path, { ...params, limit: 500, cursor }, options);
+    pages.push(page.body);
     if (!page.body.next_cursor) break;
     cursor = page.body.next_cursor;
   }
-  return out.sort((x, y) => x.name.localeCompare(y.name));
+  return pages;
 }
 
 function fillSelect(select, all, options, chosen) {
@@ -600,8 +604,15 @@ async function loadWho() {
   $("who-hint").hidden = Boolean(state.topic);
   if (!state.topic) { box.replaceChildren(); return; }
   try {
-    const r = await api(`/topics/${encodeURIComponent(state.topic)}/who-said-what`, { since: state.since, until: state.until });
-    const columns = r.body.speakers.map((s) => h("section", { class: "speaker" },
+    const pages = await allPages(`/topics/${encodeURIComponent(state.topic)}/who-said-what`, { since: state.since, until: state.until });
+    // A speaker whose records run past a page's end comes first on the next, with the rest.
+    const speakers = [];
+    for (const s of pages.flatMap((page) => page.speakers)) {
+      const last = speakers[speakers.length - 1];
+      if (last && s.offset > 0 && last.actor.id === s.actor.id) last.records.push(...s.records);
+      else speakers.push({ ...s, records: [...s.records] });
+    }
+    const columns = speakers.map((s) => h("section", { class: "speaker" },
       h("h3", { text: `${s.actor.name} (${s.count})` }),
       h("ol", {}, s.records.map((item) => h("li", {},
         h("button", { type: "button", class: "record-link", "data-record": `${item.kind}:${item.id}`, onclick: () => busy(() => openRecord(item.kind, item.id)) },
@@ -673,8 +684,7 @@ async function openRecord(kind, id) {
   const base = `/${PLURAL[kind]}/${id}`;
   try {
     await referenceReady; // topics' labels, organisations' names
-    const historyPage = await api(`${base}/history`, {}, { known: false });
-    const events = historyPage.body.events;
+    const events = (await allPages(`${base}/history`, {}, { known: false })).flatMap((page) => page.items);
     const versions = [];
     for (const e of events) {
       if (/\.(Recorded|Corrected|SourceAdded|TopicsTagged|TopicsUntagged)$/.test(e.type) && e.position) {

@@ -255,3 +255,33 @@ def test_it_reads_at_a_phones_width_and_by_keyboard(demo: Served, page: Page) ->
     assert page.evaluate("document.activeElement.id") == "panel-close"
     page.keyboard.press("Escape")
     assert not page.locator("#panel").is_visible()
+
+
+def test_who_said_what_shows_every_record_when_they_fill_more_than_a_page(
+    demo: Served, page: Page
+) -> None:
+    # A topic of 520 statements, more than the 500 a page of who-said-what holds: 300 of
+    # Trump's, then 220 of Hegseth's, whose records run on from the first page.
+    topic = "paged-topic"
+    demo.post("/topics", {"id": topic, "label": "Paged"})
+    for n in range(520):
+        speaker = "donald-trump" if n < 300 else "pete-hegseth"
+        last = demo.post(
+            "/statements",
+            {
+                "speaker": speaker,
+                "summary": f"Remark {n}",
+                "occurred_at": f"{2000 + n // 28}-01-{1 + n % 28:02d}",
+                "channel": "interview",
+                "topics": [topic],
+                "sources": [{"publisher": "BBC News", "url": "https://www.bbc.com/news"}],
+            },
+        )
+    path = f"/topics/{topic}/who-said-what"
+    first = demo.get(path, limit=500, min_position=last["position"]).json()
+    assert first["next_cursor"] is not None
+    # The page follows the cursor: one column a speaker, each with all its records.
+    open_page(page, f"{demo.base}/?topic={topic}&view=who")
+    columns = page.locator("#who .speaker")
+    assert columns.locator("h3").all_inner_texts() == ["Donald Trump (300)", "Pete Hegseth (220)"]
+    assert [columns.nth(n).locator("li").count() for n in range(2)] == [300, 220]

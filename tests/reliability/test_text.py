@@ -90,7 +90,7 @@ def test_quotes_and_excerpts_are_stored_and_served_byte_for_byte(
         read = api.read(f"/statements/{id}")
         page = api.read("/timeline", {"actor": "mark-rutte", "limit": 500})
         item = next(i for i in page.json()["items"] if i["id"] == id)
-        history = api.read(f"/statements/{id}/history").json()["events"]
+        history = api.read(f"/statements/{id}/history").json()["items"]
         stored = api.services.timeline.get_record("statement", UUID(id))
         for got in (
             read.json()["quote"],

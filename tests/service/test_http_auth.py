@@ -176,7 +176,7 @@ def check_writers_and_logs(api: Api, caplog: pytest.LogCaptureFixture) -> None:
         "admin": KEY_NAMES["admin"],
     }
     history = api.client.get(f"/statements/{written.json()['id']}/history")
-    assert history.json()["events"][0]["data"]["writer"] == KEY_NAMES["write"]
+    assert history.json()["items"][0]["data"]["writer"] == KEY_NAMES["write"]
     # No secret in the captured logs, the feed, or a key listing.
     assert caplog.records, "nothing was logged: the check would prove nothing"
     listing = json.dumps([vars_of(k) for k in api.services.keys.list()])

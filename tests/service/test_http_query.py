@@ -45,6 +45,10 @@ def query_parameters(api: Api) -> list[tuple[str, str, str]]:
 
 def test_a_query_parameter_given_twice_is_400_naming_it_on_every_route(api: Api) -> None:
     ids = record_ids(api)
+    for kind, id in ids.items():  # histories of three events: two pages of one, of two
+        for n in range(2):
+            source = {"publisher": "BBC News", "url": f"https://www.bbc.com/news/{n}"}
+            assert api.post(f"/{kind}s/{id}/sources", {"source": source}).status_code == 200
     asked = query_parameters(api)
     # Every route with a query parameter, each of them.
     assert {name for _, _, name in asked} == {*VALUES, "cursor"}

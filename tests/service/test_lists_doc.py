@@ -1,0 +1,81 @@
+"""The walks of docs/lists.md run on `timeline demo` as written (with `curl` and `jq`)
+and print what the document says they print."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.projections.workers_support import PATIENCE
+from tests.reliability.serving import Demo, free_port
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "lists.md"
+DEMO = "http://127.0.0.1:8000"
+
+
+def blocks() -> list[tuple[str, str]]:
+    """The document's fenced blocks: (language, text)."""
+    found: list[tuple[str, str]] = []
+    language: str | None = None
+    lines: list[str] = []
+    for line in DOC.read_text().splitlines():
+        if line.startswith("```") and language is None:
+            language, lines = line[3:], []
+        elif line.startswith("```") and language is not None:
+            found.append((language, "".join(f"{text}\n" for text in lines)))
+            language = None
+        elif language is not None:
+            lines.append(line)
+    return found
+
+
+def examples() -> list[tuple[str, list[str]]]:
+    """Each shell block, and what it prints: the plain block that follows it, or else
+    its own `# ` lines."""
+    found = []
+    every = blocks()
+    for (language, text), (after_language, after) in zip(
+        every, [*every[1:], ("", "")], strict=True
+    ):
+        if language == "sh":
+            comments = [
+                line.removeprefix("# ") for line in text.splitlines() if line.startswith("# ")
+            ]
+            found.append((text, after.splitlines() if not after_language and after else comments))
+    return found
+
+
+def ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/ready", timeout=2, trust_env=False).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_the_walks_of_the_lists_document_print_what_it_says(tmp_path: Path) -> None:
+    assert len(examples()) >= 4
+    port = free_port()
+    demo = Demo(tmp_path / "home", port)
+    try:
+        deadline = time.monotonic() + PATIENCE
+        demo.printed("a write key (shown once)", deadline)
+        base = f"http://127.0.0.1:{port}"
+        while not ready(base):
+            assert time.monotonic() < deadline, "\n".join(demo.output)
+            time.sleep(0.1)
+        # One shell runs the blocks in turn, as a reader would paste them.
+        script = "set -euo pipefail\n" + "".join(
+            f"{text.replace(DEMO, base)}\necho '--- end of example ---'\n" for text, _ in examples()
+        )
+        done = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, timeout=120, check=False
+        )
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        printed = done.stdout.split("--- end of example ---\n")
+        for (text, expected), got in zip(examples(), printed, strict=False):
+            assert [line.rstrip() for line in got.splitlines()] == expected, text
+    finally:
+        demo.close()
