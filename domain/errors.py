@@ -30,7 +30,14 @@ class InvalidInput(TimelineError):
 
 
 class InvalidTime(InvalidInput):
-    """An occurred time that cannot be read: naive, impossible, or not a string."""
+    """An occurred time that cannot be read. `impossible`: it is written in one of the
+    forms a time takes, but names no real time (`2014-13-01`, an offset beyond 14
+    hours, a time outside the calendar kept); otherwise it is not in those forms at all
+    (not a string, no offset, `yesterday`)."""
+
+    def __init__(self, message: str, *, field: str | None = None, impossible: bool = False) -> None:
+        super().__init__(message, field=field)
+        self.impossible = impossible
 
 
 class UnknownReference(TimelineError):

@@ -107,7 +107,9 @@ def _parse_date(text: str, m: re.Match[str], field: str) -> When:
     try:
         first = date(year, month, day)
     except ValueError as e:
-        raise InvalidTime(f"{text!r} is not a real date: {e}", field=field) from None
+        raise InvalidTime(
+            f"{text!r} is not a real date: {e}", field=field, impossible=True
+        ) from None
     start = datetime(first.year, first.month, first.day, tzinfo=UTC)
     if m["d"]:
         return When(text, "day", start, later(start, timedelta(days=1)), 0)
@@ -135,6 +137,7 @@ def _parse_instant(text: str, m: re.Match[str], field: str) -> When:
             raise InvalidTime(
                 f"{m['tz']!r} is not a UTC offset: offsets run from -14:00 to +14:00",
                 field=field,
+                impossible=True,
             )
         offset = sign * (hours * 60 + minutes)
     try:
@@ -150,13 +153,16 @@ def _parse_instant(text: str, m: re.Match[str], field: str) -> When:
             tzinfo=timezone(timedelta(minutes=offset)),
         )
     except ValueError as e:
-        raise InvalidTime(f"{text!r} is not a real instant: {e}", field=field) from None
+        raise InvalidTime(
+            f"{text!r} is not a real instant: {e}", field=field, impossible=True
+        ) from None
     try:
         start = local.astimezone(UTC)
     except OverflowError:
         raise InvalidTime(
             f"{text!r} is, in UTC, outside the times this service keeps ({_RANGE})",
             field=field,
+            impossible=True,
         ) from None
     if m["s"]:
         return When(text, "second", start, later(start, SECOND), offset)

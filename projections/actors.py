@@ -8,6 +8,7 @@ from typing import Any
 from domain.when import parse_when
 from projections.rows import RowsView, parse_utc
 from projections.sql import RECORD_KINDS, Sql, in_list, visible
+from projections.topics import labelled
 from projections.whosaid import entity
 
 LATEST = 10
@@ -47,7 +48,8 @@ def profile(view: RowsView, slug: str, at: int | None) -> dict[str, Any] | None:
     visible(q, "r", at)
     total_q = Sql(list(q.parts), list(q.params))
     q.add("ORDER BY r.start_at DESC, r.first_pos DESC LIMIT %s", LATEST)
-    latest = [json.loads(b) for (b,) in view.query(q.text, q.params)]
+    found_latest = [str(b) for (b,) in view.query(q.text, q.params)]
+    latest = [json.loads(b) for b in labelled(view, found_latest, at)]
     for item in latest:
         item["actor_role"] = role_at(found["roles"], item["occurred_at"])
     (count,) = view.query(

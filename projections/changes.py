@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from projections.rows import RowsView, parse_utc, utc_text
 from projections.sql import Sql, records
 from projections.timeline import topic_slugs
+from projections.topics import labelled
 
 # What every version of an item has anew: not what a change changed.
 STAMPS = ("version", "position", "recorded_at")
@@ -52,7 +53,7 @@ class Change:
     kind: str
     id: str
     fields: list[str]  # the item's fields that the change changed (STAMPS aside)
-    item: str  # the record's item after the change (retracted: before it), as stored
+    item: str  # the record's item after the change (retracted: before it), labelled
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,9 @@ def changes(view: RowsView, query: ChangesQuery) -> ChangePage:
         q.add(f"AND o.from_pos <> o.first_pos AND {change} = %s", query.change)
     q.add("ORDER BY k.position LIMIT %s", query.limit + 1)
     rows = view.query(q.text, q.params)
+    more, rows = len(rows) > query.limit, rows[: query.limit]
+    # Each item with its topics' labels as they stood at the span's end.
+    items = labelled(view, [row[5] for row in rows], query.end)
     found = [
         Change(
             position=int(position),
@@ -110,11 +114,13 @@ def changes(view: RowsView, query: ChangesQuery) -> ChangePage:
             kind=kind,
             id=ref,
             fields=[] if previous is None else _fields(body, previous),
-            item=body,
+            item=item,
         )
-        for position, recorded_at, change, kind, ref, body, previous in rows[: query.limit]
+        for (position, recorded_at, change, kind, ref, body, previous), item in zip(
+            rows, items, strict=True
+        )
     ]
-    return ChangePage(found, found[-1].position if len(rows) > query.limit else None)
+    return ChangePage(found, found[-1].position if more else None)
 
 
 def _fields(body: str, before: str) -> list[str]:

@@ -20,6 +20,7 @@ from projections.sql import (
     subtree,
     visible,
 )
+from projections.topics import labelled
 
 
 class TimelineProjection(RowsProjection):
@@ -46,7 +47,7 @@ class TimelineQuery:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    items: list[str]  # JSON bodies, ready to embed
+    items: list[str]  # JSON bodies with their topics' labels, ready to embed
     next: tuple[datetime, int] | None
 
 
@@ -73,7 +74,7 @@ def timeline(view: RowsView, query: TimelineQuery) -> Page:
         # timeline is read in order (`row_matches`).
         check = view.row_matches(query.q, filtered=links is not None)
         if check is None:
-            return _paged(view.query(*_found(view, query, slugs)), query.limit)
+            return _paged(view, view.query(*_found(view, query, slugs)), query)
         where = (Sql() if where is None else where.add("AND")).add(check[0], *check[1])
     q = in_order(
         "r.body, d.start_at, d.first_pos",
@@ -87,7 +88,7 @@ def timeline(view: RowsView, query: TimelineQuery) -> Page:
         limit=query.limit + 1,
     )
     q.add("ORDER BY d.start_at, d.first_pos")
-    return _paged(view.query(q.text, q.params), query.limit)
+    return _paged(view, view.query(q.text, q.params), query)
 
 
 def _found(view: RowsView, query: TimelineQuery, slugs: list[str] | None) -> tuple[str, list[Any]]:
@@ -110,11 +111,11 @@ def _found(view: RowsView, query: TimelineQuery, slugs: list[str] | None) -> tup
     return q.text, q.params
 
 
-def _paged(rows: list[tuple[Any, ...]], limit: int) -> Page:
-    more = len(rows) > limit
-    rows = rows[:limit]
+def _paged(view: RowsView, rows: list[tuple[Any, ...]], query: TimelineQuery) -> Page:
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
     last = (parse_utc(rows[-1][1]), int(rows[-1][2])) if more else None
-    return Page([r[0] for r in rows], last)
+    return Page(labelled(view, [r[0] for r in rows], query.at), last)
 
 
 def topic_slugs(view: RowsView, topic: str, at: int | None) -> list[str]:
@@ -124,12 +125,13 @@ def topic_slugs(view: RowsView, topic: str, at: int | None) -> list[str]:
 
 
 def record(view: RowsView, kind: str, id: str, at: int | None) -> str | None:
-    """One record's current item (or as it stood at a position)."""
+    """One record's current item (or as it stood at a position), with its topics'
+    labels then."""
     q = Sql().add(
         f"SELECT r.body FROM {view.prefix}_rows r WHERE r.ref = %s AND r.kind = %s AND", id, kind
     )
     found = view.query(visible(q, "r", at).text, q.params)
-    return str(found[0][0]) if found else None
+    return labelled(view, [str(found[0][0])], at)[0] if found else None
 
 
 def positions(view: RowsView, id: str) -> dict[int, int]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
+
+import msgspec
 
 from projections.rows import RowsView
 from projections.sql import Sql, visible
@@ -76,3 +79,41 @@ def topic_cycles(view: RowsView) -> list[list[str]]:
 def _topics(view: RowsView, at: int | None) -> dict[str, dict[str, Any]]:
     q = Sql().add(f"SELECT r.ref, r.body FROM {view.prefix}_rows r WHERE r.kind = 'topic' AND")
     return {ref: json.loads(body) for ref, body in view.query(visible(q, "r", at).text, q.params)}
+
+
+class _Tagged(msgspec.Struct):
+    """Only the topics of an item: the rest of its JSON is skipped unread."""
+
+    topics: list[str] = []
+
+
+_tagged = msgspec.json.Decoder(_Tagged).decode
+
+
+def labelled(view: RowsView, items: list[str], at: int | None) -> list[str]:
+    """Items as stored (JSON), each with `topic_labels`: the label of each of its topics
+    as the topic stood at `at` (None: now), since a topic may be relabelled after the
+    item was written. Spliced in front of the stored text, the rest left as it is."""
+    tagged = [_tagged(item).topics for item in items]
+    labels = topic_labels(view, {slug for slugs in tagged for slug in slugs}, at)
+    return [
+        '{"topic_labels":'
+        + msgspec.json.encode({slug: labels.get(slug, slug) for slug in slugs}).decode()
+        + ","
+        + item[1:]
+        for item, slugs in zip(items, tagged, strict=True)
+    ]
+
+
+def topic_labels(view: RowsView, slugs: Iterable[str], at: int | None) -> dict[str, str]:
+    """The label of each of these topics, as it stood at `at` (None: now)."""
+    wanted = sorted(slugs)
+    if not wanted:
+        return {}
+    refs, params = view.one_of("r.ref", wanted)
+    q = Sql().add(
+        f"SELECT r.ref, r.body FROM {view.prefix}_rows r WHERE r.kind = 'topic' AND {refs} AND",
+        *params,
+    )
+    found = view.query(visible(q, "r", at).text, q.params)
+    return {str(ref): str(json.loads(body)["label"]) for ref, body in found}

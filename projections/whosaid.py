@@ -11,6 +11,7 @@ import msgspec
 from projections.rows import RowsView, parse_utc, utc_text
 from projections.sql import Sql, in_order, visible
 from projections.timeline import topic_slugs
+from projections.topics import labelled
 
 SAID = ("statement", "announcement")
 
@@ -32,7 +33,8 @@ def who_said_what(
     *,
     raw: bool = False,
 ) -> dict[str, Any] | None:
-    """`{topic, speakers: [{actor, count, first_at, last_at, records}]}`, or None when the
+    """`{topic, speakers: [{actor, count, first_at, first_precision, last_at,
+    last_precision, records}]}`, or None when the
     topic is not defined (then, or at all). `raw`: records as the stored JSON, to embed
     as they are (`msgspec.Raw`), not decoded."""
     found = entity(view, "topic", topic, at)
@@ -44,20 +46,25 @@ def who_said_what(
     q = in_order("r.body, d.start_at", p, ("topic", slugs), SAID, (since, until), at)
     q.add("ORDER BY d.start_at, d.first_pos")
     decode = msgspec.Raw if raw else json.loads
-    said: dict[str, list[tuple[Any, Any]]] = {}  # by speaker: (occurred start, record)
-    for body, start_at in view.query(q.text, q.params):
-        record = decode(body)
-        for slug in _speakers(body):
-            said.setdefault(slug, []).append((start_at, record))
+    rows = view.query(q.text, q.params)
+    # By speaker: (occurred start, its precision, record).
+    said: dict[str, list[tuple[Any, str, Any]]] = {}
+    for body, (_, start_at) in zip(labelled(view, [r[0] for r in rows], at), rows, strict=True):
+        found_said, record = _said(body), decode(body)
+        for slug in _speakers(found_said):
+            said.setdefault(slug, []).append((start_at, found_said.occurred_precision, record))
     actors = _profiles(view, list(said), at)
     speakers: list[dict[str, Any]] = [
         {
             "actor": actors[slug],
             "count": len(records),
-            # As each record's occurred_at says: the UTC start of its occurred time.
+            # As each record's occurred_at says: the UTC start of its occurred time, and
+            # to what precision it is known.
             "first_at": utc_text(parse_utc(records[0][0])),
+            "first_precision": records[0][1],
             "last_at": utc_text(parse_utc(records[-1][0])),
-            "records": [record for _, record in records],
+            "last_precision": records[-1][1],
+            "records": [record for _, _, record in records],
         }
         for slug, records in said.items()
     ]
@@ -85,8 +92,10 @@ class _Named(msgspec.Struct):
 
 
 class _Said(msgspec.Struct):
-    """Only the speakers of an item: the rest of its JSON is skipped unread."""
+    """Only the speakers of an item and its precision: the rest of its JSON is skipped
+    unread."""
 
+    occurred_precision: str
     speaker: _Named | None = None
     by: list[_Named] = []
 
@@ -94,8 +103,7 @@ class _Said(msgspec.Struct):
 _said = msgspec.json.Decoder(_Said).decode
 
 
-def _speakers(body: str) -> list[str]:
-    said = _said(body)
+def _speakers(said: _Said) -> list[str]:
     return [said.speaker.id] if said.speaker is not None else [a.id for a in said.by]
 
 

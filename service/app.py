@@ -17,7 +17,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.application import Timeline
 from projections.models import ReadModels
-from service import browse, compression, openapi, ops, page, reads, writes
+from service import browse, compression, openapi, ops, page, params, reads, writes
 from service.caching import conditional
 from service.context import Services, services
 from service.cors import cors
@@ -159,7 +159,7 @@ def create_app(
             *page.routes.handlers(),
         ],
         guards=[guard],
-        before_request=reads.check_query,
+        before_request=params.check_query,
         dependencies={"at": Provide(reads.reading), "span": Provide(browse.spanning)},
         # Outermost first; Litestar's compression runs inside them all, so that a HEAD
         # tells the compressed length and a 304 drops the compressed body.

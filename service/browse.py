@@ -18,29 +18,22 @@ from litestar.params import FromQuery, QueryParameter
 
 from projections.changes import ChangesQuery, changes
 from projections.counts import counts
-from projections.rows import RowsView
 from projections.timeline import TimelineQuery
-from projections.whosaid import entity
-from service import schemas
+from service import params, schemas
 from service.caching import mark_fixed
 from service.context import services
 from service.problems import HttpProblem
 from service.reads import (
     Reading,
-    _instant,
     _json,
-    _limit,
     _reach,
-    _slug,
-    _window,
     behind,
-    check_position,
+    known,
     next_cursor,
     offset,
     pinned,
     position_as_of,
     read_route,
-    search_words,
 )
 from service.routing import Routes
 
@@ -79,10 +72,10 @@ async def spanning(
         raise HttpProblem(400, "give from or from_position, not both", field="from")
     if to is not None and to_position is not None:
         raise HttpProblem(400, "give to or to_position, not both", field="to")
-    check_position(from_position, "from_position")
-    check_position(to_position, "to_position")
-    since = None if from_ is None else _instant(from_, "from")
-    until = None if to is None else _instant(to, "to")
+    params.position(from_position, "from_position")
+    params.position(to_position, "to_position")
+    since = None if from_ is None else params.instant(from_, "from")
+    until = None if to is None else params.instant(to, "to")
     if since is not None and until is not None and since > until:
         raise HttpProblem(422, "must not be after to", field="from")
     view = s.models.view("timeline")
@@ -109,15 +102,6 @@ def _ordered(start: int, end: int, field: str) -> None:
         raise HttpProblem(422, f"is after the span's end, position {end}", field=field)
 
 
-def _known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
-    """The slug of a topic or an actor that was defined then (404 naming it if not)."""
-    slug = _slug(value, what)
-    if slug is not None and entity(view, what, slug, at) is None:
-        then = "" if at is None else " at that point"
-        raise HttpProblem(404, f"no {what} {slug!r}{then}", field=what)
-    return slug
-
-
 @read_route(routes, "/changes", schemas.ChangePage)
 def get_changes(
     state: State,
@@ -139,13 +123,13 @@ def get_changes(
     end, after = pinned(to, cursor, lambda: span.end, offset)
     behind(s, end, span.end)
     _ordered(span.start, end, "cursor")
-    size = _limit(limit)
+    size = params.limit(limit)
     view = s.models.view("timeline")
     query = ChangesQuery(
         start=span.start,
         end=end,
-        topic=_known(view, "topic", topic, end),
-        actor=_known(view, "actor", actor, end),
+        topic=known(view, "topic", topic, end),
+        actor=known(view, "actor", actor, end),
         kind=kind,
         change=change,
         after=after,
@@ -187,17 +171,17 @@ def get_counts(
     """How many records of the timeline (filtered as /timeline, `q` too) each day, week,
     month or year holds: the buckets that hold any, in order, and their total."""
     s = services(state)
-    start, end = _window(since, until)
+    start, end = params.window(since, until)
     view = s.models.view("timeline")
     position = at.position(view)
     query = TimelineQuery(
-        topic=_known(view, "topic", topic, at.at),
-        actor=_known(view, "actor", actor, at.at),
+        topic=known(view, "topic", topic, at.at),
+        actor=known(view, "actor", actor, at.at),
         kind=kind,
         since=start,
         until=end,
         at=at.at,
-        q=search_words(q),
+        q=params.search(q),
     )
     found = counts(view, bucket, query)
     answer = {

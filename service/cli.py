@@ -30,6 +30,7 @@ from domain.when import parse_when
 from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
 from projections.timeline import TimelineQuery
+from projections.whosaid import entity
 from service.backup import BackupRefused, export_events, open_backup, read_backup, restore_events
 from service.keys import KeyProblem, KeyStore
 from service.loader import (
@@ -529,6 +530,9 @@ def _question(
     _, timeline = _open()
     views = replay(timeline, READ_MODELS)
     at = position_for(views["timeline"], instant, as_of_position)
+    for what, slug in (("topic", topic), ("actor", actor)):
+        if slug is not None and entity(views["timeline"], what, slug, at) is None:
+            _fail(f"--{what}: no {what} {slug!r}" + ("" if at is None else " at that point"))
     query = TimelineQuery(
         topic=topic,
         actor=actor,

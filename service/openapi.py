@@ -24,8 +24,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from service import schemas
 from service.page import ASSETS, send_asset
+from service.params import MAX_LIMIT, MAX_SEARCH
 from service.problems import PROBLEM_JSON, TITLES
-from service.reads import MAX_LIMIT, MAX_SEARCH
 from service.routing import Routes
 
 routes = Routes()

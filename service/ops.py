@@ -19,18 +19,12 @@ from litestar.response import ServerSentEventMessage, Stream
 
 from domain.application import Author, Timeline
 from projections.topics import topic_cycles
-from service import schemas
+from service import params, schemas
 from service.context import Services, services
 from service.loader import load, new_batch_id
 from service.metrics import CONTENT_TYPE
 from service.problems import HttpProblem
-from service.reads import (
-    MAX_LIMIT,
-    _json,
-    check_position,
-    event_out,
-    read_route,
-)
+from service.reads import _json, event_out, read_route
 from service.routing import Routes
 from service.waiting import Busy, Message
 
@@ -64,10 +58,8 @@ def get_events(
 ) -> Response[bytes]:
     """Every domain event after a position, in position order."""
     s = services(state)
-    check_position(after, "after")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise HttpProblem(422, f"must be from 1 to {MAX_LIMIT}", field="limit")
-    events = _events(s, after, limit)
+    params.position(after, "after")
+    events = _events(s, after, params.limit(limit))
     page = schemas.EventPage(events=events, next_after=events[-1].position if events else after)
     return _json(msgspec.json.encode(page), s.timeline.head_position())
 
@@ -75,7 +67,7 @@ def get_events(
 @routes.add(
     get,
     "/events/stream",
-    opt={"scope": "read", "errors": (400, 401, 403, 503), "sse": True},
+    opt={"scope": "read", "errors": (400, 401, 403, 422, 503), "sse": True},
 )
 async def stream_events(
     request: Request[Any, Any, Any],
@@ -91,7 +83,7 @@ async def stream_events(
         if not re.fullmatch(r"[0-9]{1,18}", last.strip()):
             raise HttpProblem(400, "Last-Event-ID must be a position", field="last-event-id")
         start = int(last)
-    check_position(start, "after")
+    params.position(start, "after")
     if request.method == "HEAD":  # the stream's headers, and no stream to hold open
         return Stream(iter(()), media_type="text/event-stream", headers=STREAM_HEADERS)
     try:

@@ -97,8 +97,9 @@ def problem(
 def on_domain_error(_: Request[Any, Any, Any], exc: errors.TimelineError) -> Response[Any]:
     for cls, status, title in STATUS:
         if isinstance(exc, cls):
-            headers = {"ETag": f'"{exc.current}"'} if isinstance(exc, errors.StaleVersion) else {}
-            return problem(status, exc.message, exc.field, headers, title)
+            if isinstance(exc, errors.StaleVersion):  # the version If-Match named
+                return problem(status, exc.message, "if-match", {"ETag": f'"{exc.current}"'}, title)
+            return problem(status, exc.message, exc.field, {}, title)
     return problem(422, exc.message, exc.field)
 
 
@@ -111,16 +112,15 @@ def on_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail else TITLES.get(status, "")
     headers = dict(exc.headers or {})
     extra = exc.extra if isinstance(exc.extra, list) else []
-    body = Problem(
-        title=TITLES.get(status, "Error"),
-        status=status,
-        detail=detail,
-        errors=[
-            FieldError(field=str(e.get("key", "")), message=str(e.get("message", "")))
-            for e in extra
-            if isinstance(e, dict)
-        ],
-    )
+    named = [
+        FieldError(field=str(e.get("key", "")), message=str(e.get("message", "")))
+        for e in extra
+        if isinstance(e, dict)
+    ]
+    if status == 413:  # Litestar's limit on the body's size
+        detail = "the body is larger than this route takes"
+        named = [FieldError(field="body", message=detail)]
+    body = Problem(title=TITLES.get(status, "Error"), status=status, detail=detail, errors=named)
     return Response(
         msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
     )

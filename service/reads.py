@@ -6,13 +6,12 @@ model has it, so a client can read its own writes.
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
+from urllib.parse import unquote_to_bytes
 from uuid import UUID
 
 import anyio
@@ -20,17 +19,18 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, PathParameter
 
 from domain import rules
 from domain.application import recorded_at
-from domain.errors import InvalidInput, InvalidTime, TimelineError
+from domain.errors import TimelineError
+from domain.ids import NAMESPACE, record_id
 from domain.records import KINDS
 from projections import actors, topics, whosaid
-from projections.rows import RowsView, utc_text, words
+from projections.rows import RowsView, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline
-from projections.whosaid import who_said_what
-from service import schemas
+from projections.whosaid import entity, who_said_what
+from service import params, schemas
 from service.caching import mark_fixed, tag
 from service.context import Services, services
 from service.problems import HttpProblem
@@ -39,44 +39,18 @@ from service.waiting import Busy
 from service.writes import PLURAL
 
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
-MAX_LIMIT = 500
-MAX_POSITION = 2**62  # beyond any position a store will give; larger ints overflow SQLite
-MAX_SEARCH = 500  # characters of `q`
 JSON = "application/json"
-INTEGER_PARAMETERS = (
-    "limit",
-    "after",
-    "as_of_position",
-    "min_position",
-    "from_position",
-    "to_position",
-)
-_INTEGER = re.compile(r"-?[0-9]{1,30}")
 T = TypeVar("T")
 
 
 routes = Routes()
 
 
-async def check_query(request: Request[Any, Any, Any]) -> None:
-    """Before any route's parameters are read: each query parameter given once (none of
-    the service's takes a list, and Litestar would take one of `topic=a&topic=b` in
-    silence), and the integer ones written as ASCII digits (Litestar's lenient conversion
-    would read `limit=1e2` as 100)."""
-    params = request.query_params
-    for name in params:
-        if len(params.getall(name)) > 1:
-            raise HttpProblem(400, "give this parameter once", field=name)
-    for name in INTEGER_PARAMETERS:
-        value = params.get(name)
-        if value is not None and not _INTEGER.fullmatch(value):
-            raise HttpProblem(400, "must be a whole number written in digits", field=name)
-
-
 def read_route(
     routes: Routes, path: str, returns: type[Any], errors: tuple[int, ...] = READ_ERRORS
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A GET route of read scope (its query is checked by `check_query`, as every route's)."""
+    """A GET route of read scope (its query is checked by `params.check_query`, as every
+    route's)."""
     return routes.add(
         get,
         path,
@@ -106,19 +80,6 @@ class Reading:
         return view.position() if self.at is None else self.at
 
 
-def search_words(q: str | None) -> str | None:
-    """`q` as the read models search it (in normal form C), or a 422 naming it."""
-    if q is None:
-        return None
-    try:
-        text = rules.text(q, "q", max_length=MAX_SEARCH)
-    except InvalidInput as e:
-        raise HttpProblem(422, e.message, field="q") from None
-    if not words(text):
-        raise HttpProblem(422, "must hold a word to search for (a letter or a digit)", field="q")
-    return text
-
-
 async def reading(
     request: Request[Any, Any, Any],
     state: State,
@@ -133,11 +94,11 @@ async def reading(
     if as_of is not None and as_of_position is not None:
         raise HttpProblem(400, "give as_of or as_of_position, not both", field="as_of")
     for name, value in (("as_of_position", as_of_position), ("min_position", min_position)):
-        check_position(value, name)
+        params.position(value, name)
         if value:
             await _reach(s, value, name)
     if as_of is not None:
-        at, final = await position_as_of(s, _instant(as_of, "as_of"), "as_of")
+        at, final = await position_as_of(s, params.instant(as_of, "as_of"), "as_of")
         if final:
             mark_fixed(request)
         return Reading(at, final)
@@ -206,66 +167,6 @@ async def _reach(s: Services, position: int, field: str) -> None:
         )
 
 
-def check_position(value: int | None, field: str) -> None:
-    if value is not None and not 0 <= value < MAX_POSITION:
-        raise HttpProblem(400, f"must be from 0 to {MAX_POSITION - 1}", field=field)
-
-
-def _instant(value: str, field: str) -> datetime:
-    try:
-        when = rules.occurred(value, field)
-    except InvalidTime as e:
-        raise HttpProblem(422 if "offset" in e.message else 400, e.message, field=field) from None
-    if when.precision not in ("minute", "second"):
-        raise HttpProblem(
-            400, "must be an instant with a UTC offset, like 2025-02-20T00:00:00Z", field=field
-        )
-    return when.start
-
-
-def _window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
-    try:
-        start = None if since is None else rules.occurred(since, "since").start
-        end = None if until is None else rules.occurred(until, "until").end
-    except InvalidTime as e:
-        raise HttpProblem(422 if "offset" in e.message else 400, e.message, field=e.field) from None
-    return start, end
-
-
-def _slug(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return rules.slug(value, field)
-    except InvalidInput as e:
-        raise HttpProblem(400, e.message, field=field) from None
-
-
-def _limit(limit: int) -> int:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise HttpProblem(422, f"must be from 1 to {MAX_LIMIT}", field="limit")
-    return limit
-
-
-def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> Any:
-    if cursor is None:
-        return None
-    try:
-        if len(cursor) > 200:
-            raise ValueError
-        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError):
-        raise HttpProblem(400, "is not a cursor this service gave", field="cursor") from None
-
-
-def _bad_cursor() -> HttpProblem:
-    return HttpProblem(400, "is not a cursor this service gave", field="cursor")
-
-
 def pinned(
     at: Reading, cursor: str | None, now: Callable[[], int], read: Callable[[Any], T]
 ) -> tuple[int, T | None]:
@@ -275,16 +176,16 @@ def pinned(
     page answers as of the same point, whatever was written meanwhile. A cursor given with
     another fixed point is a 422: a walk has one point. (An instant that no later event
     has passed yet maps to later positions as the log grows: the cursor's holds.)"""
-    value = decode_cursor(cursor)
+    value = params.decode_cursor(cursor)
     if value is None:
         return (now() if at.at is None else at.at), None
     try:
         position, after = value
-        if type(position) is not int or not 0 <= position < MAX_POSITION or after is None:
+        if type(position) is not int or not 0 <= position < params.MAX_POSITION or after is None:
             raise ValueError
         start = read(after)
     except (ValueError, TypeError, TimelineError):
-        raise _bad_cursor() from None
+        raise params.not_a_cursor() from None
     if at.fixed and at.at != position:
         raise HttpProblem(
             422,
@@ -316,7 +217,7 @@ def behind(s: Services, position: int, reached: int) -> None:
     if position <= reached:
         return
     if position > s.timeline.head_position():
-        raise _bad_cursor()
+        raise params.not_a_cursor()
     raise HttpProblem(
         503,
         f"the read models have not reached position {position} yet; retry shortly",
@@ -327,13 +228,13 @@ def behind(s: Services, position: int, reached: int) -> None:
 
 def next_cursor(position: int, after: Any) -> str | None:
     """The cursor of the page after this one, if one follows (`after` not None)."""
-    return None if after is None else encode_cursor([position, after])
+    return None if after is None else params.encode_cursor([position, after])
 
 
 def offset(value: Any) -> int:
     """A cursor's place in a list read whole and cut into pages (never 0: that is the
     first page, which has no cursor)."""
-    if type(value) is not int or not 0 < value < MAX_POSITION:
+    if type(value) is not int or not 0 < value < params.MAX_POSITION:
         raise ValueError
     return value
 
@@ -362,21 +263,19 @@ def get_timeline(
     """Every current record in occurred order; `topic` includes its descendants; `q`
     keeps the records whose title, quote or summary holds its words."""
     s = services(state)
-    if kind is not None and kind not in KINDS:
-        raise HttpProblem(400, f"must be one of {', '.join(KINDS)}", field="kind")
-    start, end = _window(since, until)
+    start, end = params.window(since, until)
     view = s.models.view("timeline")
     position, after = listed(request, view, at, cursor, _timeline_after)
     query = TimelineQuery(
-        topic=_slug(topic, "topic"),
-        actor=_slug(actor, "actor"),
-        kind=kind,
+        topic=known(view, "topic", topic, position),
+        actor=known(view, "actor", actor, position),
+        kind=params.choice(kind, "kind", KINDS),
         since=start,
         until=end,
-        limit=_limit(limit),
+        limit=params.limit(limit),
         after=after,
         at=position,
-        q=search_words(q),
+        q=params.search(q),
     )
     page = timeline(view, query)
     following = None if page.next is None else [utc_text(page.next[0]), page.next[1]]
@@ -390,10 +289,19 @@ def get_timeline(
     return _json(body, position)
 
 
+def known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
+    """The slug of a topic or an actor that was defined then (404 naming it if not)."""
+    slug = params.slug(value, what)
+    if slug is not None and entity(view, what, slug, at) is None:
+        then = "" if at is None else " at that point"
+        raise HttpProblem(404, f"no {what} {slug!r}{then}", field=what)
+    return slug
+
+
 def _timeline_after(value: Any) -> tuple[datetime, int]:
     """The key of the last item of the page before: its occurred start and first position."""
     start, first = value
-    if not isinstance(start, str) or type(first) is not int or not 0 <= first < MAX_POSITION:
+    if not isinstance(start, str) or type(first) is not int or not 0 <= first < params.MAX_POSITION:
         raise ValueError
     return rules.occurred(start, "cursor").start, first
 
@@ -413,10 +321,10 @@ def get_who_said_what(
     A page holds `limit` records, counted through the speakers in their order; a speaker
     whose records run on is listed again at the top of the next page, with the rest."""
     s = services(state)
-    slug = _slug(id, "id")
+    slug = params.slug(id, "id")
     assert slug is not None
-    start, end = _window(since, until)
-    size = _limit(limit)
+    start, end = params.window(since, until)
+    size = params.limit(limit)
     view = s.models.view("who-said-what")
     position, after = listed(request, view, at, cursor, offset)
     answer = who_said_what(view, slug, start, end, position, raw=True)
@@ -437,16 +345,18 @@ def _record_routes(kind: str) -> None:
         at: NamedDependency[Reading],
         id: FromPath[UUID],
     ) -> Response[bytes]:
-        s = services(state)
-        view = s.models.view("timeline")
-        position = at.position(view)
-        found = record(view, kind, str(id), at.at)
-        if found is None:
-            _missing(s, kind, id, at)
-        assert found is not None
-        # Its version is its tag, strong, as writes compare If-Match (decision 019).
-        version = json.loads(found)["version"]
-        return _json(found.encode(), position, {"ETag": f'"{version}"'})
+        return _record(services(state), kind, id, at, "id", str(id))
+
+    def get_record_by_key(
+        request: Request[Any, Any, Any],
+        state: State,
+        at: NamedDependency[Reading],
+        key: Annotated[str, PathParameter(description=KEY)],
+    ) -> Response[bytes]:
+        """The record by its key: as `GET /{kind}s/{id}` answers for the id the key gives."""
+        key = _exact_key(request, key)
+        id = record_id(kind, key)
+        return _record(services(state), kind, id, at, "key", f"with key {key!r}")
 
     def get_history(
         state: State,
@@ -461,11 +371,11 @@ def _record_routes(kind: str) -> None:
         known = positions(s.models.view("timeline"), str(id))
         position, after = pinned(at, cursor, s.timeline.head_position, _versions)
         if after is not None and position > s.timeline.head_position():
-            raise _bad_cursor()
+            raise params.not_a_cursor()
         events = list(s.timeline.history(id))
         if events and not _is_kind(s, kind, id):
             events = []
-        size = _limit(limit)
+        size = params.limit(limit)
         if after is None:  # a walk lists the versions there were at its first page
             seen = [
                 e
@@ -488,15 +398,59 @@ def _record_routes(kind: str) -> None:
         return _json(msgspec.json.encode(page), position)
 
     _route(base, schemas.Item, (*READ_ERRORS, 410))(get_record)
+    _route(f"/{PLURAL[kind]}/by-key/{{key:path}}", schemas.Item, (*READ_ERRORS, 410))(
+        get_record_by_key
+    )
     _route(f"{base}/history", schemas.HistoryPage)(get_history)
 
 
 def _versions(value: Any) -> tuple[int, int]:
     """The last version of the page before, and the last of the walk."""
     first, last = value
-    if type(first) is not int or type(last) is not int or not 0 < first < last < MAX_POSITION:
+    if (
+        type(first) is not int
+        or type(last) is not int
+        or not 0 < first < last < params.MAX_POSITION
+    ):
         raise ValueError
     return first, last
+
+
+KEY = (
+    "The record's key, percent-encoded (a `/` as %2F): the record whose id is the UUID 5 "
+    f"of `<kind>:<key>` (`statement:rutte-square-mile`) in the namespace {NAMESPACE}."
+)
+
+
+def _exact_key(request: Request[Any, Any, Any], parsed: str) -> str:
+    """The key as the client percent-encoded it. Litestar's path parameter has lost what
+    routing normalises (a leading, trailing or doubled "/"), so it is read again from the
+    raw path, decoded once."""
+    raw = request.scope.get("raw_path")
+    if not raw or b"/by-key/" not in raw:
+        return parsed[1:]  # the parameter begins with its "/"
+    try:
+        # (Some servers leave the query on the raw path: a "?" in a key is %3F.)
+        encoded = raw.split(b"/by-key/", 1)[1].split(b"?", 1)[0]
+        return unquote_to_bytes(encoded).decode()
+    except UnicodeDecodeError:  # no key is such text: none has this record
+        raise HttpProblem(404, "no record has a key that is not UTF-8", field="key") from None
+
+
+def _record(
+    s: Services, kind: str, id: UUID, at: Reading, field: str, called: str
+) -> Response[bytes]:
+    """A record's item; `field` and `called` name the record as the path did, when there
+    is none."""
+    view = s.models.view("timeline")
+    position = at.position(view)
+    found = record(view, kind, str(id), at.at)
+    if found is None:
+        _missing(s, kind, id, at, field, called)
+    assert found is not None
+    # Its version is its tag, strong, as writes compare If-Match (decision 019).
+    version = json.loads(found)["version"]
+    return _json(found.encode(), position, {"ETag": f'"{version}"'})
 
 
 def _is_kind(s: Services, kind: str, id: UUID) -> bool:
@@ -507,17 +461,18 @@ def _is_kind(s: Services, kind: str, id: UUID) -> bool:
     return True
 
 
-def _missing(s: Services, kind: str, id: UUID, at: Reading) -> None:
+def _missing(s: Services, kind: str, id: UUID, at: Reading, field: str, called: str) -> None:
     try:
         rec = s.timeline.get_record(kind, id)
     except TimelineError:
-        raise HttpProblem(404, f"no {kind} {id}", field="id") from None
+        raise HttpProblem(404, f"no {kind} {called}", field=field) from None
     if rec.retracted is not None and at.at is None:
-        raise HttpProblem(410, f"this {kind} was retracted: {rec.retracted}", field="id")
+        raise HttpProblem(410, f"this {kind} was retracted: {rec.retracted}", field=field)
     raise HttpProblem(
         404,
-        f"no {kind} {id} " + ("at that point" if at.at is not None else "in the read model yet"),
-        field="id",
+        f"no {kind} {called} "
+        + ("at that point" if at.at is not None else "in the read model yet"),
+        field=field,
     )
 
 
@@ -551,7 +506,7 @@ def list_actors(
     s = services(state)
     view = s.models.view("actors")
     position, after = listed(request, view, at, cursor, _actor_after)
-    size = _limit(limit)
+    size = params.limit(limit)
     found = actors.actors(view, position, size, after)
     following = found[size - 1]["id"] if len(found) > size else None
     page = {"items": found[:size], "next_cursor": next_cursor(position, following)}
@@ -573,7 +528,7 @@ def get_actor(
 ) -> Response[bytes]:
     """An actor's profile: roles, aliases, counts by topic, latest records."""
     s = services(state)
-    slug = _slug(id, "id")
+    slug = params.slug(id, "id")
     assert slug is not None
     view = s.models.view("actors")
     position = at.position(view)
@@ -595,7 +550,7 @@ def list_topics(
     s = services(state)
     view = s.models.view("topics")
     position, after = listed(request, view, at, cursor, offset)
-    start, size = after or 0, _limit(limit)
+    start, size = after or 0, params.limit(limit)
     tree = topics.topic_tree(view, position)
     following = start + size if len(tree) > start + size else None
     page = {"items": tree[start : start + size], "next_cursor": next_cursor(position, following)}
@@ -609,7 +564,7 @@ def get_topic(
     id: FromPath[str],
 ) -> Response[bytes]:
     s = services(state)
-    slug = _slug(id, "id")
+    slug = params.slug(id, "id")
     view = s.models.view("topics")
     position = at.position(view)
     found = next((t for t in topics.topic_tree(view, at.at) if t["id"] == slug), None)

@@ -181,6 +181,7 @@ _DERIVED = {
     "recorded_at",
     "first_recorded_at",
     "occurrence_kind",
+    "topic_labels",
 }
 
 

@@ -47,6 +47,7 @@ OccurrenceKind = Literal[
     "annexation", "invasion", "call", "meeting", "agreement", "sanction", "election", "other"
 ]
 RecordKind = Literal["statement", "announcement", "occurrence"]
+Precision = Literal["year", "month", "day", "minute", "second"]
 
 
 class Body(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -105,7 +106,7 @@ class StatementIn(Body, kw_only=True):
     occurred_at: When
     channel: Channel
     location: Short | None = None
-    topics: Slugs
+    topics: Slugs = []
     mentions: Slugs = []
     sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
 
@@ -118,7 +119,7 @@ class AnnouncementIn(Body, kw_only=True):
     occurred_at: When
     channel: Channel
     location: Short | None = None
-    topics: Slugs
+    topics: Slugs = []
     mentions: Slugs = []
     sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
 
@@ -202,13 +203,20 @@ class Item(Struct, kw_only=True, omit_defaults=True):
     id: str
     key: str
     occurred_at: str
-    occurred_precision: Literal["year", "month", "day", "minute", "second"]
+    occurred_precision: Precision
     occurred_as_given: str
     version: int
     position: int
     recorded_at: str
     first_recorded_at: str
     topics: list[str] = []
+    topic_labels: Annotated[
+        dict[str, str],
+        Meta(
+            description="each of `topics` with its label as the topic stood at the "
+            "answer's position (a topic may be relabelled after the record was written)"
+        ),
+    ]
     sources: list[Source] = []
     speaker: ActorRef | None = None
     by: list[ActorRef] | None = None
@@ -241,8 +249,18 @@ class Speaker(Struct, kw_only=True):
 
     actor: SpeakerActor
     count: Annotated[int, Meta(description="all the speaker's records, on every page")]
-    first_at: str
-    last_at: str
+    first_at: Annotated[
+        str, Meta(description="the UTC start of the occurred time of the speaker's first record")
+    ]
+    first_precision: Annotated[
+        Precision, Meta(description="to what precision first_at is known: its occurred_precision")
+    ]
+    last_at: Annotated[
+        str, Meta(description="the UTC start of the occurred time of the speaker's last record")
+    ]
+    last_precision: Annotated[
+        Precision, Meta(description="to what precision last_at is known: its occurred_precision")
+    ]
     records: list[Item]
     offset: Annotated[
         int, Meta(description="the place of this page's first record among the `count`")

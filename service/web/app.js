@@ -540,10 +540,15 @@ function drawStrip(counts, w, bucket) {
 
 const byVisId = new Map();
 
+// A topic's label as the item's answer gave it (as of its position), else as /topics did.
+function topicLabel(item, t) {
+  return (item.topic_labels && item.topic_labels[t]) || topics.get(t)?.label || t;
+}
+
 function groupsOf(item) {
   if (state.rows === "topic") {
     const ts = item.topics && item.topics.length ? item.topics : ["(no topic)"];
-    return ts.map((t) => ({ id: `topic:${t}`, label: topics.get(t)?.label || t }));
+    return ts.map((t) => ({ id: `topic:${t}`, label: topicLabel(item, t) }));
   }
   const people = who(item);
   if (!people.length) return [{ id: "actor:", label: "(no actor)" }];
@@ -734,7 +739,7 @@ async function recordView(kind, item, gone, versions, retraction) {
   }
   if (item.mentions && item.mentions.length) parts.push(h("p", { text: `Mentions: ${item.mentions.map((m) => m.name).join(", ")}` }));
   if (item.location) parts.push(h("p", { text: `Where: ${item.location}` }));
-  if (item.topics && item.topics.length) parts.push(h("p", { text: `Topics: ${item.topics.map((t) => topics.get(t)?.label || t).join(", ")}` }));
+  if (item.topics && item.topics.length) parts.push(h("p", { text: `Topics: ${item.topics.map((t) => topicLabel(item, t)).join(", ")}` }));
   if (item.sources && item.sources.length) {
     parts.push(h("h4", { text: "Sources" }), h("ul", { class: "sources" }, item.sources.map((s) => h("li", {},
       safeLink(s.url, [s.publisher, s.title].filter(Boolean).join(": ")),
@@ -745,7 +750,8 @@ async function recordView(kind, item, gone, versions, retraction) {
   return parts;
 }
 
-const SKIP = new Set(["version", "position", "recorded_at", "first_recorded_at", "occurred_at", "occurred_precision"]);
+// A version's topic_labels follow its topics, as the labels stood when it is read.
+const SKIP = new Set(["version", "position", "recorded_at", "first_recorded_at", "occurred_at", "occurred_precision", "topic_labels"]);
 
 function historyView(versions, retraction) {
   const list = h("ol", { class: "history" });

@@ -271,7 +271,9 @@ class World:
                 },
                 "count": len(items),
                 "first_at": items[0]["occurred_at"],
+                "first_precision": items[0]["occurred_precision"],
                 "last_at": items[-1]["occurred_at"],
+                "last_precision": items[-1]["occurred_precision"],
                 "records": items,
             }
             for slug, items in said.items()
@@ -364,6 +366,8 @@ class World:
         out["position"] = rec.position
         out["recorded_at"] = utc(rec.recorded_at)
         out["first_recorded_at"] = utc(rec.first_recorded_at)
+        # Each topic's label as the world stands (a topic relabelled since says so).
+        out["topic_labels"] = {t: self.topics[t].label for t in rec.content.get("topics", [])}
         return out
 
     def person(self, slug: str) -> dict[str, str]:

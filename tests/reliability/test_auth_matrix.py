@@ -70,6 +70,7 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("POST", "/admin/backfill"): ADMIN,
     **{("GET", f"/{r}/{{id:uuid}}"): READ for r in RECORDS},
     **{("GET", f"/{r}/{{id:uuid}}/history"): READ for r in RECORDS},
+    **{("GET", f"/{r}/by-key/{{key:path}}"): READ for r in RECORDS},
     **{("POST", f"/{r}"): WRITE for r in RECORDS},
     **{
         ("POST", f"/{r}/{{id:uuid}}/{change}"): WRITE
@@ -128,6 +129,7 @@ def concrete(template: str, ids: dict[str, str]) -> str:
     kind = next((r for r in RECORDS if template.startswith(f"/{r}/")), None)
     path = template.replace("{id:uuid}", ids[kind] if kind else "")
     path = path.replace("{path:str}", "nothing-here")
+    path = path.replace("{key:path}", "no-such-key")
     return path.replace("{id:str}", "donald-trump" if path.startswith("/actors") else "crimea")
 
 

@@ -162,7 +162,7 @@ def extra_backfill_probes() -> Iterator[Probe]:
 
 def extra_query_probes(api: Api, method: str, template: str, path: str) -> Iterator[Probe]:
     doc = api.client.get("/schema/openapi.json").json()
-    spec_path = template.replace(":str}", "}").replace(":uuid}", "}")
+    spec_path = template.replace(":str}", "}").replace(":uuid}", "}").replace(":path}", "}")
     parameters = doc["paths"][spec_path][method.lower()].get("parameters", [])
     for parameter in (p for p in parameters if p["in"] == "query"):
         name, schema = parameter["name"], parameter.get("schema", {})

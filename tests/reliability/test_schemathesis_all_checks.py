@@ -105,7 +105,7 @@ class Fuzzer:
         self.checks = all_checks()
 
     def run(self, method: str, template: str, examples: int) -> tuple[list[str], Counter[str]]:
-        path = template.replace(":str}", "}").replace(":uuid}", "}")
+        path = template.replace(":str}", "}").replace(":uuid}", "}").replace(":path}", "}")
         operation = self.schema[path][method]
         headers = self.api.auth("admin" if template.startswith("/admin/") else "write")
         extra: dict[str, Any] = {"timeout": 0.3} if (method, template) == STREAM else {}

@@ -41,6 +41,9 @@ KEY_NAMES = {"read": "reader", "write": "writer-bot", "admin": "admin-script"}
 REVOKED_NAME = "revoked-bot"
 BBC = {"publisher": "BBC News", "url": "https://www.bbc.com/news/live/example"}
 NDJSON = "application/x-ndjson"
+# The reads that take no `min_position`: of the log itself, and /changes (whose
+# `to_position` waits).
+NOT_WAITING = ("/events", "/projections", "/health", "/ready", "/metrics", "/changes")
 
 JSONBody = Mapping[str, Any] | list[Any]
 
@@ -98,8 +101,10 @@ class Api:
         headers: Mapping[str, str] | None = None,
         who: str | None = None,
     ) -> httpx.Response:
-        """GET a read model once it reflects every write made so far."""
-        query = {"min_position": self.position, **(params or {})}
+        """GET a read model once it reflects every write made so far (on the routes
+        that take `min_position`)."""
+        waits = not path.startswith(NOT_WAITING) and not path.endswith("/history")
+        query = {**({"min_position": self.position} if waits else {}), **(params or {})}
         return self.client.get(path, params=query, headers={**self.auth(who), **(headers or {})})
 
     def backfill(self, lines: Iterable[Mapping[str, Any]], who: str = "admin") -> dict[str, Any]:
@@ -272,10 +277,20 @@ def record_ids(api: Api) -> dict[str, str]:
     return found
 
 
+# A key of the seed for each kind of record (`/{kind}s/by-key/{key}`).
+SEED_KEYS = {
+    "statement": "rutte-not-another-square-mile",
+    "announcement": "trump-putin-talks-immediately",
+    "occurrence": "crimea-seizure-2014",
+}
+
+
 def concrete(template: str, ids: Mapping[str, str], slug: str | None = None) -> str:
-    """A path template with ids that exist (or with `slug` in place of a slug id)."""
+    """A path template with ids and keys that exist (or with `slug` in place of a slug
+    id)."""
     kind = next((k for k in ids if template.startswith(f"/{k}s/")), None)
     path = template.replace("{id:uuid}", ids[kind] if kind else "")
+    path = path.replace("{key:path}", SEED_KEYS[kind] if kind else "")
     default = "donald-trump" if template.startswith("/actors/") else "negotiations"
     return path.replace("{id:str}", default if slug is None else slug)
 

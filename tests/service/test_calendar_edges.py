@@ -20,7 +20,7 @@ from domain.errors import InvalidTime
 from domain.when import LAST, parse_when
 from service import cli
 from service.loader import load
-from service.reads import encode_cursor
+from service.params import encode_cursor
 from tests.service.conftest import BBC, Api, Apps, statement
 
 EDGE = "9999-12-31T23:59:59Z"

@@ -123,7 +123,7 @@ def test_bad_parameters_are_problems_naming_them(api: Api) -> None:
     refused(404, "actor", actor="no-such-actor")
     refused(400, "topic", topic="Not A Slug")
     refused(400, "kind", kind="opinion")
-    refused(422, "since", since="the other day")  # as /timeline answers it
+    refused(400, "since", since="the other day")  # as /timeline answers it
     refused(422, "until", until="2025-02-12T10:00+15:00")
     refused(400, "as_of", as_of="2025-02-20T00:00:00Z", as_of_position=1)
     refused(422, "as_of_position", as_of_position=10**9)

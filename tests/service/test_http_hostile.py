@@ -244,7 +244,7 @@ def query_values(name: str, schema: dict[str, Any]) -> dict[str, str]:
 
 def query_parameters(api: Api, method: str, template: str) -> list[dict[str, Any]]:
     doc = api.client.get("/schema/openapi.json").json()
-    path = template.replace(":str}", "}").replace(":uuid}", "}")
+    path = template.replace(":str}", "}").replace(":uuid}", "}").replace(":path}", "}")
     parameters: list[dict[str, Any]] = doc["paths"][path][method.lower()].get("parameters", [])
     return [p for p in parameters if p["in"] == "query"]
 

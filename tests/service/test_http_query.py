@@ -37,7 +37,7 @@ def query_parameters(api: Api) -> list[tuple[str, str, str]]:
     paths = api.client.get("/schema/openapi.json").json()["paths"]
     found = []
     for method, template in operations():
-        path = template.replace(":str}", "}").replace(":uuid}", "}")
+        path = template.replace(":str}", "}").replace(":uuid}", "}").replace(":path}", "}")
         for parameter in paths[path][method.lower()].get("parameters", []):
             if parameter["in"] == "query":
                 found.append((method, template, parameter["name"]))

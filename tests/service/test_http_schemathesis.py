@@ -64,7 +64,7 @@ class Fuzzed:
 
     def failures(self, method: str, template: str, checks: list[Callable[..., Any]]) -> list[str]:
         """Fuzz one operation with valid, then invalid inputs; every failure found."""
-        path = template.replace(":str}", "}").replace(":uuid}", "}")
+        path = template.replace(":str}", "}").replace(":uuid}", "}").replace(":path}", "}")
         operation = self.schema[path][method]
         headers = self.api.auth("admin" if template.startswith("/admin/") else "write")
         # An event stream never ends: read what it has sent within a moment.

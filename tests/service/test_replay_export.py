@@ -257,3 +257,24 @@ def test_on_random_histories_replay_answers_as_the_api(
                 # Before the topic was defined both say so: 404 here, None offline.
                 assert offline == (wsw.json() if wsw.status_code == 200 else None)
                 assert wsw.status_code in (200, 404)
+
+
+def test_replay_refuses_a_topic_or_actor_it_does_not_know_then(tmp_path: Path) -> None:
+    env = {**os.environ, "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/store"}
+    cli = [sys.executable, "-m", "service.cli"]
+    subprocess.run([*cli, "seed"], env=env, check=True, capture_output=True)
+    out = str(tmp_path / "answer.json")
+    for asked, said in [
+        (["--topic", "no-such-topic"], "--topic: no topic 'no-such-topic'"),
+        (["--actor", "no-such-actor"], "--actor: no actor 'no-such-actor'"),
+        # Known now, but not at the log's start.
+        (["--topic", "negotiations", "--as-of-position", "0"], "at that point"),
+        (["--model", "who-said-what", "--topic", "no-such-topic"], "no topic"),
+    ]:
+        answer = subprocess.run(
+            [*cli, "replay", "-o", out, *asked], env=env, capture_output=True, text=True
+        )
+        # As the API's 404: a clear error, and a status that is not success.
+        assert answer.returncode == 2, (asked, answer.stderr)
+        assert said in answer.stderr
+    assert not Path(out).exists()
