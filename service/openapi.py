@@ -22,6 +22,7 @@ from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import JsonRenderPlugin
 
+from domain.ids import NAMESPACE
 from service import schemas
 from service.page import ASSETS, send_asset
 from service.params import MAX_LIMIT, MAX_SEARCH
@@ -98,8 +99,14 @@ def _record_operations(kind: str) -> dict[tuple[str, str], Op]:
             f"get{name}",
             f"Read {'an' if kind[0] in 'ao' else 'a'} {kind}",
             f"The {kind} as a timeline item: its fields, its actors with their names, its "
-            f"sources.{_AS_OF} 410 when it is retracted (read now); `ETag` is its version, "
-            "and `If-None-Match` with it answers 304.",
+            f"sources.{_AS_OF} 410 when it is retracted (read now); `ETag` is its version and "
+            "a digest of the item; `If-None-Match` with it answers 304.",
+        ),
+        ("GET", f"{base}/by-key/{{key}}"): Op(
+            f"get{name}ByKey",
+            f"Read {'an' if kind[0] in 'ao' else 'a'} {kind} by its key",
+            f"The {kind} whose key this is, answered as `GET {base}/{{id}}` answers for "
+            f"the id the key gives.{_AS_OF} 410 when it is retracted (read now).",
         ),
         ("GET", f"{base}/{{id}}/history"): Op(
             f"get{name}History",
@@ -271,6 +278,11 @@ PATH_PARAMETERS = {
     ("topics", "id"): f"The topic's slug ({_SLUG}).",
     **{
         (plural, "id"): f"The {kind}'s id: the UUID its write answered."
+        for kind, (plural, _, _) in _KINDS.items()
+    },
+    **{
+        (plural, "key"): f"The {kind}'s key, percent-encoded (a `/` as %2F): its id is "
+        f"the UUID 5 of `{kind}:<key>` in the namespace {NAMESPACE}."
         for kind, (plural, _, _) in _KINDS.items()
     },
 }

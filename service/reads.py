@@ -6,11 +6,12 @@ model has it, so a client can read its own writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 from uuid import UUID
 
@@ -19,12 +20,12 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, PathParameter
+from litestar.params import FromPath, FromQuery
 
 from domain import rules
 from domain.application import recorded_at
 from domain.errors import TimelineError
-from domain.ids import NAMESPACE, record_id
+from domain.ids import record_id
 from domain.records import KINDS
 from projections import actors, topics, whosaid
 from projections.rows import RowsView, utc_text
@@ -351,7 +352,7 @@ def _record_routes(kind: str) -> None:
         request: Request[Any, Any, Any],
         state: State,
         at: NamedDependency[Reading],
-        key: Annotated[str, PathParameter(description=KEY)],
+        key: FromPath[str],
     ) -> Response[bytes]:
         """The record by its key: as `GET /{kind}s/{id}` answers for the id the key gives."""
         key = _exact_key(request, key)
@@ -416,12 +417,6 @@ def _versions(value: Any) -> tuple[int, int]:
     return first, last
 
 
-KEY = (
-    "The record's key, percent-encoded (a `/` as %2F): the record whose id is the UUID 5 "
-    f"of `<kind>:<key>` (`statement:rutte-square-mile`) in the namespace {NAMESPACE}."
-)
-
-
 def _exact_key(request: Request[Any, Any, Any], parsed: str) -> str:
     """The key as the client percent-encoded it. Litestar's path parameter has lost what
     routing normalises (a leading, trailing or doubled "/"), so it is read again from the
@@ -448,9 +443,12 @@ def _record(
     if found is None:
         _missing(s, kind, id, at, field, called)
     assert found is not None
-    # Its version is its tag, strong, as writes compare If-Match (decision 019).
+    # Its tag is strong, as writes compare If-Match: its version, and a digest of the
+    # rest it shows that other aggregates keep (its topics' labels) (decision 019).
+    body = found.encode()
     version = json.loads(found)["version"]
-    return _json(found.encode(), position, {"ETag": f'"{version}"'})
+    digest = hashlib.blake2b(body, digest_size=8).hexdigest()
+    return _json(body, position, {"ETag": f'"{version}.{digest}"'})
 
 
 def _is_kind(s: Services, kind: str, id: UUID) -> bool:

@@ -30,7 +30,8 @@ def _author(request: Request[Any, Any, Any]) -> Author:
 
 
 def expected_version(request: Request[Any, Any, Any]) -> int | None:
-    """`If-Match: "<version>"` makes a write conditional, on one version: a list of them
+    """`If-Match: "<version>"` makes a write conditional, on one version (a record read's
+    `ETag`, `"<version>.<digest>"`, names its version the same way): a list of them
     (which RFC 9110 allows, to match any) is a 400, since a change is made to the version
     its client read. If-Match compares strongly, so a weak tag (`W/"3"`) never matches:
     a 412, whatever the version."""
@@ -46,7 +47,7 @@ def expected_version(request: Request[Any, Any, Any]) -> int | None:
             'If-Match compares strongly: a weak tag (W/) never matches; send the ETag, like "3"',
             field="if-match",
         )
-    value = value.strip('"')
+    value = value.strip('"').split(".", 1)[0]
     if not (value.isascii() and value.isdigit()) or len(value) > 18:  # not a superscript two
         raise HttpProblem(400, 'If-Match takes a version in quotes, like "3"', field="if-match")
     return int(value)

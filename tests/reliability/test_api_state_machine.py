@@ -497,7 +497,7 @@ class ApiMachine(RuleBasedStateMachine):
         else:
             assert answer.status_code == 200, answer.text
             assert seen(answer.json()) == item(rec, expected)
-            assert answer.headers["etag"] == f'"{expected.version}"'
+            assert answer.headers["etag"].startswith(f'"{expected.version}.')
         self.count("record_reads")
 
     def teardown(self) -> None:

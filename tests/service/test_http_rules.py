@@ -61,7 +61,7 @@ ROWS = [
     ("/timeline/counts", {"topic": "no-such-topic"}, 404, "topic"),
     ("/changes", {"actor": "no-such-actor"}, 404, "actor"),
     # A parameter the route does not take, or one given with another it excludes: 400.
-    ("/timeline", {"q": "putin"}, 400, "q"),
+    ("/timeline", {"search": "putin"}, 400, "search"),
     ("/events", {"as_of": AN_INSTANT}, 400, "as_of"),
     ("/timeline", {"as_of": AN_INSTANT, "as_of_position": 1}, 400, "as_of"),
 ]

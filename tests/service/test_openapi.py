@@ -86,17 +86,17 @@ def test_every_operation_and_parameter_is_described(document: dict[str, Any]) ->
 
 
 def test_a_route_or_a_parameter_added_without_its_line_in_the_tables_is_caught() -> None:
-    @get("/statements/by-key/{key:str}", opt={"scope": "read", "returns": schemas.Item})
-    async def by_key(key: FromPath[str], near: FromQuery[str | None] = None) -> None:
+    @get("/statements/by-title/{title:str}", opt={"scope": "read", "returns": schemas.Item})
+    async def by_title(title: FromPath[str], near: FromQuery[str | None] = None) -> None:
         """A docstring is no description: the tables are."""
 
-    app = Litestar([by_key], openapi_config=OpenAPIConfig(title="t", version="1"))
+    app = Litestar([by_title], openapi_config=OpenAPIConfig(title="t", version="1"))
     assert undocumented(openapi.build(app)) == [
-        "GET /statements/by-key/{key}: no operationId",
-        "GET /statements/by-key/{key}: no summary",
-        "GET /statements/by-key/{key}: no description",
-        "GET /statements/by-key/{key}: no description of key",
-        "GET /statements/by-key/{key}: no description of near",
+        "GET /statements/by-title/{title}: no operationId",
+        "GET /statements/by-title/{title}: no summary",
+        "GET /statements/by-title/{title}: no description",
+        "GET /statements/by-title/{title}: no description of title",
+        "GET /statements/by-title/{title}: no description of near",
     ]
 
 
