@@ -374,12 +374,17 @@ def demo(
 ) -> None:
     """Run the service on the embedded store with the seed data loaded (its settings,
     TIMELINE_CORS_ORIGINS among them, as for `serve`)."""
+    settings = _settings()
+    listener = _listen(host, port)  # before anything is printed or minted
+    with listener:  # closed however the demo ends
+        _demo(settings, listener, host, port)
+
+
+def _demo(settings: Settings, listener: socket.socket, host: str, port: int) -> None:
     import uvicorn
 
     from service.app import build_services, create_app
 
-    listener = _listen(host, port)  # before anything is printed or minted
-    settings = _settings()
     if not os.environ.get("TIMELINE_DATABASE_URL"):
         typer.echo(f"store: {settings.database_url}", err=True)
     try:
