@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import tempfile
 import time
@@ -66,6 +67,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument(
+        "--stores", default="sqlite,postgres", help="which stores to measure, comma-separated"
+    )
+    parser.add_argument("--json", type=Path, help="write the figures here too, as JSON")
+    parser.add_argument(
         "--url",
         default=os.environ.get(
             "TIMELINE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -73,23 +78,33 @@ def main() -> None:
     )
     args = parser.parse_args()
     tune_gc()  # as every `timeline` command does
+    stores = set(args.stores.split(","))
+    found: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as directory:
         where = Path(directory)
-        sqlite = run(
-            parse_url(f"sqlite:///{where}/a"), parse_url(f"sqlite:///{where}/b"), args.events, where
-        )
-        _show("SQLite", sqlite)
+        if "sqlite" in stores:
+            found["sqlite"] = run(
+                parse_url(f"sqlite:///{where}/a"),
+                parse_url(f"sqlite:///{where}/b"),
+                args.events,
+                where,
+            )
+            _show("SQLite", found["sqlite"])
         schemas = [f"bench_backup_{uuid.uuid4().hex[:8]}" for _ in range(2)]
         try:
-            source, target = (parse_url(args.url, schema=s) for s in schemas)
-            pg = run(source, target, args.events, where)
-            _show("PostgreSQL", pg)
+            if "postgres" in stores:
+                source, target = (parse_url(args.url, schema=s) for s in schemas)
+                found["postgres"] = run(source, target, args.events, where)
+                _show("PostgreSQL", found["postgres"])
         finally:
             with psycopg.connect(parse_url(args.url).conninfo(), autocommit=True) as conn:
                 for schema in schemas:
                     conn.execute(
                         sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
                     )
+
+    if args.json is not None:
+        args.json.write_text(json.dumps(found, indent=2) + "\n")
 
 
 def _show(store: str, figures: dict[str, float]) -> None:

@@ -338,6 +338,23 @@ def run_module(module: str, records: int, database_url: str, logs: Path) -> dict
     return found
 
 
+def run_backup(events: int, database_url: str, logs: Path) -> dict[str, Any]:
+    """`python -m bench.backup` on PostgreSQL, in schemas of the suite's database."""
+    out = logs / "bench.backup.json"
+    args = ["-m", "bench.backup", "--events", str(events), "--stores", "postgres"]
+    args += ["--url", database_url, "--json", str(out)]
+    with (logs / "bench.backup.log").open("wb") as log:
+        done = subprocess.run(  # noqa: S603 (our own command line)
+            [sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, check=False
+        )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"bench.backup failed: {(logs / 'bench.backup.log').read_text()[-2000:]}"
+        )
+    found: dict[str, Any] = json.loads(out.read_text())["postgres"]
+    return found
+
+
 # The read workload ---------------------------------------------------------------------
 
 
@@ -1251,6 +1268,41 @@ def scenario_page(drawn: dict[str, Any], events: int) -> dict[str, Any]:
 # Main ----------------------------------------------------------------------------------
 
 
+def scenario_backup(figures: dict[str, Any]) -> dict[str, Any]:
+    events = int(figures["events"])
+    log = report.row(
+        f"bench.backup: log read + decode ({events:,} events)",
+        "events/s",
+        [float(figures["log read events/s"])],
+        short="its log read",
+    )
+    rows = [log]
+    for measure, name in (
+        ("timeline export --format events, plain", "export log.ndjson events/s"),
+        ("timeline export --format events, gzip", "export log.ndjson.gz events/s"),
+        (
+            "timeline restore (gzip file; events only, before the rebuild)",
+            "restore (gzip) events/s",
+        ),
+    ):
+        rows.append(report.row(measure, "events/s", [float(figures[name])], baseline=log))
+    size = float(figures["log.ndjson MB"]) * 1e6 / events
+    packed = float(figures["log.ndjson.gz MB"]) * 1e6 / events
+    return {
+        "id": 12,
+        "title": "Backup and restore of the whole log (PostgreSQL)",
+        "rows": rows,
+        "targets": [],
+        "notes": [
+            f"`python -m bench.backup` writes its own history of {events:,} events into a "
+            "schema of the suite's database, exports it plain and gzipped, and restores the "
+            "gzipped file into an empty schema (the same positions); the restore's rebuild of "
+            f"the read models is scenario 4's rate. A backup takes {size:,.0f} bytes an event "
+            f"plain, {packed:,.0f} gzipped."
+        ],
+    }
+
+
 def parse(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1390,6 +1442,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(f"bench.backfill --records {cfg.module_records}", flush=True)
         backfill = run_module("bench.backfill", cfg.module_records, db, logs)
         t = phase("bench.backfill", t)
+        print(f"bench.backup --events {cfg.module_records}", flush=True)
+        backup = run_backup(cfg.module_records, db, logs)
+        t = phase("bench.backup", t)
     results: dict[str, Any] = {
         "suite": {
             "command": cfg.command,
@@ -1417,6 +1472,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             scenario_counts(cfg, runs, workload),
             scenario_changes(cfg, runs, workload),
             scenario_page(drawn, built["events"]),
+            scenario_backup(backup),
         ],
         "runs": runs.as_dict(),
         "profiles": {
@@ -1424,7 +1480,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             **{f"rebuild: {n}": built[n]["profile"] for n in PROJECTIONS if "profile" in built[n]},
             **({"backfill": loaded["profile"]} if "profile" in loaded else {}),
         },
-        "modules": {"bench.catchup": catchup, "bench.backfill": backfill},
+        "modules": {"bench.catchup": catchup, "bench.backfill": backfill, "bench.backup": backup},
     }
     report.write(results, cfg.json_path, cfg.markdown_path)
     report.print_table(results)

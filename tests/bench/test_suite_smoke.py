@@ -37,7 +37,7 @@ def test_the_smoke_run_reports_every_scenario_with_numbers(tmp_path: Path) -> No
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     results = json.loads(out.read_text())
     # Every scenario, each with rows of finite numbers and its targets judged.
-    assert [s["id"] for s in results["scenarios"]] == list(range(1, 12))
+    assert [s["id"] for s in results["scenarios"]] == list(range(1, 13))
     for scenario in results["scenarios"]:
         assert scenario["rows"], scenario["title"]
         for row in scenario["rows"]:
@@ -48,7 +48,8 @@ def test_the_smoke_run_reports_every_scenario_with_numbers(tmp_path: Path) -> No
                     assert math.isfinite(row[key]["median"]), (scenario["title"], row)
             if "ratio" in row:
                 assert math.isfinite(row["ratio"]), (scenario["title"], row)
-        assert scenario["targets"], scenario["title"]
+        # Each has its targets judged, but the backup's (12), which states its speed.
+        assert scenario["targets"] or scenario["id"] == 12, scenario["title"]
         assert all(isinstance(t["met"], bool) for t in scenario["targets"])
     # Load runs answered, and the machine they ran on is described.
     assert all(r["requests"] > 0 for runs in results["runs"].values() for r in runs)
