@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from eventsourcing.persistence import Notification, Tracking
 
@@ -233,13 +232,3 @@ def _in_thread(commit: Callable[[], None]) -> Future[None]:
 
 def _trace(error: BaseException) -> str:
     return "".join(traceback.format_exception(error)).strip()
-
-
-def nudge(runners: Sequence[Runner]) -> Any:
-    """A listener for `Timeline.listeners`: wake the runners after a write here."""
-
-    def wake(_: int) -> None:
-        for runner in runners:
-            runner.wake.set()
-
-    return wake

@@ -30,8 +30,6 @@ class Memo(Generic[K, V]):
         # went (17% of a 1M-event rebuild in docs/benchmarks.md's first full run).
         self._entries: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def peek(self, key: K) -> V | None:
         return self._entries.get(key)
@@ -39,9 +37,7 @@ class Memo(Generic[K, V]):
     def get(self, key: K, make: Callable[[], V]) -> V:
         found = self._entries.get(key)
         if found is not None:
-            self.hits += 1
             return found
-        self.misses += 1
         value = make()
         with self._lock:
             self._entries[key] = value

@@ -25,9 +25,9 @@ from service.context import services
 from service.problems import HttpProblem
 from service.reads import (
     Reading,
-    _json,
     _reach,
     behind,
+    json_answer,
     known,
     next_cursor,
     offset,
@@ -153,7 +153,7 @@ def get_changes(
         ],
         "next_cursor": next_cursor(end, page.next),
     }
-    return _json(msgspec.json.encode(answer), end)
+    return json_answer(msgspec.json.encode(answer), end)
 
 
 @read_route(routes, "/timeline/counts", schemas.Counts)
@@ -189,4 +189,4 @@ def get_counts(
         "items": [{"start": day, "count": n} for day, n in found],
         "total": sum(n for _, n in found),
     }
-    return _json(msgspec.json.encode(answer), position)
+    return json_answer(msgspec.json.encode(answer), position)

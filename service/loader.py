@@ -165,10 +165,6 @@ def _read_line(stream: IO[bytes]) -> bytes:
     return line
 
 
-def numbered_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    return open_lines(path)
-
-
 def load(
     app: Timeline,
     lines: Iterable[tuple[int, bytes]],

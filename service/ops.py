@@ -24,7 +24,7 @@ from service.context import Services, services
 from service.loader import load, new_batch_id
 from service.metrics import CONTENT_TYPE
 from service.problems import HttpProblem
-from service.reads import _json, event_out, read_route
+from service.reads import event_out, json_answer, read_route
 from service.routing import Routes
 from service.waiting import Busy, Message
 
@@ -61,7 +61,7 @@ def get_events(
     params.position(after, "after")
     events = _events(s, after, params.limit(limit))
     page = schemas.EventPage(events=events, next_after=events[-1].position if events else after)
-    return _json(msgspec.json.encode(page), s.timeline.head_position())
+    return json_answer(msgspec.json.encode(page), s.timeline.head_position())
 
 
 @routes.add(
@@ -139,7 +139,7 @@ def get_projections(state: State) -> Response[bytes]:
         for st in s.models.status()
     ]
     head = items[0].head if items else 0
-    return _json(msgspec.json.encode(schemas.ProjectionList(items=items)), head)
+    return json_answer(msgspec.json.encode(schemas.ProjectionList(items=items)), head)
 
 
 @routes.add(

@@ -35,9 +35,8 @@ from service import params, schemas
 from service.caching import mark_fixed, tag
 from service.context import Services, services
 from service.problems import HttpProblem
-from service.routing import Routes
+from service.routing import PLURAL, Routes
 from service.waiting import Busy
-from service.writes import PLURAL
 
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
 JSON = "application/json"
@@ -240,7 +239,7 @@ def offset(value: Any) -> int:
     return value
 
 
-def _json(body: bytes, position: int, extra: dict[str, str] | None = None) -> Response[Any]:
+def json_answer(body: bytes, position: int, extra: dict[str, str] | None = None) -> Response[Any]:
     """A read's answer: the position it reflects and its tag (`extra` may give its own);
     `service/caching.py` adds its freshness and answers If-None-Match."""
     headers = {"X-Timeline-Position": str(position), "ETag": tag(body), **(extra or {})}
@@ -287,7 +286,7 @@ def get_timeline(
         + msgspec.json.encode(next_cursor(position, following))
         + b"}"
     )
-    return _json(body, position)
+    return json_answer(body, position)
 
 
 def known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
@@ -335,7 +334,7 @@ def get_who_said_what(
         )
     found, following = whosaid.page(answer, after or 0, size)
     body = {**found, "next_cursor": next_cursor(position, following)}
-    return _json(msgspec.json.encode(body), position)
+    return json_answer(msgspec.json.encode(body), position)
 
 
 def _record_routes(kind: str) -> None:
@@ -396,7 +395,7 @@ def _record_routes(kind: str) -> None:
             "items": [event_out(e, known.get(e.originator_version)) for e in shown],
             "next_cursor": next_cursor(position, following),
         }
-        return _json(msgspec.json.encode(page), position)
+        return json_answer(msgspec.json.encode(page), position)
 
     _route(base, schemas.Item, (*READ_ERRORS, 410))(get_record)
     _route(f"/{PLURAL[kind]}/by-key/{{key:path}}", schemas.Item, (*READ_ERRORS, 410))(
@@ -448,7 +447,7 @@ def _record(
     body = found.encode()
     version = json.loads(found)["version"]
     digest = hashlib.blake2b(body, digest_size=8).hexdigest()
-    return _json(body, position, {"ETag": f'"{version}.{digest}"'})
+    return json_answer(body, position, {"ETag": f'"{version}.{digest}"'})
 
 
 def _is_kind(s: Services, kind: str, id: UUID) -> bool:
@@ -508,7 +507,7 @@ def list_actors(
     found = actors.actors(view, position, size, after)
     following = found[size - 1]["id"] if len(found) > size else None
     page = {"items": found[:size], "next_cursor": next_cursor(position, following)}
-    return _json(msgspec.json.encode(page), position)
+    return json_answer(msgspec.json.encode(page), position)
 
 
 def _actor_after(value: Any) -> str:
@@ -533,7 +532,7 @@ def get_actor(
     found = actors.profile(view, slug, at.at)
     if found is None:
         raise HttpProblem(404, f"no actor {slug!r}", field="id")
-    return _json(msgspec.json.encode(found), position)
+    return json_answer(msgspec.json.encode(found), position)
 
 
 @_route("/topics", schemas.TopicPage)
@@ -552,7 +551,7 @@ def list_topics(
     tree = topics.topic_tree(view, position)
     following = start + size if len(tree) > start + size else None
     page = {"items": tree[start : start + size], "next_cursor": next_cursor(position, following)}
-    return _json(msgspec.json.encode(page), position)
+    return json_answer(msgspec.json.encode(page), position)
 
 
 @_route("/topics/{id:str}", schemas.TopicOut)
@@ -568,7 +567,7 @@ def get_topic(
     found = next((t for t in topics.topic_tree(view, at.at) if t["id"] == slug), None)
     if found is None:
         raise HttpProblem(404, f"no topic {slug!r}", field="id")
-    return _json(msgspec.json.encode(found), position)
+    return json_answer(msgspec.json.encode(found), position)
 
 
 for _kind in KINDS:

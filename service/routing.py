@@ -22,7 +22,11 @@ from litestar.enums import HttpMethod
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.records import KINDS
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+PLURAL = {kind: f"{kind}s" for kind in KINDS}  # a record kind's path segment
 
 
 class Routes:

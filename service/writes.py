@@ -19,9 +19,8 @@ from projections.rows import utc_text
 from service import schemas
 from service.context import services
 from service.problems import HttpProblem, convert, decode
-from service.routing import Routes
+from service.routing import PLURAL, Routes
 
-PLURAL = {kind: f"{kind}s" for kind in KINDS}
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
 
 

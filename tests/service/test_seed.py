@@ -9,7 +9,7 @@ from typing import Any
 from domain.application import Author, Timeline
 from domain.ids import record_id
 from domain.records import RECORD_CLASSES
-from service.loader import load_files, numbered_lines, seed_files
+from service.loader import load_files, open_lines, seed_files
 
 SEED = Author(writer="seed")
 
@@ -17,7 +17,7 @@ SEED = Author(writer="seed")
 def _records(timeline: Timeline) -> list[tuple[str, dict[str, Any]]]:
     found = []
     for path in seed_files():
-        for _, raw in numbered_lines(path):
+        for _, raw in open_lines(path):
             line = json.loads(raw)
             if line["type"] in RECORD_CLASSES:
                 rec = timeline.get_record(line["type"], record_id(line["type"], line["key"]))
