@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.projections.workers_support import PATIENCE
-from tests.reliability.serving import Demo, free_port
+from tests.reliability.serving import running_demo
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "http.md"
 DEMO = "http://127.0.0.1:8000"
@@ -27,27 +24,9 @@ def examples() -> list[tuple[str, list[str]]]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    started = Demo(
-        tmp_path_factory.mktemp("http-doc"),
-        port,
-        settings={"TIMELINE_CORS_ORIGINS": "http://localhost:3000"},
-    )
-    try:
-        deadline = time.monotonic() + PATIENCE
-        started.printed("a write key (shown once)", deadline)
-        base = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "\n".join(started.output)
-            time.sleep(0.1)
+    settings = {"TIMELINE_CORS_ORIGINS": "http://localhost:3000"}
+    with running_demo(tmp_path_factory.mktemp("http-doc"), settings=settings) as (base, _):
         yield base
-    finally:
-        started.close()
 
 
 def test_the_document_has_an_example_of_each_part() -> None:

@@ -8,15 +8,12 @@ import json
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.projections.workers_support import PATIENCE
-from tests.reliability.serving import Demo, free_port
+from tests.reliability.serving import running_demo
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DEMO = "http://127.0.0.1:8000"
@@ -35,23 +32,8 @@ def examples() -> list[str]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    port = free_port()
-    demo = Demo(tmp_path_factory.mktemp("readme"), port)
-    try:
-        deadline = time.monotonic() + PATIENCE
-        key = demo.printed("a write key (shown once)", deadline)
-        base = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                if httpx.get(f"{base}/ready", timeout=2, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "\n".join(demo.output)
-            time.sleep(0.1)
-        yield base, key
-    finally:
-        demo.close()
+    with running_demo(tmp_path_factory.mktemp("readme")) as served:
+        yield served
 
 
 def test_the_readme_has_examples() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.projections.workers_support import PATIENCE
-from tests.reliability.serving import Demo, free_port
+from tests.reliability.serving import running_demo
 
 CHROMIUM = os.environ.get("TIMELINE_CHROMIUM") or shutil.which("chromium") or ""
 WAIT_MS = 30_000  # for the page to draw, on a loaded two-core machine
@@ -79,23 +77,8 @@ class Served:
 def start_demo(
     home: Path, database_url: str | None, settings: dict[str, str] | None = None
 ) -> Iterator[Served]:
-    port = free_port()
-    demo = Demo(home, port, database_url, settings)
-    try:
-        deadline = time.monotonic() + PATIENCE
-        key = demo.printed("a write key (shown once)", deadline)
-        base = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "\n".join(demo.output)
-            time.sleep(0.1)
+    with running_demo(home, database_url, settings) as (base, key):
         yield Served(base, key)
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

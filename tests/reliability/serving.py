@@ -215,3 +215,31 @@ class Demo:
         self.reader.join(5)
         assert self.process.stdout is not None
         self.process.stdout.close()
+
+
+@contextmanager
+def running_demo(
+    home: Path, database_url: str | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, str]]:
+    """`timeline demo` as a user runs it, once it answers with its read models caught up
+    (`/ready`): its URL and the write key it printed; stopped afterwards."""
+    port = free_port()
+    demo = Demo(home, port, database_url, settings)
+    try:
+        deadline = time.monotonic() + PATIENCE
+        key = demo.printed("a write key (shown once)", deadline)
+        base = f"http://127.0.0.1:{port}"
+        while not ready(base):
+            assert time.monotonic() < deadline, "\n".join(demo.output)
+            time.sleep(0.1)
+        yield base, key
+    finally:
+        demo.close()
+
+
+def ready(base: str) -> bool:
+    """Whether a service at `base` answers `/ready` with 200 (its read models caught up)."""
+    try:
+        return httpx.get(f"{base}/ready", timeout=2, trust_env=False).status_code == 200
+    except httpx.TransportError:
+        return False

@@ -10,16 +10,13 @@ import importlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-import httpx
 import pytest
 
-from tests.projections.workers_support import PATIENCE
-from tests.reliability.serving import Demo, free_port
+from tests.reliability.serving import running_demo
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "clients.md"
 CONFIG = DOCS.with_name("openapi-python-client.yaml")
@@ -30,25 +27,8 @@ PACKAGE = "timeline_client"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """`timeline demo` as a user runs it: its URL and the write key it prints."""
-    port = free_port()
-    demo = Demo(tmp_path_factory.mktemp("demo"), port)
-    try:
-        key = demo.printed("a write key (shown once)", time.monotonic() + PATIENCE)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + PATIENCE
-        while not _up(base):
-            assert time.monotonic() < deadline, "\n".join(demo.output)
-            time.sleep(0.1)
-        yield base, key
-    finally:
-        demo.close()
-
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200
-    except httpx.TransportError:
-        return False
+    with running_demo(tmp_path_factory.mktemp("demo")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

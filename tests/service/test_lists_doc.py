@@ -4,13 +4,9 @@ and print what the document says they print."""
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
-
-from tests.projections.workers_support import PATIENCE
-from tests.reliability.serving import Demo, free_port
+from tests.reliability.serving import running_demo
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "lists.md"
 DEMO = "http://127.0.0.1:8000"
@@ -48,24 +44,9 @@ def examples() -> list[tuple[str, list[str]]]:
     return found
 
 
-def ready(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/ready", timeout=2, trust_env=False).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
 def test_the_walks_of_the_lists_document_print_what_it_says(tmp_path: Path) -> None:
     assert len(examples()) >= 4
-    port = free_port()
-    demo = Demo(tmp_path / "home", port)
-    try:
-        deadline = time.monotonic() + PATIENCE
-        demo.printed("a write key (shown once)", deadline)
-        base = f"http://127.0.0.1:{port}"
-        while not ready(base):
-            assert time.monotonic() < deadline, "\n".join(demo.output)
-            time.sleep(0.1)
+    with running_demo(tmp_path / "home") as (base, _):
         # One shell runs the blocks in turn, as a reader would paste them.
         script = "set -euo pipefail\n" + "".join(
             f"{text.replace(DEMO, base)}\necho '--- end of example ---'\n" for text, _ in examples()
@@ -77,5 +58,3 @@ def test_the_walks_of_the_lists_document_print_what_it_says(tmp_path: Path) -> N
         printed = done.stdout.split("--- end of example ---\n")
         for (text, expected), got in zip(examples(), printed, strict=False):
             assert [line.rstrip() for line in got.splitlines()] == expected, text
-    finally:
-        demo.close()
