@@ -61,10 +61,11 @@ _AS_OF = (
 def _record_operations(kind: str) -> dict[tuple[str, str], Op]:
     plural, name, what = _KINDS[kind]
     base = f"/{plural}"
+    one = f"{'an' if kind[0] in 'ao' else 'a'} {kind}"  # "an announcement"
     return {
         ("POST", base): Op(
             f"create{name}",
-            f"Record {'an' if kind[0] in 'ao' else 'a'} {kind}",
+            f"Record {one}",
             f"Record {what}. Its id is made from its `key` (or, without one, from its "
             "content), so the same record sent again answers 200 with `duplicate: true` "
             "and stores nothing; the same key with other content is a 409. Every actor and "
@@ -72,7 +73,7 @@ def _record_operations(kind: str) -> dict[tuple[str, str], Op]:
         ),
         ("POST", f"{base}/{{id}}/corrections"): Op(
             f"correct{name}",
-            f"Correct {'an' if kind[0] in 'ao' else 'a'} {kind}",
+            f"Correct {one}",
             "Change some of its fields, giving the reason. The earlier version stays in "
             "the log: reads `as_of` a point before the correction answer as they did "
             "then. `null` removes an optional field; a retracted record cannot be "
@@ -80,37 +81,37 @@ def _record_operations(kind: str) -> dict[tuple[str, str], Op]:
         ),
         ("POST", f"{base}/{{id}}/retraction"): Op(
             f"retract{name}",
-            f"Retract {'an' if kind[0] in 'ao' else 'a'} {kind}",
+            f"Retract {one}",
             "Withdraw it, giving the reason: current reads leave it out (and a read of it "
             f"is 410); reads as of an earlier point still show it.{_IF_MATCH}",
         ),
         ("POST", f"{base}/{{id}}/sources"): Op(
             f"add{name}Source",
-            f"Add a source to {'an' if kind[0] in 'ao' else 'a'} {kind}",
+            f"Add a source to {one}",
             f"Add one more source (a publisher, an address, an excerpt).{_IF_MATCH}",
         ),
         ("POST", f"{base}/{{id}}/tags"): Op(
             f"tag{name}",
-            f"Tag or untag {'an' if kind[0] in 'ao' else 'a'} {kind}",
+            f"Tag or untag {one}",
             "Add topics to it, remove topics from it, or both in one change (stored "
             f"together or not at all).{_IF_MATCH}",
         ),
         ("GET", f"{base}/{{id}}"): Op(
             f"get{name}",
-            f"Read {'an' if kind[0] in 'ao' else 'a'} {kind}",
+            f"Read {one}",
             f"The {kind} as a timeline item: its fields, its actors with their names, its "
             f"sources.{_AS_OF} 410 when it is retracted (read now); `ETag` is its version and "
             "a digest of the item; `If-None-Match` with it answers 304.",
         ),
         ("GET", f"{base}/by-key/{{key}}"): Op(
             f"get{name}ByKey",
-            f"Read {'an' if kind[0] in 'ao' else 'a'} {kind} by its key",
+            f"Read {one} by its key",
             f"The {kind} whose key this is, answered as `GET {base}/{{id}}` answers for "
             f"the id the key gives.{_AS_OF} 410 when it is retracted (read now).",
         ),
         ("GET", f"{base}/{{id}}/history"): Op(
             f"get{name}History",
-            f"The history of {'an' if kind[0] in 'ao' else 'a'} {kind}",
+            f"The history of {one}",
             "Every event of the record, oldest first: recorded, corrected, sourced, "
             "tagged, retracted, each with its position in the log and when it was recorded."
             f"{_PAGED}",

@@ -108,3 +108,26 @@ def open_page(page: Page, url: str) -> None:
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_selector("body[data-busy='0']", state="attached")
     page.wait_for_selector(".vis-timeline")  # visible once the axis has drawn
+
+
+def watched(page: Page, base: str) -> tuple[list[str], list[str]]:
+    """Requests the page makes outside `base` (aborted), and the errors of its console
+    and scripts; its Content-Security-Policy violations gather in `window.violations`."""
+    outside: list[str] = []
+    errors: list[str] = []
+
+    def only_the_service(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.context.route("**/*", only_the_service)
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => "
+        "(window.violations = window.violations || []).push(e.violatedDirective))"
+    )
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return outside, errors

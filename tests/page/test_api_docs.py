@@ -6,13 +6,12 @@ the document run as markup."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page
 
 from service import openapi
-from tests.page.conftest import Served, start_demo
+from tests.page.conftest import Served, start_demo, watched
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +26,7 @@ def open_docs(page: Page, url: str) -> None:
 
 
 def test_the_docs_page_shows_each_operation_as_a_person_reads_it(demo: Served, page: Page) -> None:
-    outside: list[str] = []
-
-    def only_the_service(route: Any) -> None:
-        if route.request.url.startswith(demo.base):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.context.route("**/*", only_the_service)
-    page.add_init_script(
-        "document.addEventListener('securitypolicyviolation', e => "
-        "(window.violations = window.violations || []).push(e.violatedDirective))"
-    )
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    outside, errors = watched(page, demo.base)
     open_docs(page, f"{demo.base}/schema#op-getWhoSaidWhat")
     # Every operation is listed with its summary.
     shown = page.locator("details.op > summary").all_inner_texts()

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import Dialog, Page
 
-from tests.page.conftest import Served, open_page
+from tests.page.conftest import Served, open_page, watched
 
 CORRECTED = "trump-would-love-russia-back-in-g7"
 OLD_SUMMARY = "Trump said he would love for Russia to rejoin the G7 group."
@@ -217,23 +217,7 @@ def test_a_hostile_record_appears_live_as_text(demo: Served, page: Page) -> None
 
 
 def test_the_page_needs_nothing_but_the_service(demo: Served, page: Page) -> None:
-    outside: list[str] = []
-
-    def only_the_service(route: Any) -> None:
-        if route.request.url.startswith(demo.base):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.context.route("**/*", only_the_service)
-    page.add_init_script(
-        "document.addEventListener('securitypolicyviolation', e => "
-        "(window.violations = window.violations || []).push(e.violatedDirective))"
-    )
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    outside, errors = watched(page, demo.base)
     open_page(page, f"{demo.base}/")
     assert int(page.locator("#timeline").get_attribute("data-items") or 0) >= 34
     assert page.locator(".vis-item").count() > 0

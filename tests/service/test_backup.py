@@ -180,11 +180,17 @@ def test_a_restored_store_has_every_event_and_answers_as_before_at_every_point(
         assert new == old, question
 
 
-def test_a_store_that_holds_an_event_is_refused_and_left_as_it_was(stores: Opened) -> None:
-    _, timeline = stores.store()
+def _seeded_backup(timeline: Timeline) -> io.BytesIO:
+    """The seed loaded into `timeline`, and its backup."""
     load_files(timeline, seed_files(), Author("seed"))
     backup = io.BytesIO()
     export_events(timeline, backup)
+    return backup
+
+
+def test_a_store_that_holds_an_event_is_refused_and_left_as_it_was(stores: Opened) -> None:
+    _, timeline = stores.store()
+    backup = _seeded_backup(timeline)
     _, other = stores.store()
     other.register_actor({"id": "someone", "name": "Someone", "kind": "person"}, EDITOR)
     backup.seek(0)
@@ -214,9 +220,7 @@ def _damaged(backup: bytes) -> dict[str, bytes]:
 
 def test_a_truncated_or_corrupted_file_is_refused_and_writes_nothing(stores: Opened) -> None:
     _, timeline = stores.store()
-    load_files(timeline, seed_files(), Author("seed"))
-    backup = io.BytesIO()
-    export_events(timeline, backup)
+    backup = _seeded_backup(timeline)
     _, empty = stores.store()
     for damage, data in _damaged(backup.getvalue()).items():
         with pytest.raises(BackupRefused):
@@ -236,9 +240,7 @@ def test_a_store_whose_states_are_compressed_travels_in_base64() -> None:
         "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
     }
     timeline = open_timeline(Store("memory://", "memory", env))
-    load_files(timeline, seed_files(), Author("seed"))
-    backup = io.BytesIO()
-    export_events(timeline, backup)
+    backup = _seeded_backup(timeline)
     event = json.loads(backup.getvalue().splitlines()[1])
     assert "state" not in event
     assert event["recorded_at"].startswith(str(datetime.now(UTC).year))
