@@ -19,7 +19,7 @@ run() {  # name, command...
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 for round in 1 2; do
-  run uvicorn .venv/bin/uvicorn --factory service.asgi:app --port 8899 --log-level warning --no-access-log
-  run granian .venv/bin/granian --interface asgi --factory --port 8899 --log-level warning service.asgi:app
+  run uvicorn .venv/bin/uvicorn --factory service.http.asgi:app --port 8899 --log-level warning --no-access-log
+  run granian .venv/bin/granian --interface asgi --factory --port 8899 --log-level warning service.http.asgi:app
 done
 rm -rf "$dir"

@@ -30,10 +30,10 @@ from psycopg import sql
 
 from bench.history import record_body, vocabulary, write
 from domain.application import Author
-from service.loader import load, open_lines
+from service.files.backfill import load, open_lines
 from service.process import tune_gc
-from service.readmodels import open_read_models
-from service.store import Store, open_timeline, parse_url
+from service.store.database import Store, open_timeline, parse_url
+from service.store.readmodels import open_read_models
 
 
 def make_file(path: Path, records: int, seed: int = 7) -> int:

@@ -22,9 +22,9 @@ from psycopg import sql
 
 from bench.catchup import read_log
 from bench.history import write
-from service.backup import export_events, open_backup, read_backup, restore_events
+from service.files.backup import export_events, open_backup, read_backup, restore_events
 from service.process import tune_gc
-from service.store import Store, open_timeline, parse_url
+from service.store.database import Store, open_timeline, parse_url
 
 ACTORS, TOPICS = 1000, 100
 

@@ -40,8 +40,8 @@ from domain.when import parse_when
 from projections.postgres import PostgresRows
 from projections.timeline import Page, TimelineQuery, timeline
 from projections.whosaid import page, who_said_what
-from service.schemas import StatementIn
-from service.store import parse_url
+from service.http.schemas import StatementIn
+from service.store.database import parse_url
 
 T = TypeVar("T")
 JSON = "application/json"

@@ -19,8 +19,8 @@ from psycopg import sql
 
 from bench.history import write
 from projections.models import PROJECTIONS
-from service.readmodels import open_read_models
-from service.store import open_timeline, parse_url
+from service.store.database import open_timeline, parse_url
+from service.store.readmodels import open_read_models
 
 
 def read_log(timeline: Any, batch: int = 500) -> int:

@@ -27,8 +27,8 @@ from projections.counts import counts
 from projections.postgres import PostgresRows
 from projections.rows import RowsView
 from projections.timeline import TimelineQuery, timeline
-from service.readmodels import open_read_models
-from service.store import Store, open_timeline, parse_url
+from service.store.database import Store, open_timeline, parse_url
+from service.store.readmodels import open_read_models
 
 SINCE, UNTIL = datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 3, 1, tzinfo=UTC)
 QUERIES: dict[str, TimelineQuery] = {

@@ -44,8 +44,8 @@ from bench.baseline_app import FLAT
 from bench.history import record_body, vocabulary
 from projections.models import PROJECTIONS
 from projections.sql import RECORD_KINDS
-from service.readmodels import open_read_models
-from service.store import open_timeline, parse_url
+from service.store.database import open_timeline, parse_url
+from service.store.readmodels import open_read_models
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTORS, TOPICS = 1000, 100

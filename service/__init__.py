@@ -1,4 +1,11 @@
-"""The adapters: settings and stores, the HTTP API (Litestar, msgspec) and the command line.
+"""The adapters, in four rooms that point one way — `cli` → `http` → `files` → `store`:
 
-May import `projections` and `domain`; nothing imports `service`.
+- `cli.py`: the `timeline` command;
+- `http/`: the API (Litestar, msgspec): app, handlers, schemas, errors, OpenAPI, the page;
+- `files/`: the file formats: backfill lines, backups, replays and exports;
+- `store/`: where a database URL becomes an event store, its recorders, the read models'
+  views and the API keys.
+
+`settings.py` and `process.py` serve every room. May import `projections` and `domain`;
+nothing imports `service`.
 """

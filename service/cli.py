@@ -31,9 +31,7 @@ from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
 from projections.timeline import TimelineQuery
 from projections.whosaid import entity
-from service.backup import BackupRefused, export_events, open_backup, read_backup, restore_events
-from service.keys import KeyProblem, KeyStore
-from service.loader import (
+from service.files.backfill import (
     BATCH_SIZE,
     GZIP_MAGIC,
     REVIEW_FILE,
@@ -44,10 +42,14 @@ from service.loader import (
     open_lines,
     seed_files,
 )
-from service.metrics import MULTIPROCESS_DIR
-from service.process import tune_gc
-from service.readmodels import open_read_models
-from service.replay import (
+from service.files.backup import (
+    BackupRefused,
+    export_events,
+    open_backup,
+    read_backup,
+    restore_events,
+)
+from service.files.replay import (
     all_items,
     backfill_lines,
     items_csv,
@@ -57,8 +59,10 @@ from service.replay import (
     who_said,
     write_answer,
 )
+from service.http.metrics import MULTIPROCESS_DIR
+from service.process import tune_gc
 from service.settings import Settings
-from service.store import (
+from service.store.database import (
     Store,
     StoreError,
     StoreUnreachable,
@@ -66,6 +70,8 @@ from service.store import (
     open_timeline,
     parse_url,
 )
+from service.store.keys import KeyProblem, KeyStore
+from service.store.readmodels import open_read_models
 
 # The closed sets the options take, written as types so that `--help` shows them as choices
 # (a test holds each to the set the code checks: SCOPES, FORMATS, EXPORTS, KINDS,
@@ -383,7 +389,7 @@ def demo(
 def _demo(settings: Settings, listener: socket.socket, host: str, port: int) -> None:
     import uvicorn
 
-    from service.app import build_services, create_app
+    from service.http.app import build_services, create_app
 
     if not os.environ.get("TIMELINE_DATABASE_URL"):
         typer.echo(f"store: {settings.database_url}", err=True)
@@ -449,7 +455,7 @@ def serve(
     _warn_capacity(store, workers * settings.pool_size)
     with _metrics_shared(workers):
         uvicorn.run(
-            "service.asgi:app",
+            "service.http.asgi:app",
             factory=True,
             host=host,
             port=port,

@@ -18,8 +18,8 @@ from psycopg import sql
 
 from domain.application import Author, Timeline
 from projections.models import ReadModels
-from service.readmodels import open_read_models
-from service.store import Store, open_timeline, parse_url
+from service.store.database import Store, open_timeline, parse_url
+from service.store.readmodels import open_read_models
 
 POSTGRES_URL = os.environ.get(
     "TIMELINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

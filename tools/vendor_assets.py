@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-VENDOR = Path(__file__).resolve().parent.parent / "service" / "web" / "vendor"
+VENDOR = Path(__file__).resolve().parent.parent / "service" / "http" / "web" / "vendor"
 MANIFEST = VENDOR / "vendor.json"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.backup import run
-from service.store import parse_url
+from service.store.database import parse_url
 
 
 def test_the_backup_benchmark_exports_and_restores_its_history(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from litestar.testing import TestClient
 from psycopg import ClientCursor, sql
 
 from bench.history import write
-from service.app import build_services, create_app
+from service.http.app import build_services, create_app
 from service.settings import Settings
 
 pytestmark = pytest.mark.postgres

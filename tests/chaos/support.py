@@ -23,9 +23,9 @@ from typing import IO, Any
 import httpx
 
 from domain.application import Author, Timeline
-from service.keys import KeyStore
-from service.readmodels import open_read_models
-from service.store import open_timeline, parse_url
+from service.store.database import open_timeline, parse_url
+from service.store.keys import KeyStore
+from service.store.readmodels import open_read_models
 from tests.chaos.cluster import free_port
 from tests.projections.workers_support import percentile
 
@@ -37,7 +37,7 @@ PROBLEM_JSON = "application/problem+json"
 
 @dataclass
 class ApiServer:
-    """A `service.asgi:app` served by uvicorn; its PostgreSQL sessions carry `name`."""
+    """A `service.http.asgi:app` served by uvicorn; its PostgreSQL sessions carry `name`."""
 
     name: str
     base: str
@@ -70,7 +70,7 @@ def api_server(
             "-m",
             "uvicorn",
             "--factory",
-            "service.asgi:app",
+            "service.http.asgi:app",
             "--host",
             "127.0.0.1",
             "--port",

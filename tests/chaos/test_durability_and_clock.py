@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from domain.application import Author
-from service.app import build_services
+from service.http.app import build_services
 from service.settings import Settings
-from service.store import StoreError, open_timeline, parse_url
+from service.store.database import StoreError, open_timeline, parse_url
 from tests.chaos.cluster import throwaway_cluster
 from tests.chaos.conftest import Figures
 from tests.service.conftest import ApiFactory, statement
@@ -96,7 +96,7 @@ _WRITER = textwrap.dedent(
     """
     import json, sys
     from domain.application import Author
-    from service.store import open_timeline, parse_url
+    from service.store.database import open_timeline, parse_url
     app = open_timeline(parse_url(sys.argv[1]))
     written = app.record("statement", json.loads(sys.argv[2]), Author("skewed-writer"))
     print(json.dumps({"id": str(written.id), "position": written.position,

@@ -27,8 +27,8 @@ import pytest
 
 from domain.application import Timeline
 from domain.ids import record_id
-from service.readmodels import open_read_models
-from service.store import open_timeline, parse_url
+from service.store.database import open_timeline, parse_url
+from service.store.readmodels import open_read_models
 from tests.chaos.cluster import Cluster, throwaway_cluster
 from tests.chaos.conftest import Figures
 from tests.chaos.support import api_server, make_key, ms, server_errors, time_figures

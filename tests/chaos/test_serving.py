@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from service.app import build_services
-from service.readmodels import open_read_models
+from service.http.app import build_services
 from service.settings import Settings
-from service.store import ServingDatastore, open_timeline, parse_url, share
+from service.store.database import ServingDatastore, open_timeline, parse_url, share
+from service.store.readmodels import open_read_models
 from tests.chaos.cluster import Cluster
 from tests.chaos.conftest import Figures
 from tests.chaos.support import (

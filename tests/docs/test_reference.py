@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from domain.application import Author, Timeline
-from service.loader import load
+from service.files.backfill import load
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page
 
-from service import openapi
+from service.http import openapi
 from tests.page.conftest import Served, start_demo, watched
 
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page
 
 from bench.history import write
-from service.store import open_timeline, parse_url
+from service.store.database import open_timeline, parse_url
 from tests.page.conftest import Served, open_page, start_demo
 
 RECORDS = 100_000

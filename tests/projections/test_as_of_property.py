@@ -39,8 +39,8 @@ from projections.timeline import record as record_at
 from projections.timeline import timeline as timeline_at
 from projections.topics import topic_tree
 from projections.whosaid import who_said_what
-from service.readmodels import open_read_models
-from service.store import Store, open_timeline
+from service.store.database import Store, open_timeline
+from service.store.readmodels import open_read_models
 from tests.conftest import make_store
 from tests.projections.model import World, fold
 

@@ -14,7 +14,7 @@ from projections.models import ReadModels
 from projections.rows import RowsView
 from projections.runner import Runner
 from projections.timeline import TimelineProjection
-from service.loader import load, load_files, seed_files
+from service.files.backfill import load, load_files, seed_files
 
 
 def _changes() -> list[tuple[int, bytes]]:

@@ -17,8 +17,8 @@ import psycopg
 from domain.application import Author, Timeline
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery, timeline
-from service.loader import load, load_files, seed_files
-from service.store import open_timeline, parse_url
+from service.files.backfill import load, load_files, seed_files
+from service.store.database import open_timeline, parse_url
 from tests.projections.workers_support import wait_until
 
 

@@ -16,7 +16,7 @@ from projections.models import ReadModels
 from projections.sqlite import TOKENIZER, fts_query
 from projections.timeline import TimelineQuery, topic_slugs
 from projections.timeline import timeline as timeline_page
-from service.loader import load_files, seed_files
+from service.files.backfill import load_files, seed_files
 
 SEARCHES = ["crimea", "Putin talks", "G7", "ukraine's", "annexed crimea 2014"]
 

@@ -13,7 +13,7 @@ from projections import actors, topics
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery, timeline
 from projections.whosaid import who_said_what
-from service.loader import load_files, seed_files
+from service.files.backfill import load_files, seed_files
 
 
 @pytest.fixture

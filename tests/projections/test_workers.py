@@ -25,8 +25,8 @@ from domain.records import Record
 from projections.models import READ_MODELS, ReadModels
 from projections.runner import Status
 from projections.timeline import TimelineProjection
-from service.readmodels import open_read_models
-from service.store import open_timeline, parse_url
+from service.store.database import open_timeline, parse_url
+from service.store.readmodels import open_read_models
 from tests.conftest import make_store
 from tests.projections.workers_support import (
     AUTHOR,

@@ -27,7 +27,7 @@ import psycopg
 from domain.application import Author, Timeline, Written
 from domain.ids import record_id
 from projections.models import PROJECTIONS, ReadModels
-from service.store import Store, open_timeline, parse_url
+from service.store.database import Store, open_timeline, parse_url
 
 NAMES = tuple(PROJECTIONS)  # one projection keeps all four read models (decision 008)
 TIMELINE_SCRIPT = str(Path(sys.executable).with_name("timeline"))

@@ -60,7 +60,7 @@ def logged_service(
     *,
     quiet: bool = False,
 ) -> Iterator[str]:
-    """uvicorn serving `service.asgi:app` on a free port, logging everything to `log`
+    """uvicorn serving `service.http.asgi:app` on a free port, logging everything to `log`
     (`quiet`: warnings only); yields its base URL and stops it (SIGTERM) afterwards."""
     port = free_port()
     logging = ["--log-level", "warning"] if quiet else ["--log-level", "debug", "--access-log"]
@@ -71,7 +71,7 @@ def logged_service(
                 "-m",
                 "uvicorn",
                 "--factory",
-                "service.asgi:app",
+                "service.http.asgi:app",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -26,10 +26,10 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
 from domain.application import Author
-from service.app import build_services
-from service.keys import SCOPES
-from service.loader import load_files, seed_files
+from service.files.backfill import load_files, seed_files
+from service.http.app import build_services
 from service.settings import Settings
+from service.store.keys import SCOPES
 from tests.reliability.conftest import Figures
 from tests.reliability.serving import logged_service
 from tests.service.conftest import KEY_NAMES, REVOKED_NAME, ApiFactory, Apps

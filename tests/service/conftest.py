@@ -29,9 +29,9 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
 from domain.application import Author
-from service.app import build_services, create_app
-from service.context import Services
-from service.loader import load_files, seed_files
+from service.files.backfill import load_files, seed_files
+from service.http.app import build_services, create_app
+from service.http.context import Services
 from service.settings import Settings
 
 HTTP_STORES = ["memory", "sqlite", "postgres"]

@@ -18,8 +18,8 @@ from domain.ids import record_id
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery
 from projections.timeline import timeline as timeline_page
-from service.loader import load, open_lines
-from service.store import Store, open_timeline
+from service.files.backfill import load, open_lines
+from service.store.database import Store, open_timeline
 from tests.projections.workers_support import wait_until
 
 BBC = {"publisher": "BBC News", "url": "https://www.bbc.com/news/example"}

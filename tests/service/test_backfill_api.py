@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.keys import KeyStore
-from service.readmodels import open_read_models
-from service.store import open_timeline, parse_url
+from service.store.database import open_timeline, parse_url
+from service.store.keys import KeyStore
+from service.store.readmodels import open_read_models
 from tests.reliability.serving import running_service
 from tests.service.conftest import HTTP_STORES, NDJSON, Api, ApiFactory
 from tests.service.test_backfill import OUT_OF_ORDER, ndjson, statement

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from domain.application import Author, Timeline
 from domain.backfill import TYPE_ORDER
-from service.loader import load
+from service.files.backfill import load
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "backfill.md"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from domain.application import Author, Timeline
-from service import loader
-from service.loader import load, open_lines
-from service.store import open_timeline, parse_url
+from service.files import backfill as loader
+from service.files.backfill import load, open_lines
+from service.store.database import open_timeline, parse_url
 from tests.service.test_backfill import OUT_OF_ORDER, ndjson, statement
 
 ACTORS = [f"actor-{n}" for n in range(20)]

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from domain.application import Author, Timeline
 from domain.ids import record_id
-from service.loader import Sorter, load, open_lines
+from service.files.backfill import Sorter, load, open_lines
 from tests.service.test_backfill import BBC, ndjson, statement
 
 

@@ -22,13 +22,13 @@ from domain.application import Author, Timeline
 from domain.ids import record_id
 from projections.models import ReadModels
 from service import cli
-from service.app import create_app, wire
-from service.backup import BackupRefused, export_events, read_backup, restore_events
-from service.keys import KeyStore
-from service.loader import REVIEW_FILE, load_files, seed_files
-from service.readmodels import open_read_models
+from service.files.backfill import REVIEW_FILE, load_files, seed_files
+from service.files.backup import BackupRefused, export_events, read_backup, restore_events
+from service.http.app import create_app, wire
 from service.settings import Settings
-from service.store import Store, open_timeline, parse_url
+from service.store.database import Store, open_timeline, parse_url
+from service.store.keys import KeyStore
+from service.store.readmodels import open_read_models
 
 EDITOR = Author("editor")
 RUTTE = record_id("statement", "rutte-not-another-square-mile")

@@ -19,8 +19,8 @@ from domain.application import Author, Timeline
 from domain.errors import InvalidTime
 from domain.when import LAST, parse_when
 from service import cli
-from service.loader import load
-from service.params import encode_cursor
+from service.files.backfill import load
+from service.http.params import encode_cursor
 from tests.service.conftest import BBC, Api, Apps, statement
 
 EDGE = "9999-12-31T23:59:59Z"

@@ -17,9 +17,9 @@ import pytest
 from litestar.testing import TestClient
 
 from domain.application import Author
-from service.app import build_services, create_app
-from service.loader import load_files, seed_files
-from service.params import encode_cursor
+from service.files.backfill import load_files, seed_files
+from service.http.app import build_services, create_app
+from service.http.params import encode_cursor
 from service.settings import Settings
 from tests.service.conftest import (
     BBC,

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from domain.records import KINDS
 from projections.models import READ_MODELS
 from service import cli
-from service.keys import SCOPES
-from service.replay import EXPORTS, FORMATS
+from service.files.replay import EXPORTS, FORMATS
+from service.store.keys import SCOPES
 from tests.reliability.serving import TIMELINE, environment
 
 COMMAND = [sys.executable, "-m", "service.cli"]

@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from service.store import StoreError, capacity_warning, parse_url, share
+from service.store.database import StoreError, capacity_warning, parse_url, share
 from tests.conftest import POSTGRES_URL
 from tests.reliability.serving import logged_service, timeline
 

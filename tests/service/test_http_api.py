@@ -20,9 +20,9 @@ import pytest
 from litestar.testing import TestClient
 from psycopg import sql
 
-from service.app import build_services, create_app
+from service.http.app import build_services, create_app
 from service.settings import Settings
-from service.store import parse_url
+from service.store.database import parse_url
 from tests.projections.workers_support import wait_until
 from tests.service.conftest import (
     BBC,

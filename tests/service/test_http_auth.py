@@ -19,7 +19,7 @@ import pytest
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
-from service.keys import SCOPES
+from service.store.keys import SCOPES
 from tests.service.conftest import (
     KEY_NAMES,
     REVOKED_NAME,

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from domain.ids import NAMESPACE
-from service.routing import PLURAL
+from service.http.routing import PLURAL
 from tests.service.conftest import Api, unique
 from tests.service.test_http_api import assert_problem, fresh
 from tests.service.test_http_hostile import RAW_IDS

@@ -9,7 +9,7 @@ import gzip
 import httpx
 import pytest
 
-from service.compression import MINIMUM_SIZE, accepts_gzip
+from service.http.compression import MINIMUM_SIZE, accepts_gzip
 from tests.service.conftest import Api
 
 GZIP = {"Accept-Encoding": "gzip"}

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from service.app import build_services, create_app
+from service.http.app import build_services, create_app
 from service.settings import Settings
 from tests.projections.workers_support import PATIENCE
 from tests.reliability.serving import TIMELINE, Demo, environment, free_port

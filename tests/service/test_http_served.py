@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from domain.application import Author
-from service.loader import load_files, seed_files
-from service.store import open_timeline, parse_url
+from service.files.backfill import load_files, seed_files
+from service.store.database import open_timeline, parse_url
 from tests.reliability.serving import logged_service
 
 SITE = "https://analyst.example.org"
@@ -37,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 def _register(url: str, slug: str) -> subprocess.Popen[bytes]:
     """A writer in another process records an actor."""
     code = (
-        "from service.store import open_timeline, parse_url;"
+        "from service.store.database import open_timeline, parse_url;"
         "from domain.application import Author;"
         f"t = open_timeline(parse_url({url!r}));"
         f"t.register_actor({{'id': {slug!r}, 'name': {slug!r}, 'kind': 'person'}},"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from domain.application import Author
-from service.loader import load_files, seed_files
-from service.store import open_timeline, parse_url
+from service.files.backfill import load_files, seed_files
+from service.store.database import open_timeline, parse_url
 from tests.reliability.serving import running_service
 
 
@@ -73,7 +73,7 @@ def test_the_stream_delivers_a_new_write_live(server: tuple[str, str]) -> None:
             sys.executable,
             "-c",
             "import time, sys; time.sleep(1.0);"
-            "from service.store import open_timeline, parse_url;"
+            "from service.store.database import open_timeline, parse_url;"
             "from domain.application import Author;"
             f"t = open_timeline(parse_url({url!r}));"
             "t.register_actor({'id': 'john-healey', 'name': 'John Healey', 'kind': 'person'},"

@@ -15,10 +15,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery
 from openapi_spec_validator import validate
 
-from service import openapi, schemas
-from service.app import build_services, create_app
-from service.page import POLICY
-from service.problems import PROBLEM_JSON
+from service.http import openapi, schemas
+from service.http.app import build_services, create_app
+from service.http.page import POLICY
+from service.http.problems import PROBLEM_JSON
 from service.settings import Settings
 from tests.service.conftest import Api
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from service.page import ASSETS, POLICY, WEB
+from service.http.page import ASSETS, POLICY, WEB
 from tests.service.conftest import Api
 from tools import vendor_assets
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from service.params import decode_cursor, encode_cursor
+from service.http.params import decode_cursor, encode_cursor
 from tests.service.conftest import BBC, Api, unique
 from tests.service.test_http_api import assert_problem
 

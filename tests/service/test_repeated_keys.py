@@ -10,8 +10,8 @@ import msgspec
 import pytest
 
 from domain.application import Author, Timeline
-from service.jsonkeys import repeated_key
-from service.loader import load, open_lines
+from service.files.backfill import load, open_lines
+from service.files.jsonkeys import repeated_key
 from tests.service.conftest import Api, statement, unique
 from tests.service.test_backfill import OUT_OF_ORDER
 from tests.service.test_backfill import statement as statement_line

@@ -20,11 +20,11 @@ from domain.application import Author, Timeline
 from domain.errors import TimelineError
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery
-from service.app import create_app, wire
-from service.loader import load, load_files, seed_files
-from service.replay import all_items, backfill_lines, replay, timelinejs, who_said
+from service.files.backfill import load, load_files, seed_files
+from service.files.replay import all_items, backfill_lines, replay, timelinejs, who_said
+from service.http.app import create_app, wire
 from service.settings import Settings
-from service.store import Store, open_timeline
+from service.store.database import Store, open_timeline
 from tests.projections.test_as_of_property import (
     History,
     apply,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import get_args, get_type_hints
 
 from domain import rules
-from service import schemas
+from service.http import schemas
 
 
 def test_the_schemas_offer_exactly_the_domain_s_choices() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from domain.application import Author, Timeline
 from domain.ids import record_id
 from domain.records import RECORD_CLASSES
-from service.loader import load_files, open_lines, seed_files
+from service.files.backfill import load_files, open_lines, seed_files
 
 SEED = Author(writer="seed")
 

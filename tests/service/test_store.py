@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from domain.application import Author
-from service.store import StoreError, open_timeline, parse_url
+from service.store.database import StoreError, open_timeline, parse_url
 
 
 def test_memory_sqlite_and_postgres_urls_become_library_settings(tmp_path: Path) -> None:

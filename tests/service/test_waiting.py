@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.waiting import Busy, Feed, Message, Watch
+from service.http.waiting import Busy, Feed, Message, Watch
 from tests.projections.workers_support import wait_until
 from tests.reliability.serving import served_with_worker
 

@@ -21,10 +21,10 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
 from domain import errors
-from service.context import services
-from service.jsonkeys import repeated_key
-from service.schemas import FieldError, Problem
-from service.store import StoreUnavailable, after_failure
+from service.files.jsonkeys import repeated_key
+from service.http.context import services
+from service.http.schemas import FieldError, Problem
+from service.store.database import StoreUnavailable, after_failure
 
 log = logging.getLogger("timeline.http")
 PROBLEM_JSON = "application/problem+json"

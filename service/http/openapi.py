@@ -23,11 +23,11 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from domain.ids import NAMESPACE
-from service import schemas
-from service.page import ASSETS, send_asset
-from service.params import MAX_LIMIT, MAX_SEARCH
-from service.problems import PROBLEM_JSON, TITLES
-from service.routing import Routes
+from service.http import schemas
+from service.http.page import ASSETS, send_asset
+from service.http.params import MAX_LIMIT, MAX_SEARCH
+from service.http.problems import PROBLEM_JSON, TITLES
+from service.http.routing import Routes
 
 routes = Routes()
 
@@ -898,6 +898,6 @@ async def openapi_json(state: State) -> dict[str, Any]:
 
 @routes.add(get, "/schema", include_in_schema=False)
 async def docs(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """The document for a person: service/web/api.html and its script, which reads
+    """The document for a person: service/http/web/api.html and its script, which reads
     /schema/openapi.json (under the page's Content-Security-Policy)."""
     return send_asset(request, ASSETS["api.html"])

@@ -13,7 +13,7 @@ from projections.models import PROJECTIONS, Lease, ReadModels
 from projections.postgres import ADVANCED_CHANNEL, AdvisoryLease, PostgresRows, make_pool
 from projections.rows import RowsView
 from projections.sqlite import MEMORY, FileLease, SqliteDatabase, SqliteRows, ThreadLease
-from service.store import ServingDatastore, Store
+from service.store.database import ServingDatastore, Store
 
 log = logging.getLogger("timeline.projections")
 

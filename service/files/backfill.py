@@ -48,13 +48,13 @@ from domain.backfill import (
 )
 from domain.errors import ConcurrentWrite, InvalidInput, TimelineError
 from domain.ids import record_id
-from service.jsonkeys import repeated_key
+from service.files.jsonkeys import repeated_key
 
 log = logging.getLogger("timeline.backfill")
-SEED_DIR = Path(__file__).resolve().parents[1] / "data" / "seed"
+SEED_DIR = Path(__file__).resolve().parents[2] / "data" / "seed"
 # What `timeline demo` records after the seed, as a reviewer would: a remark entered
 # twice and retracted, a summary corrected, a passage added as a source.
-REVIEW_FILE = Path(__file__).resolve().parents[1] / "data" / "demo" / "review.ndjson"
+REVIEW_FILE = Path(__file__).resolve().parents[2] / "data" / "demo" / "review.ndjson"
 MAX_LINE_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"  # how a gzip file begins
 MAX_REJECTED = 10_000  # listed in a report; more are only counted

@@ -1,7 +1,7 @@
 """The analyst's reads: what changed in what we know between two points of the log
 (`/changes`), and how many records the timeline holds in each day, week, month or year
 (`/timeline/counts`). Both read the timeline's row versions, with the checks, waits and
-errors of every read (`service/reads.py`).
+errors of every read (`service/http/reads.py`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from litestar.params import FromQuery, QueryParameter
 from projections.changes import ChangesQuery, changes
 from projections.counts import counts
 from projections.timeline import TimelineQuery
-from service import params, schemas
-from service.caching import mark_fixed
-from service.context import services
-from service.problems import HttpProblem
-from service.reads import (
+from service.http import params, schemas
+from service.http.caching import mark_fixed
+from service.http.context import services
+from service.http.problems import HttpProblem
+from service.http.reads import (
     Reading,
     _reach,
     behind,
@@ -35,7 +35,7 @@ from service.reads import (
     position_as_of,
     read_route,
 )
-from service.routing import Routes
+from service.http.routing import Routes
 
 routes = Routes()
 

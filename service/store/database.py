@@ -197,7 +197,7 @@ def _sqlite_env(path: str) -> dict[str, str]:
         target.parent.mkdir(parents=True, exist_ok=True)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "APPLICATION_RECORDER_TOPIC": "service.eventstore:SQLiteRecorder",
+        "APPLICATION_RECORDER_TOPIC": "service.store.recorders:SQLiteRecorder",
         "SQLITE_DBNAME": str(target),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
@@ -210,7 +210,7 @@ def _postgres_env(
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "APPLICATION_RECORDER_TOPIC": "service.eventstore:PostgresRecorder",
+        "APPLICATION_RECORDER_TOPIC": "service.store.recorders:PostgresRecorder",
         "POSTGRES_DBNAME": dbname,
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),

@@ -19,14 +19,14 @@ from litestar.response import ServerSentEventMessage, Stream
 
 from domain.application import Author, Timeline
 from projections.topics import topic_cycles
-from service import params, schemas
-from service.context import Services, services
-from service.loader import load, new_batch_id
-from service.metrics import CONTENT_TYPE
-from service.problems import HttpProblem
-from service.reads import event_out, json_answer, read_route
-from service.routing import Routes
-from service.waiting import Busy, Message
+from service.files.backfill import load, new_batch_id
+from service.http import params, schemas
+from service.http.context import Services, services
+from service.http.metrics import CONTENT_TYPE
+from service.http.problems import HttpProblem
+from service.http.reads import event_out, json_answer, read_route
+from service.http.routing import Routes
+from service.http.waiting import Busy, Message
 
 routes = Routes()
 READY_LAG = 10_000  # events a read model may trail by and still be ready

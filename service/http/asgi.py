@@ -10,7 +10,7 @@ import os
 
 from litestar import Litestar
 
-from service.app import create_app
+from service.http.app import create_app
 from service.process import tune_gc
 from service.settings import Settings
 

@@ -406,7 +406,7 @@ def to_builtins(body: Body) -> dict[str, Any]:
     return built
 
 
-# The analyst's reads (service/browse.py) ---------------------------------------------
+# The analyst's reads (service/http/browse.py) ---------------------------------------------
 
 ChangeKind = Literal["added", "corrected", "sourced", "tagged", "retracted"]
 Bucket = Literal["day", "week", "month", "year"]

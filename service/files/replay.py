@@ -24,7 +24,7 @@ from projections.timeline import TimelineQuery, timeline
 from projections.whosaid import page, who_said_what
 
 FORMATS = ("json", "ndjson", "csv")
-EXPORTS = ("ndjson", "csv", "timelinejs", "events")  # events: service/backup.py
+EXPORTS = ("ndjson", "csv", "timelinejs", "events")  # events: service/files/backup.py
 
 
 def replay(app: Timeline, names: Iterable[str]) -> dict[str, RowsView]:

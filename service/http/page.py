@@ -1,6 +1,6 @@
 """The analyst's page: one HTML document and its assets, served by the API's own app.
 
-Everything the page loads comes from `service/web/` (its libraries vendored there, see
+Everything the page loads comes from `service/http/web/` (its libraries vendored there, see
 `tools/vendor_assets.py`), so it works with no internet. The page's responses carry a
 Content-Security-Policy that allows only the service's own scripts, styles, images and
 API: no inline script or style, no other origin, no frames.
@@ -17,8 +17,8 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.params import FromPath
 
-from service.problems import HttpProblem
-from service.routing import Routes
+from service.http.problems import HttpProblem
+from service.http.routing import Routes
 
 WEB = Path(__file__).resolve().parent / "web"
 POLICY = (

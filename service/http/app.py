@@ -17,19 +17,19 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.application import Timeline
 from projections.models import ReadModels
-from service import browse, compression, openapi, ops, page, params, reads, writes
-from service.caching import conditional
-from service.context import Services, services
-from service.cors import cors
-from service.keys import KeyStore
-from service.metrics import Metrics
-from service.ops import feed_messages
-from service.problems import EXCEPTION_HANDLERS, HttpProblem
-from service.readmodels import open_read_models
-from service.routing import head_without_body
+from service.http import browse, compression, openapi, ops, page, params, reads, writes
+from service.http.caching import conditional
+from service.http.context import Services, services
+from service.http.cors import cors
+from service.http.metrics import Metrics
+from service.http.ops import feed_messages
+from service.http.problems import EXCEPTION_HANDLERS, HttpProblem
+from service.http.routing import head_without_body
+from service.http.waiting import Feed, Watch
 from service.settings import Settings
-from service.store import Bounds, Store, capacity_warning, open_timeline, parse_url
-from service.waiting import Feed, Watch
+from service.store.database import Bounds, Store, capacity_warning, open_timeline, parse_url
+from service.store.keys import KeyStore
+from service.store.readmodels import open_read_models
 
 log = logging.getLogger("timeline.http")
 MAX_BODY = 1024 * 1024  # writes; the admin backfill has its own limit

@@ -31,12 +31,12 @@ from projections import actors, topics, whosaid
 from projections.rows import RowsView, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline
 from projections.whosaid import entity, who_said_what
-from service import params, schemas
-from service.caching import mark_fixed, tag
-from service.context import Services, services
-from service.problems import HttpProblem
-from service.routing import PLURAL, Routes
-from service.waiting import Busy
+from service.http import params, schemas
+from service.http.caching import mark_fixed, tag
+from service.http.context import Services, services
+from service.http.problems import HttpProblem
+from service.http.routing import PLURAL, Routes
+from service.http.waiting import Busy
 
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
 JSON = "application/json"
@@ -241,7 +241,7 @@ def offset(value: Any) -> int:
 
 def json_answer(body: bytes, position: int, extra: dict[str, str] | None = None) -> Response[Any]:
     """A read's answer: the position it reflects and its tag (`extra` may give its own);
-    `service/caching.py` adds its freshness and answers If-None-Match."""
+    `service/http/caching.py` adds its freshness and answers If-None-Match."""
     headers = {"X-Timeline-Position": str(position), "ETag": tag(body), **(extra or {})}
     return Response(body, media_type=JSON, headers=headers)
 

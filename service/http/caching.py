@@ -17,7 +17,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.context import services
+from service.http.context import services
 
 FIXED = "timeline_fixed_answer"
 IMMUTABLE = "max-age=31536000, immutable"

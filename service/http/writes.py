@@ -16,10 +16,10 @@ from domain.application import Author, Timeline, Written, reapplied, recorded_at
 from domain.errors import StaleVersion
 from domain.records import KINDS
 from projections.rows import utc_text
-from service import schemas
-from service.context import services
-from service.problems import HttpProblem, convert, decode
-from service.routing import PLURAL, Routes
+from service.http import schemas
+from service.http.context import services
+from service.http.problems import HttpProblem, convert, decode
+from service.http.routing import PLURAL, Routes
 
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
 

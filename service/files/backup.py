@@ -29,8 +29,8 @@ from eventsourcing.popo import POPOApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from domain.application import Timeline
-from service.eventstore import PostgresRecorder, SQLiteRecorder
-from service.loader import GZIP_MAGIC
+from service.files.backfill import GZIP_MAGIC
+from service.store.recorders import PostgresRecorder, SQLiteRecorder
 
 FORMAT = "timeline-events"
 VERSION = 1

@@ -26,7 +26,7 @@ from domain import rules
 from domain.errors import InvalidInput, InvalidTime
 from domain.when import When
 from projections.rows import words
-from service.problems import HttpProblem
+from service.http.problems import HttpProblem
 
 MAX_LIMIT = 500
 MAX_SEARCH = 500  # characters of `q`

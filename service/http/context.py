@@ -12,11 +12,11 @@ from litestar.datastructures import State
 
 from domain.application import Timeline
 from projections.models import ReadModels
-from service.keys import KeyStore
-from service.metrics import Metrics
+from service.http.metrics import Metrics
+from service.http.waiting import Feed, Watch
 from service.settings import Settings
-from service.store import Store
-from service.waiting import Feed, Watch
+from service.store.database import Store
+from service.store.keys import KeyStore
 
 
 @dataclass

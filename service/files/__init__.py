@@ -1,0 +1,1 @@
+"""The file formats: backfill lines, backups, replays and exports."""

@@ -1,0 +1,1 @@
+"""The HTTP API: the app, its handlers and schemas, errors, caching, OpenAPI and the page."""
