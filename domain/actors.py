@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import rules
 from domain.errors import InvalidInput, RuleViolation
+from domain.ids import TOPIC_TREE_ID, actor_id, topic_id
 from domain.when import parse_when
 
 
@@ -40,6 +42,10 @@ class Actor(Aggregate):
         until: str
         writer: str
         batch_id: str | None
+
+    @staticmethod
+    def create_id(slug: str) -> UUID:
+        return actor_id(slug)
 
     @event(Registered)
     def __init__(
@@ -102,6 +108,10 @@ class Topic(Aggregate):
         writer: str
         batch_id: str | None
 
+    @staticmethod
+    def create_id(slug: str) -> UUID:
+        return topic_id(slug)
+
     @event(Defined)
     def __init__(
         self,
@@ -143,6 +153,10 @@ class TopicTree(Aggregate):
         parent: str | None
         writer: str
         batch_id: str | None
+
+    @staticmethod
+    def create_id() -> UUID:
+        return TOPIC_TREE_ID  # there is one tree
 
     @event(Planted)
     def __init__(self) -> None:

@@ -228,9 +228,7 @@ class Timeline(Application[UUID]):
         it is read before any parent is, and saved with the move."""
         topic = self.get_topic(slug, expected_version)
         new_parent = None if parent is None else rules.slug(parent, "parent")
-        tree = self._find(TopicTree, TOPIC_TREE_ID) or TopicTree._create(
-            TopicTree.Planted, id=TOPIC_TREE_ID
-        )
+        tree = self._find(TopicTree, TOPIC_TREE_ID) or TopicTree()
         if new_parent is not None:
             self._check_exists(topic_id(new_parent), "parent", "topic", new_parent)
             self.check_no_cycle(topic.slug, new_parent, tree)
