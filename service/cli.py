@@ -70,7 +70,7 @@ from service.store.database import (
     open_timeline,
     parse_url,
 )
-from service.store.keys import KeyProblem, KeyStore
+from service.store.keys import KeyProblem, KeyStore, open_keys
 from service.store.readmodels import open_read_models
 
 # The closed sets the options take, written as types so that `--help` shows them as choices
@@ -338,8 +338,7 @@ app.add_typer(keys, name="keys")
 
 
 def _key_store() -> KeyStore:
-    store, timeline = _open()
-    return KeyStore(open_read_models(store, timeline).view("timeline"))
+    return open_keys(*_open())
 
 
 @keys.command("create")
