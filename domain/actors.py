@@ -169,10 +169,6 @@ class TopicTree(Aggregate):
         self.moved[topic] = parent
 
 
-def _name(value: object, field: str) -> str:
-    return rules.name(value, field, max_length=200)
-
-
 def clean_role(value: object, field: str = "role") -> dict[str, Any]:
     """A dated role: `{title, organization?, since?, until?}`."""
     raw = rules.known_keys(value, field, _ROLE_FIELDS)
@@ -193,7 +189,7 @@ def clean_role(value: object, field: str = "role") -> dict[str, Any]:
 
 
 _ROLE_FIELDS: dict[str, Callable[[object, str], Any]] = {
-    "title": _name,
+    "title": rules.name,
     "organization": rules.slug,
     "since": rules.when,
     "until": rules.when,
@@ -210,10 +206,12 @@ def clean_actor(data: Mapping[str, object]) -> dict[str, Any]:
             raise InvalidInput("is required", field=required)
     return {
         "slug": rules.slug(raw["id"], "id"),
-        "name": _name(raw["name"], "name"),
+        "name": rules.name(raw["name"], "name"),
         "kind": rules.choice(raw["kind"], "kind", rules.ACTOR_KINDS),
-        "aliases": rules.items(raw.get("aliases") or [], "aliases", _name),
-        "roles": rules.items(raw.get("roles") or [], "roles", clean_role, max_items=100),
+        "aliases": rules.items(raw.get("aliases") or [], "aliases", rules.name),
+        "roles": rules.items(
+            raw.get("roles") or [], "roles", clean_role, max_items=rules.ROLES_MAX
+        ),
     }
 
 
@@ -227,9 +225,9 @@ def clean_topic(data: Mapping[str, object]) -> dict[str, Any]:
     description = raw.get("description")
     return {
         "slug": rules.slug(raw["id"], "id"),
-        "label": _name(raw["label"], "label"),
+        "label": rules.name(raw["label"], "label"),
         "parent": None if parent is None else rules.slug(parent, "parent"),
         "description": None
         if description is None
-        else rules.text(description, "description", max_length=2000),
+        else rules.text(description, "description", max_length=rules.DESCRIPTION_MAX),
     }

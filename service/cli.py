@@ -26,6 +26,7 @@ import typer
 
 from domain.application import Author, Timeline
 from domain.errors import TimelineError
+from domain.records import RecordKind
 from domain.when import parse_when
 from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
@@ -71,14 +72,14 @@ from service.store.database import (
     parse_url,
 )
 from service.store.keys import KeyProblem, KeyStore, open_keys
+from service.store.keys import Scope as Scope
 from service.store.readmodels import open_read_models
 
 # The closed sets the options take, written as types so that `--help` shows them as choices
-# (a test holds each to the set the code checks: SCOPES, FORMATS, EXPORTS, KINDS,
-# READ_MODELS).
-Scope = Literal["read", "write", "admin"]
+# (a test holds each to the set the code checks: FORMATS, EXPORTS, READ_MODELS). A key's
+# scope and a record's kind are the types the keys and the domain write them as.
 Format = Literal["json", "ndjson", "csv"]
-Kind = Literal["statement", "announcement", "occurrence"]
+Kind = RecordKind
 ReadModel = Literal["timeline", "who-said-what", "actors", "topics"]
 ReplayModel = Literal["timeline", "who-said-what"]
 Export = Literal["ndjson", "csv", "timelinejs", "events"]

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from eventsourcing.postgres import PostgresDatastore, PostgresFactory
 from psycopg import sql
@@ -29,7 +29,8 @@ from psycopg.rows import tuple_row
 from domain.application import Timeline
 from service.store.database import Store
 
-SCOPES = ("read", "write", "admin")
+Scope = Literal["read", "write", "admin"]  # in order: each allows what those before do
+SCOPES: tuple[str, ...] = get_args(Scope)
 PREFIX = "tlk_"
 TABLE = "api_keys"  # its name since keys were first stored: the keys made then still work
 

@@ -11,10 +11,10 @@ from contextlib import closing
 import psycopg
 import pytest
 from psycopg import sql
-from service.store.keys import open_keys
 
 from domain.application import Timeline
 from service.store.database import Store
+from service.store.keys import open_keys
 
 # The table and a row as every earlier version wrote them.
 LEGACY_TABLE = (
