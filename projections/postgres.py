@@ -42,7 +42,8 @@ def make_pool(
     held up by a lock: patiently; serving processes give a short bound);
     `reconnect_timeout`: how long a failed connection attempt is retried in the background
     (with psycopg_pool's growing back-off) before the next caller that waits tries
-    afresh; `cls`: the pool's class (a serving process's notices a lost server)."""
+    afresh; `cls`: the pool's class (a serving process gives one that notices a lost
+    server)."""
     return cls(
         conninfo,
         min_size=1,

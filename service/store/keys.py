@@ -4,10 +4,10 @@ Scopes are ordered: read < write < admin. A key's name is what events record as 
 writer; the key itself is shown once, at creation, and never logged.
 
 Keys have a table of their own, `api_keys`, beside the events in the same database, and
-their own way to it: on PostgreSQL the event store's bounded pool (so a key lookup counts
-within TIMELINE_POOL_SIZE, and a server that is away answers 503 as a write would), on
-SQLite a connection of their own. The read models never see them, and a rebuild or a
-restore leaves them alone.
+their own way to it: on PostgreSQL the event store's pool (so a key lookup counts within
+TIMELINE_POOL_SIZE, and, serving, waits as long as a write may and answers 503 as it
+would when the server is away), on SQLite a connection of their own. The read models
+never see them, and a rebuild or a restore leaves them alone.
 """
 
 from __future__ import annotations
