@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from domain import rules
+from domain import records, rules
 from domain.ids import record_id
 from service.http import schemas
 from tests.service.conftest import BBC, NDJSON, Api, unique
@@ -70,7 +70,13 @@ def _limits(obj: dict[str, Any], components: dict[str, Any], prefix: str) -> Ite
             yield path, "chars", schema["maxLength"]
 
 
-CASE_LIST = [(kind, *limit) for kind, cls in BODIES.items() for limit in limits(cls)]
+# A correction's changes are checked as `Changes`: those a statement (its target) has.
+CHANGED = [
+    ("correction", f"changes.{path}", size, n)
+    for path, size, n in limits(schemas.Changes)
+    if path.split("[")[0].split(".")[0] in records.SCHEMAS["statement"]
+]
+CASE_LIST = [(kind, *limit) for kind, cls in BODIES.items() for limit in limits(cls)] + CHANGED
 
 
 def test_the_limits_found_are_the_domain_s() -> None:
@@ -94,6 +100,7 @@ def test_the_limits_found_are_the_domain_s() -> None:
     assert found == domain
     assert ("statement", "sources[0].excerpt", "chars", rules.EXCERPT_MAX) in CASE_LIST
     assert ("actor", "roles", "items", rules.ROLES_MAX) in CASE_LIST
+    assert ("correction", "changes.quote", "chars", rules.TEXT_MAX) in CASE_LIST
 
 
 @pytest.fixture(scope="module")
