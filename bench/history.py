@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.actors import Actor, Topic
 from domain.application import Timeline
-from domain.ids import actor_id, record_id, topic_id
+from domain.ids import record_id
 from domain.records import (
     RECORD_CLASSES,
     Record,
@@ -93,9 +93,7 @@ def write(
             "roles": [],
         }
         pending.append(
-            Actor._create(
-                Actor.Registered,
-                id=actor_id(slug),
+            Actor(
                 **clean,
                 fingerprint=fingerprint(clean),
                 writer="bench",
@@ -108,9 +106,7 @@ def write(
         parent = topic_slugs[(i - 1) // 4] if i else None
         clean = {"slug": slug, "label": slug.title(), "parent": parent, "description": None}
         pending.append(
-            Topic._create(
-                Topic.Defined,
-                id=topic_id(slug),
+            Topic(
                 **clean,
                 fingerprint=fingerprint(clean),
                 writer="bench",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import rules
 from domain.errors import InvalidInput, RuleViolation
+from domain.ids import TOPIC_TREE_ID, actor_id, topic_id
 from domain.when import parse_when
 
 
@@ -40,6 +42,10 @@ class Actor(Aggregate):
         until: str
         writer: str
         batch_id: str | None
+
+    @staticmethod
+    def create_id(slug: str) -> UUID:
+        return actor_id(slug)
 
     @event(Registered)
     def __init__(
@@ -102,6 +108,10 @@ class Topic(Aggregate):
         writer: str
         batch_id: str | None
 
+    @staticmethod
+    def create_id(slug: str) -> UUID:
+        return topic_id(slug)
+
     @event(Defined)
     def __init__(
         self,
@@ -144,6 +154,10 @@ class TopicTree(Aggregate):
         writer: str
         batch_id: str | None
 
+    @staticmethod
+    def create_id() -> UUID:
+        return TOPIC_TREE_ID  # there is one tree
+
     @event(Planted)
     def __init__(self) -> None:
         self.moved: dict[str, str | None] = {}  # topic: its parent since its last move
@@ -153,10 +167,6 @@ class TopicTree(Aggregate):
         self, topic: str, parent: str | None, writer: str, batch_id: str | None
     ) -> None:
         self.moved[topic] = parent
-
-
-def _name(value: object, field: str) -> str:
-    return rules.name(value, field, max_length=200)
 
 
 def clean_role(value: object, field: str = "role") -> dict[str, Any]:
@@ -179,7 +189,7 @@ def clean_role(value: object, field: str = "role") -> dict[str, Any]:
 
 
 _ROLE_FIELDS: dict[str, Callable[[object, str], Any]] = {
-    "title": _name,
+    "title": rules.name,
     "organization": rules.slug,
     "since": rules.when,
     "until": rules.when,
@@ -196,10 +206,12 @@ def clean_actor(data: Mapping[str, object]) -> dict[str, Any]:
             raise InvalidInput("is required", field=required)
     return {
         "slug": rules.slug(raw["id"], "id"),
-        "name": _name(raw["name"], "name"),
+        "name": rules.name(raw["name"], "name"),
         "kind": rules.choice(raw["kind"], "kind", rules.ACTOR_KINDS),
-        "aliases": rules.items(raw.get("aliases") or [], "aliases", _name),
-        "roles": rules.items(raw.get("roles") or [], "roles", clean_role, max_items=100),
+        "aliases": rules.items(raw.get("aliases") or [], "aliases", rules.name),
+        "roles": rules.items(
+            raw.get("roles") or [], "roles", clean_role, max_items=rules.ROLES_MAX
+        ),
     }
 
 
@@ -213,9 +225,9 @@ def clean_topic(data: Mapping[str, object]) -> dict[str, Any]:
     description = raw.get("description")
     return {
         "slug": rules.slug(raw["id"], "id"),
-        "label": _name(raw["label"], "label"),
+        "label": rules.name(raw["label"], "label"),
         "parent": None if parent is None else rules.slug(parent, "parent"),
         "description": None
         if description is None
-        else rules.text(description, "description", max_length=2000),
+        else rules.text(description, "description", max_length=rules.DESCRIPTION_MAX),
     }

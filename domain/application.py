@@ -164,7 +164,7 @@ class Timeline(Application[UUID]):
         self, slug: str, alias: object, by: Author, expected_version: int | None = None
     ) -> Written:
         actor = self.get_actor(slug, expected_version)
-        name = rules.name(alias, "alias", max_length=200)
+        name = rules.name(alias, "alias")
         if name in actor.aliases or name == actor.name:
             return self._unchanged(actor, slug)
         actor.add_alias(alias=name, writer=by.writer, batch_id=by.batch_id)
@@ -189,7 +189,7 @@ class Timeline(Application[UUID]):
         expected_version: int | None = None,
     ) -> Written:
         actor = self.get_actor(slug, expected_version)
-        open_title = rules.name(title, "title", max_length=200)
+        open_title = rules.name(title, "title")
         actor.open_role(open_title)
         actor.end_role(
             title=open_title,
@@ -216,9 +216,7 @@ class Timeline(Application[UUID]):
         self, slug: str, label: object, by: Author, expected_version: int | None = None
     ) -> Written:
         topic = self.get_topic(slug, expected_version)
-        topic.relabel(
-            label=rules.name(label, "label", max_length=200), writer=by.writer, batch_id=by.batch_id
-        )
+        topic.relabel(label=rules.name(label, "label"), writer=by.writer, batch_id=by.batch_id)
         return self._save(topic, slug)
 
     def move_topic(
@@ -228,9 +226,7 @@ class Timeline(Application[UUID]):
         it is read before any parent is, and saved with the move."""
         topic = self.get_topic(slug, expected_version)
         new_parent = None if parent is None else rules.slug(parent, "parent")
-        tree = self._find(TopicTree, TOPIC_TREE_ID) or TopicTree._create(
-            TopicTree.Planted, id=TOPIC_TREE_ID
-        )
+        tree = self._find(TopicTree, TOPIC_TREE_ID) or TopicTree()
         if new_parent is not None:
             self._check_exists(topic_id(new_parent), "parent", "topic", new_parent)
             self.check_no_cycle(topic.slug, new_parent, tree)
@@ -301,7 +297,7 @@ class Timeline(Application[UUID]):
         self._check_references(kind, new, delta)
         rec.correct(
             changes=delta,
-            reason=rules.text(reason, "reason", max_length=2000),
+            reason=rules.text(reason, "reason", max_length=rules.REASON_MAX),
             writer=by.writer,
             batch_id=by.batch_id,
         )
@@ -319,7 +315,7 @@ class Timeline(Application[UUID]):
         if rec.retracted is not None:
             return self._unchanged(rec, str(id))  # retracting again changes nothing
         rec.retract(
-            reason=rules.text(reason, "reason", max_length=2000),
+            reason=rules.text(reason, "reason", max_length=rules.REASON_MAX),
             writer=by.writer,
             batch_id=by.batch_id,
         )

@@ -11,7 +11,7 @@ import json
 import unicodedata
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from eventsourcing.domain import Aggregate, event
 
@@ -20,21 +20,21 @@ from domain.errors import InvalidInput, RuleViolation
 from domain.when import parse_when
 
 Rule = Callable[[object, str], Any]
-MAX_TEXT = 5000
+RecordKind = Literal["statement", "announcement", "occurrence"]
 
 
 def _long(value: object, field: str) -> str:
-    return rules.text(value, field, max_length=MAX_TEXT)
+    return rules.text(value, field, max_length=rules.TEXT_MAX)
 
 
 def _quote(value: object, field: str) -> str:
     """A quote is kept byte for byte as given: never normalised."""
-    return rules.verbatim(value, field, max_length=MAX_TEXT)
+    return rules.verbatim(value, field, max_length=rules.TEXT_MAX)
 
 
 def _title(value: object, field: str) -> str:
     """An occurrence's title or a place: a name (see `rules.text`)."""
-    return rules.name(value, field, max_length=300)
+    return rules.name(value, field, max_length=rules.TITLE_MAX)
 
 
 def _slugs(min_items: int = 0) -> Rule:
@@ -42,7 +42,7 @@ def _slugs(min_items: int = 0) -> Rule:
 
 
 def _sources(value: object, field: str) -> list[dict[str, str]]:
-    return rules.items(value, field, rules.source, min_items=1, max_items=20)
+    return rules.items(value, field, rules.source, min_items=1, max_items=rules.SOURCES_MAX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         **_COMMON,
     },
 }
-KINDS = tuple(SCHEMAS)
+KINDS: tuple[str, ...] = get_args(RecordKind)
 UNORDERED = frozenset(
     name for schema in SCHEMAS.values() for name, f in schema.items() if f.unordered
 )

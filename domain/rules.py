@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any, TypeGuard
+from typing import Any, Literal, TypeGuard, get_args
 
 from domain.errors import InvalidInput, InvalidTime
 from domain.when import When, parse_when
 
-SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 SLUG_MAX = 64
 # C0 controls other than tab, line feed and carriage return, DEL, and the C1 block.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -31,29 +31,46 @@ _BLANK = re.compile(f"[\\s{_INVISIBLE}]*")
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _URI = re.compile(r"(?:https?://[^\s/?#]+[^\s]*|urn:[a-z0-9][a-z0-9-]{0,31}:\S+)", re.IGNORECASE)
 
-CHANNELS = frozenset(
-    {
-        "press-conference",
-        "social-media",
-        "interview",
-        "speech",
-        "written-statement",
-        "phone-call",
-        "meeting",
-        "other",
-    }
-)
-OCCURRENCE_KINDS = frozenset(
-    {"annexation", "invasion", "call", "meeting", "agreement", "sanction", "election", "other"}
-)
-ACTOR_KINDS = frozenset({"person", "state", "organization", "group"})
+# Each limit and closed set of the content, written once: the rules below check them,
+# and the API's schemas (service/http/schemas.py) are built from these same names.
+SLUG_MAX = 64
+NAME_MAX = 200  # a name, alias, role title or topic label; a source's publisher
+KEY_MAX = 200  # a record's client key
+TITLE_MAX = 300  # an occurrence's title, a place
+TEXT_MAX = 5000  # a quote, a summary
+REASON_MAX = 2000  # why a record was corrected or retracted
+DESCRIPTION_MAX = 2000  # a topic's
+SOURCE_TITLE_MAX = 500
+EXCERPT_MAX = 2000
+URL_MAX = 2048
+LIST_MAX = 50  # items of a list of slugs (topics, mentions, authors...) or aliases
+SOURCES_MAX = 20  # a record's sources
+ROLES_MAX = 100  # an actor's roles
+
+Channel = Literal[
+    "press-conference",
+    "social-media",
+    "interview",
+    "speech",
+    "written-statement",
+    "phone-call",
+    "meeting",
+    "other",
+]
+OccurrenceKind = Literal[
+    "annexation", "invasion", "call", "meeting", "agreement", "sanction", "election", "other"
+]
+ActorKind = Literal["person", "state", "organization", "group"]
+CHANNELS = frozenset(get_args(Channel))
+OCCURRENCE_KINDS = frozenset(get_args(OccurrenceKind))
+ACTOR_KINDS = frozenset(get_args(ActorKind))
 
 
 def text(
     value: object,
     field: str,
     *,
-    max_length: int = 500,
+    max_length: int,
     verbatim: bool = False,
     name: bool = False,
 ) -> str:
@@ -96,12 +113,12 @@ def text(
     return value
 
 
-def name(value: object, field: str, *, max_length: int = 200) -> str:
+def name(value: object, field: str, *, max_length: int = NAME_MAX) -> str:
     """A name, label or title: checked as `text`, and without bidirectional controls."""
     return text(value, field, max_length=max_length, name=True)
 
 
-def verbatim(value: object, field: str, *, max_length: int = 500) -> str:
+def verbatim(value: object, field: str, *, max_length: int = TEXT_MAX) -> str:
     """Text kept exactly as given (a quote): checked as `text`, never normalised."""
     return text(value, field, max_length=max_length, verbatim=True)
 
@@ -110,7 +127,7 @@ def key(value: object, field: str) -> str:
     """A client's key for a record, compared exactly: `"k "` and `"k"` would be two records,
     so white space around it is refused (never trimmed: that would change the id of a
     record stored under it)."""
-    value = text(value, field, max_length=200)
+    value = text(value, field, max_length=KEY_MAX)
     if value != value.strip():
         raise InvalidInput("must not begin or end with white space", field=field)
     return value
@@ -143,7 +160,7 @@ def items(
     rule: Callable[[object, str], Any],
     *,
     min_items: int = 0,
-    max_items: int = 50,
+    max_items: int = LIST_MAX,
 ) -> list[Any]:
     """A list whose items each pass `rule`; duplicates are refused."""
     if not isinstance(value, list):
@@ -178,7 +195,7 @@ def occurred(value: object, field: str) -> When:
 
 
 def uri(value: object, field: str) -> str:
-    value = text(value, field, max_length=2048)
+    value = text(value, field, max_length=URL_MAX)
     if not _URI.fullmatch(value):
         raise InvalidInput("must be an absolute http(s) URL or a URN", field=field)
     return value
@@ -195,11 +212,11 @@ def known_keys(value: object, field: str, allowed: Mapping[str, object]) -> dict
 
 
 _SOURCE_FIELDS: dict[str, Callable[[object, str], Any]] = {
-    "publisher": lambda v, f: name(v, f, max_length=200),
+    "publisher": name,
     "url": uri,
-    "title": lambda v, f: name(v, f, max_length=500),
+    "title": lambda v, f: name(v, f, max_length=SOURCE_TITLE_MAX),
     "published_at": when,
-    "excerpt": lambda v, f: verbatim(v, f, max_length=2000),  # the source's words
+    "excerpt": lambda v, f: verbatim(v, f, max_length=EXCERPT_MAX),  # the source's words
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,14 +35,16 @@ def make_pool(
     *,
     timeout: float = 120.0,
     reconnect_timeout: float = 300.0,
+    cls: Callable[..., ConnectionPool] = ConnectionPool,
 ) -> ConnectionPool:
     """A pool of autocommit connections; reads are single statements. `timeout`: how long
     a caller waits for a connection (a worker's thread may wait for the other's batch,
     held up by a lock: patiently; serving processes give a short bound);
     `reconnect_timeout`: how long a failed connection attempt is retried in the background
     (with psycopg_pool's growing back-off) before the next caller that waits tries
-    afresh."""
-    return ConnectionPool(
+    afresh; `cls`: the pool's class (a serving process gives one that notices a lost
+    server)."""
+    return cls(
         conninfo,
         min_size=1,
         max_size=size,

@@ -26,6 +26,7 @@ import typer
 
 from domain.application import Author, Timeline
 from domain.errors import TimelineError
+from domain.records import RecordKind
 from domain.when import parse_when
 from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
@@ -70,15 +71,15 @@ from service.store.database import (
     open_timeline,
     parse_url,
 )
-from service.store.keys import KeyProblem, KeyStore
+from service.store.keys import KeyProblem, KeyStore, open_keys
+from service.store.keys import Scope as Scope
 from service.store.readmodels import open_read_models
 
 # The closed sets the options take, written as types so that `--help` shows them as choices
-# (a test holds each to the set the code checks: SCOPES, FORMATS, EXPORTS, KINDS,
-# READ_MODELS).
-Scope = Literal["read", "write", "admin"]
+# (a test holds each to the set the code checks: FORMATS, EXPORTS, READ_MODELS). A key's
+# scope and a record's kind are the types the keys and the domain write them as.
 Format = Literal["json", "ndjson", "csv"]
-Kind = Literal["statement", "announcement", "occurrence"]
+Kind = RecordKind
 ReadModel = Literal["timeline", "who-said-what", "actors", "topics"]
 ReplayModel = Literal["timeline", "who-said-what"]
 Export = Literal["ndjson", "csv", "timelinejs", "events"]
@@ -337,9 +338,14 @@ keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
 
 
-def _key_store() -> KeyStore:
+@contextmanager
+def _key_store() -> Iterator[KeyStore]:
+    """The configured store's keys, and the store closed after."""
     store, timeline = _open()
-    return KeyStore(open_read_models(store, timeline).view("timeline"))
+    try:
+        yield open_keys(store, timeline)
+    finally:
+        timeline.close()
 
 
 @keys.command("create")
@@ -349,7 +355,8 @@ def keys_create(
 ) -> None:
     """Make a key and print it once; only its hash is stored."""
     try:
-        secret = _key_store().create(name, scope)
+        with _key_store() as key_store:
+            secret = key_store.create(name, scope)
     except KeyProblem as e:
         _fail(str(e))
     typer.echo(secret)
@@ -358,7 +365,9 @@ def keys_create(
 @keys.command("list")
 def keys_list() -> None:
     """Names, scopes and dates of the keys (never the keys)."""
-    for key in _key_store().list():
+    with _key_store() as key_store:
+        listed = key_store.list()
+    for key in listed:
         state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
         typer.echo(f"{key.name}\t{key.scope}\tcreated {key.created_at}\t{state}")
 
@@ -367,7 +376,8 @@ def keys_list() -> None:
 def keys_revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
     """Revoke a key by name: it stops working at once."""
     try:
-        _key_store().revoke(name)
+        with _key_store() as key_store:
+            key_store.revoke(name)
     except KeyProblem as e:
         _fail(str(e))
     typer.echo(f"revoked {name}")

@@ -28,7 +28,7 @@ from service.http.routing import head_without_body
 from service.http.waiting import Feed, Watch
 from service.settings import Settings
 from service.store.database import Bounds, Store, capacity_warning, open_timeline, parse_url
-from service.store.keys import KeyStore
+from service.store.keys import open_keys
 from service.store.readmodels import open_read_models
 
 log = logging.getLogger("timeline.http")
@@ -69,7 +69,7 @@ def wire(settings: Settings, store: Store, timeline: Timeline, models: ReadModel
     )
     timeline.listeners.append(lambda _: feed.poke())
     models.on_log.append(feed.poke)
-    keys = KeyStore(models.view("timeline"))
+    keys = open_keys(store, timeline)
     metrics = Metrics(models.status)
     reached.counted = metrics.waiting.set
     feed.counted = metrics.streams.set

@@ -25,7 +25,6 @@ from service.http.context import services
 from service.http.problems import HttpProblem
 from service.http.reads import (
     Reading,
-    _reach,
     behind,
     json_answer,
     known,
@@ -33,6 +32,7 @@ from service.http.reads import (
     offset,
     pinned,
     position_as_of,
+    reach,
     read_route,
 )
 from service.http.routing import Routes
@@ -84,7 +84,7 @@ async def spanning(
         start, fixed_start = await position_as_of(s, since, "from")
     if to_position is not None:
         if to_position:
-            await _reach(s, to_position, "to_position")
+            await reach(s, to_position, "to_position")
         end, fixed_end = to_position, True
     elif until is not None:
         end, fixed_end = await position_as_of(s, until, "to")

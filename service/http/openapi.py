@@ -23,7 +23,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from domain.ids import NAMESPACE
+from service.files.backfill import MAX_REJECTED
 from service.http import schemas
+from service.http.ops import READY_LAG
 from service.http.page import ASSETS, send_asset
 from service.http.params import MAX_LIMIT, MAX_SEARCH
 from service.http.problems import PROBLEM_JSON, TITLES
@@ -233,7 +235,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/ready"): Op(
         "getReadiness",
         "Is the service ready",
-        "The store answers and every read model is within 10,000 events of the log's "
+        f"The store answers and every read model is within {READY_LAG:,} events of the log's "
         "head; otherwise 503 with what is wrong.",
     ),
     ("GET", "/metrics"): Op(
@@ -536,13 +538,13 @@ FIELDS = {
     "checks": "Each check and what it found (`ok`, or what is wrong).",
     "accepted": "Lines stored.",
     "duplicates": "Lines already stored: nothing written.",
-    "rejected": "The rejected lines (the first 10,000), with their reasons.",
+    "rejected": f"The rejected lines (the first {MAX_REJECTED:,}), with their reasons.",
     "first_position": "The first position written.",
     "last_position": "The last position written.",
     "elapsed": "Seconds taken.",
     "rate": "Lines a second.",
     "batch_id": "The import's batch id, carried by each event it wrote.",
-    "rejected_omitted": "Rejected lines past the first 10,000: counted, not listed.",
+    "rejected_omitted": f"Rejected lines past the first {MAX_REJECTED:,}: counted, not listed.",
     "line": "The line's number, from 1.",
     "detail": "What went wrong, for a person.",
     "errors": "Each field at fault, by its name or JSON path.",

@@ -22,9 +22,8 @@ from psycopg_pool import PoolTimeout
 
 from domain import errors
 from service.files.jsonkeys import repeated_key
-from service.http.context import services
 from service.http.schemas import FieldError, Problem
-from service.store.database import StoreUnavailable, after_failure
+from service.store.database import StoreUnavailable
 
 log = logging.getLogger("timeline.http")
 PROBLEM_JSON = "application/problem+json"
@@ -156,8 +155,6 @@ def unavailable_reason(exc: BaseException) -> str:
 def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     why = unavailable_reason(exc)
     log.warning("store unavailable on %s %s: %s", request.method, request.url.path, why)
-    if why == "the database is unreachable" and "services" in request.app.state:
-        after_failure(services(request.app.state).timeline)
     return problem(
         503,
         f"the store cannot answer now ({why}); try again shortly",

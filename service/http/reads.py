@@ -96,7 +96,7 @@ async def reading(
     for name, value in (("as_of_position", as_of_position), ("min_position", min_position)):
         params.position(value, name)
         if value:
-            await _reach(s, value, name)
+            await reach(s, value, name)
     if as_of is not None:
         at, final = await position_as_of(s, params.instant(as_of, "as_of"), "as_of")
         if final:
@@ -116,7 +116,7 @@ async def position_as_of(s: Services, instant: datetime, field: str) -> tuple[in
     view = s.models.view("timeline")
     at, final, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
     if head is not None:  # the log holds events the read models have not read yet
-        await _reach(s, head, field)
+        await reach(s, head, field)
         at, final = await anyio.to_thread.run_sync(view.position_at, instant)
     return at, final
 
@@ -141,7 +141,7 @@ def _position_at(s: Services, view: RowsView, instant: datetime) -> tuple[int, b
     return at, False, s.timeline.head_position()
 
 
-async def _reach(s: Services, position: int, field: str) -> None:
+async def reach(s: Services, position: int, field: str) -> None:
     """Wait, bounded, for the read models to reach a position that the log holds."""
     if position <= s.reached.known:
         return

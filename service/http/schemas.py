@@ -11,8 +11,19 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from domain import rules
+from domain.records import RecordKind as RecordKind
+from domain.rules import Channel as Channel
+from domain.rules import OccurrenceKind as OccurrenceKind
+from domain.when import Precision as Precision
+
 Slug = Annotated[
-    str, Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64, description="a lower-case slug")
+    str,
+    Meta(
+        pattern=f"^{rules.SLUG.pattern}$",
+        max_length=rules.SLUG_MAX,
+        description="a lower-case slug",
+    ),
 ]
 When = Annotated[
     str,
@@ -26,28 +37,21 @@ When = Annotated[
         examples=["2014", "2014-03", "2014-03-18", "2025-02-12T15:30:00-05:00"],
     ),
 ]
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Short = Annotated[str, Meta(min_length=1, max_length=300)]
-Long = Annotated[str, Meta(min_length=1, max_length=5000)]
-Reason = Annotated[str, Meta(min_length=1, max_length=2000)]
-Key = Annotated[str, Meta(min_length=1, max_length=200)]
-Url = Annotated[str, Meta(min_length=1, max_length=2048, description="http(s) URL or URN")]
-Slugs = Annotated[list[Slug], Meta(max_length=50)]
-Channel = Literal[
-    "press-conference",
-    "social-media",
-    "interview",
-    "speech",
-    "written-statement",
-    "phone-call",
-    "meeting",
-    "other",
-]
-OccurrenceKind = Literal[
-    "annexation", "invasion", "call", "meeting", "agreement", "sanction", "election", "other"
-]
-RecordKind = Literal["statement", "announcement", "occurrence"]
-Precision = Literal["year", "month", "day", "minute", "second"]
+
+
+# The limits and closed sets are the domain's (domain/rules.py, domain/records.py).
+Name = Annotated[str, Meta(min_length=1, max_length=rules.NAME_MAX)]
+Short = Annotated[str, Meta(min_length=1, max_length=rules.TITLE_MAX)]
+Long = Annotated[str, Meta(min_length=1, max_length=rules.TEXT_MAX)]
+Reason = Annotated[str, Meta(min_length=1, max_length=rules.REASON_MAX)]
+Key = Annotated[str, Meta(min_length=1, max_length=rules.KEY_MAX)]
+Description = Annotated[str, Meta(min_length=1, max_length=rules.DESCRIPTION_MAX)]
+SourceTitle = Annotated[str, Meta(min_length=1, max_length=rules.SOURCE_TITLE_MAX)]
+Excerpt = Annotated[str, Meta(min_length=1, max_length=rules.EXCERPT_MAX)]
+Url = Annotated[str, Meta(min_length=1, max_length=rules.URL_MAX, description="http(s) URL or URN")]
+Slugs = Annotated[list[Slug], Meta(max_length=rules.LIST_MAX)]
+Authors = Annotated[list[Slug], Meta(min_length=1, max_length=rules.LIST_MAX)]
+Aliases = Annotated[list[Name], Meta(max_length=rules.LIST_MAX)]
 
 
 class Body(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -57,9 +61,12 @@ class Body(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True)
 class Source(Body, kw_only=True):
     publisher: Name
     url: Url
-    title: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
+    title: SourceTitle | None = None
     published_at: When | None = None
-    excerpt: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
+    excerpt: Excerpt | None = None
+
+
+Sources = Annotated[list[Source], Meta(min_length=1, max_length=rules.SOURCES_MAX)]
 
 
 class Role(Body, kw_only=True):
@@ -72,9 +79,9 @@ class Role(Body, kw_only=True):
 class ActorIn(Body, kw_only=True):
     id: Slug
     name: Name
-    kind: Literal["person", "state", "organization", "group"]
-    aliases: Annotated[list[Name], Meta(max_length=50)] = []
-    roles: Annotated[list[Role], Meta(max_length=100)] = []
+    kind: rules.ActorKind  # not imported by name: the document keeps this set inline
+    aliases: Aliases = []
+    roles: Annotated[list[Role], Meta(max_length=rules.ROLES_MAX)] = []
 
 
 class AliasIn(Body, kw_only=True):
@@ -90,7 +97,7 @@ class TopicIn(Body, kw_only=True):
     id: Slug
     label: Name
     parent: Slug | None = None
-    description: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
+    description: Description | None = None
 
 
 class TopicChangeIn(Body, kw_only=True):
@@ -108,12 +115,12 @@ class StatementIn(Body, kw_only=True):
     location: Short | None = None
     topics: Slugs = []
     mentions: Slugs = []
-    sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
+    sources: Sources
 
 
 class AnnouncementIn(Body, kw_only=True):
     key: Key | None = None
-    by: Annotated[list[Slug], Meta(min_length=1, max_length=50)]
+    by: Authors
     quote: Long | None = None
     summary: Long
     occurred_at: When
@@ -121,7 +128,7 @@ class AnnouncementIn(Body, kw_only=True):
     location: Short | None = None
     topics: Slugs = []
     mentions: Slugs = []
-    sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
+    sources: Sources
 
 
 class OccurrenceIn(Body, kw_only=True):
@@ -134,14 +141,14 @@ class OccurrenceIn(Body, kw_only=True):
     participants: Slugs = []
     location: Short | None = None
     topics: Slugs = []
-    sources: Annotated[list[Source], Meta(min_length=1, max_length=20)]
+    sources: Sources
 
 
 class Changes(Body, kw_only=True):
     """The fields a correction changes; `null` removes an optional field."""
 
     speaker: Slug | None = None
-    by: Annotated[list[Slug], Meta(min_length=1, max_length=50)] | None = None
+    by: Authors | None = None
     title: Short | None = None
     quote: Long | None = None
     summary: Long | None = None
@@ -153,7 +160,7 @@ class Changes(Body, kw_only=True):
     topics: Slugs | None = None
     mentions: Slugs | None = None
     participants: Slugs | None = None
-    sources: Annotated[list[Source], Meta(min_length=1, max_length=20)] | None = None
+    sources: Sources | None = None
 
 
 class CorrectionIn(Body, kw_only=True):
@@ -382,7 +389,7 @@ class BackfillReport(Struct, kw_only=True):
     elapsed: float = 0.0
     rate: float = 0.0  # lines per second
     batch_id: str | None = None
-    rejected_omitted: int = 0  # rejected lines past the first 10,000: counted, not listed
+    rejected_omitted: int = 0  # rejected lines past the first MAX_REJECTED: counted, not listed
 
 
 class FieldError(Struct, kw_only=True):

@@ -297,11 +297,13 @@ class ServingDatastore(PostgresDatastore):
 
 
 class Sweeper:
-    """Checks every idle connection of a pool, in the background, once one is found
-    broken: after a server restart each of them is, and psycopg_pool makes a caller that
-    draws a broken one wait out its timeout, so without a sweep one request per stale
-    connection fails after the server is back. At most one sweep at a time, and none
-    within `interval` of the last."""
+    """Checks every idle connection of the pools it watches, in the background, once one
+    is found broken: after a server restart each of them is, and psycopg_pool makes a
+    caller that draws a broken one wait out its timeout, so without a sweep one request
+    per stale connection fails after the server is back. A connection is found broken by
+    the events pool's `check` as it is drawn, or as it comes back to the read models'
+    `SweptPool` (which is not pinged: reads go on at one statement each). At most one
+    sweep at a time, and none within `interval` of the last."""
 
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
@@ -339,6 +341,21 @@ class Sweeper:
                 self._running.release()
 
         threading.Thread(target=run, name="timeline-pool-sweep", daemon=True).start()
+
+
+class SweptPool(PsycopgPool[Any]):
+    """A pool whose connection, come back broken (the server was lost), starts a sweep of
+    every pool its sweeper watches."""
+
+    def __init__(self, *args: Any, sweeper: Sweeper, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sweeper = sweeper
+        sweeper.watch(self)
+
+    def putconn(self, conn: psycopg.Connection[Any]) -> None:
+        if conn.broken:
+            self.sweeper.sweep()
+        super().putconn(conn)
 
 
 class ServingPostgresFactory(PostgresFactory):
@@ -404,11 +421,3 @@ def _ensure_schema(store: Store) -> None:
                     psycopg.sql.Identifier(schema)
                 )
             )
-
-
-def after_failure(timeline: Timeline) -> None:
-    """After a call failed as if the server were lost: sweep the serving pools, so that
-    stale connections are gone before the server is back."""
-    datastore = getattr(timeline.factory, "datastore", None)
-    if isinstance(datastore, ServingDatastore):
-        datastore.sweeper.sweep()

@@ -2,23 +2,44 @@
 
 Scopes are ordered: read < write < admin. A key's name is what events record as their
 writer; the key itself is shown once, at creation, and never logged.
+
+Keys have a table of their own, `api_keys`, beside the events in the same database, and
+their own way to it: on PostgreSQL the event store's pool (so a key lookup counts within
+TIMELINE_POOL_SIZE, and, serving, waits as long as a write may and answers 503 as it
+would when the server is away), on SQLite a connection of their own. The read models
+never see them, and a rebuild or a restore leaves them alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
-SCOPES = ("read", "write", "admin")
+from eventsourcing.postgres import PostgresDatastore, PostgresFactory
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from domain.application import Timeline
+from service.store.database import Store
+
+Scope = Literal["read", "write", "admin"]  # in order: each allows what those before do
+SCOPES: tuple[str, ...] = get_args(Scope)
 PREFIX = "tlk_"
+TABLE = "api_keys"  # its name since keys were first stored: the keys made then still work
 
 
-class Database(Protocol):
-    def query(self, sql: str, params: Any = ()) -> list[tuple[Any, ...]]: ...
-    def execute(self, sql: str, params: Any = ()) -> None: ...
+class Table(Protocol):
+    """The keys' table: `{table}` in a statement names it, `%s` marks a parameter."""
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +62,10 @@ def _digest(secret: str) -> str:
 
 
 class KeyStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Table) -> None:
         self.db = db
         db.execute(
-            "CREATE TABLE IF NOT EXISTS api_keys (name text PRIMARY KEY, scope text NOT NULL, "
+            "CREATE TABLE IF NOT EXISTS {table} (name text PRIMARY KEY, scope text NOT NULL, "
             "digest text NOT NULL UNIQUE, created_at text NOT NULL, revoked_at text)"
         )
 
@@ -54,12 +75,12 @@ class KeyStore:
             raise KeyProblem(f"scope must be one of {', '.join(SCOPES)}")
         if not name or len(name) > 100 or not name.isprintable():
             raise KeyProblem("a key name is 1 to 100 printable characters")
-        if self.db.query("SELECT 1 FROM api_keys WHERE name = %s", (name,)):
+        if self.db.query("SELECT 1 FROM {table} WHERE name = %s", (name,)):
             raise KeyProblem(f"a key named {name!r} exists")
         secret = PREFIX + secrets.token_urlsafe(32)
         now = datetime.now(UTC).isoformat()
         self.db.execute(
-            "INSERT INTO api_keys VALUES (%s, %s, %s, %s, NULL)",
+            "INSERT INTO {table} VALUES (%s, %s, %s, %s, NULL)",
             (name, scope, _digest(secret), now),
         )
         return secret
@@ -68,7 +89,7 @@ class KeyStore:
         if not secret.startswith(PREFIX) or len(secret) > 200:
             return None
         found = self.db.query(
-            "SELECT name, scope, created_at, revoked_at FROM api_keys WHERE digest = %s",
+            "SELECT name, scope, created_at, revoked_at FROM {table} WHERE digest = %s",
             (_digest(secret),),
         )
         return Key(*found[0]) if found else None
@@ -77,16 +98,76 @@ class KeyStore:
         return [
             Key(*row)
             for row in self.db.query(
-                "SELECT name, scope, created_at, revoked_at FROM api_keys ORDER BY name"
+                "SELECT name, scope, created_at, revoked_at FROM {table} ORDER BY name"
             )
         ]
 
     def revoke(self, name: str) -> None:
         if not self.db.query(
-            "SELECT 1 FROM api_keys WHERE name = %s AND revoked_at IS NULL", (name,)
+            "SELECT 1 FROM {table} WHERE name = %s AND revoked_at IS NULL", (name,)
         ):
             raise KeyProblem(f"no active key named {name!r}")
         self.db.execute(
-            "UPDATE api_keys SET revoked_at = %s WHERE name = %s",
+            "UPDATE {table} SET revoked_at = %s WHERE name = %s",
             (datetime.now(UTC).isoformat(), name),
         )
+
+
+class PostgresTable:
+    """The table in the event store's schema, reached through its pool."""
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self.datastore = datastore
+        self.name = sql.Identifier(datastore.schema, TABLE)
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            return cur.execute(self._sql(statement), params).fetchall()
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        with self.datastore.get_connection() as conn:
+            conn.execute(self._sql(statement), params)
+
+    def _sql(self, statement: str) -> sql.Composed:
+        return sql.SQL(statement).format(table=self.name)
+
+
+class SqliteTable:
+    """The table in the events' SQLite file, a connection a call; in memory, one connection
+    kept for the process."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._memory = self._connect() if path == ":memory:" else None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self._memory is not None:
+            with self._lock:
+                yield self._memory
+            return
+        with closing(self._connect()) as conn:
+            yield conn
+
+    def query(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._connection() as conn:
+            return conn.execute(self._sql(statement), params).fetchall()
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        with self._connection() as conn:
+            conn.execute(self._sql(statement), params)
+
+    @staticmethod
+    def _sql(statement: str) -> str:
+        return statement.format(table=TABLE).replace("%s", "?")
+
+
+def open_keys(store: Store, timeline: Timeline) -> KeyStore:
+    """The keys of the configured store: in its database, beside the events."""
+    if isinstance(timeline.factory, PostgresFactory):
+        return KeyStore(PostgresTable(timeline.factory.datastore))
+    return KeyStore(SqliteTable(":memory:" if store.kind == "memory" else store.sqlite_path))

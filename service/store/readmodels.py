@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from projections.models import PROJECTIONS, Lease, ReadModels
 from projections.postgres import ADVANCED_CHANNEL, AdvisoryLease, PostgresRows, make_pool
 from projections.rows import RowsView
 from projections.sqlite import MEMORY, FileLease, SqliteDatabase, SqliteRows, ThreadLease
-from service.store.database import ServingDatastore, Store
+from service.store.database import ServingDatastore, Store, SweptPool
 
 log = logging.getLogger("timeline.projections")
 
@@ -48,16 +49,16 @@ def _postgres(store: Store, app: Timeline, pool_size: int) -> ReadModels:
         conninfo = psycopg.conninfo.make_conninfo(conninfo, options=" ".join(options))
     if store.bounds is None:
         pool = make_pool(conninfo, size=pool_size)
-    else:
+    else:  # a lost server, found by either pool: both swept at once
+        datastore = getattr(app.factory, "datastore", None)
+        assert isinstance(datastore, ServingDatastore)  # as `parse_url` chose with bounds
         pool = make_pool(
             conninfo,
             size=pool_size,
             timeout=store.bounds.pool_timeout,
             reconnect_timeout=store.bounds.reconnect_timeout,
+            cls=functools.partial(SweptPool, sweeper=datastore.sweeper),
         )
-        datastore = getattr(app.factory, "datastore", None)
-        if isinstance(datastore, ServingDatastore):
-            datastore.sweeper.watch(pool)  # a lost server: both pools swept at once
     key_base = f"{store.env['POSTGRES_DBNAME']}.{schema or 'public'}"
 
     def view(name: str, generation: int) -> RowsView:

@@ -24,8 +24,7 @@ import httpx
 
 from domain.application import Author, Timeline
 from service.store.database import open_timeline, parse_url
-from service.store.keys import KeyStore
-from service.store.readmodels import open_read_models
+from service.store.keys import open_keys
 from tests.chaos.cluster import free_port
 from tests.projections.workers_support import percentile
 
@@ -119,11 +118,9 @@ def make_key(database_url: str, name: str, scope: str = "write") -> str:
     """A key made straight in the store (as `timeline keys create` does)."""
     store = parse_url(database_url)
     timeline = open_timeline(store)
-    models = open_read_models(store, timeline)
     try:
-        return KeyStore(models.view("timeline")).create(name, scope)
+        return open_keys(store, timeline).create(name, scope)
     finally:
-        models.close()
         timeline.close()
 
 

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from service.store.database import open_timeline, parse_url
-from service.store.keys import KeyStore
-from service.store.readmodels import open_read_models
+from service.store.keys import open_keys
 from tests.reliability.serving import running_service
 from tests.service.conftest import HTTP_STORES, NDJSON, Api, ApiFactory
 from tests.service.test_backfill import OUT_OF_ORDER, ndjson, statement
@@ -31,10 +30,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     url = f"sqlite:///{tmp}/store"
     store = parse_url(url)
     timeline = open_timeline(store)
-    models = open_read_models(store, timeline)
-    keys = KeyStore(models.view("timeline"))
+    keys = open_keys(store, timeline)
     admin, writer = keys.create("admin-script", "admin"), keys.create("a-writer", "write")
-    models.close()
     timeline.close()
     with running_service(url) as base:
         yield base, admin, writer

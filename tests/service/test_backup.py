@@ -27,7 +27,7 @@ from service.files.backup import BackupRefused, export_events, read_backup, rest
 from service.http.app import create_app, wire
 from service.settings import Settings
 from service.store.database import Store, open_timeline, parse_url
-from service.store.keys import KeyStore
+from service.store.keys import open_keys
 from service.store.readmodels import open_read_models
 
 EDITOR = Author("editor")
@@ -266,7 +266,7 @@ def test_the_commands_round_trip_through_a_gzip_file_and_through_stdout(
     models.catch_up()
     events = _events(timeline)
     # An API key of the store, which a backup does not hold.
-    KeyStore(models.view("timeline")).create("backup-probe-key", "admin")
+    open_keys(source, timeline).create("backup-probe-key", "admin")
     asked = _questions(marks[-2:])
     before = _answers(source, timeline, models, asked)  # (closes the store)
     # To a gzip file, and back into an empty store: its read models are built.
@@ -283,7 +283,7 @@ def test_the_commands_round_trip_through_a_gzip_file_and_through_stdout(
     target, again = durable.store(target_url)
     assert _events(again) == events
     again_models = durable.models(target, again)
-    assert KeyStore(again_models.view("timeline")).list() == []
+    assert open_keys(target, again).list() == []
     assert b"backup-probe-key" not in gzip.decompress(path.read_bytes())
     assert _answers(target, again, again_models, asked) == before
     # A second restore into it is refused, with a message and a non-zero status.

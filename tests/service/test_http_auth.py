@@ -195,7 +195,7 @@ def test_key_secrets_are_opaque_and_only_their_hashes_are_stored(api_factory: Ap
     api = api_factory("sqlite")
     secret = api.secrets["write"]
     assert re.fullmatch(r"tlk_[A-Za-z0-9_-]{40,}", secret)
-    rows = api.services.models.view("timeline").query("SELECT * FROM api_keys")
+    rows = api.services.keys.db.query("SELECT * FROM {table}")
     stored = json.dumps([list(map(str, row)) for row in rows])
     assert secret not in stored and secret.removeprefix("tlk_") not in stored
     # A key that differs by one character is unknown.

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 from domain.application import Author
-from service.store.database import StoreError, open_timeline, parse_url
+from service.store.database import StoreError, Sweeper, SweptPool, open_timeline, parse_url
 
 
 def test_memory_sqlite_and_postgres_urls_become_library_settings(tmp_path: Path) -> None:
@@ -108,3 +112,48 @@ def test_processes_opening_a_new_postgres_store_together_do_not_collide(
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_connection_come_back_broken_sweeps_every_watched_pool(postgres_database: str) -> None:
+    name = f"swept-{uuid.uuid4().hex[:8]}"
+    conninfo = psycopg.conninfo.make_conninfo(
+        parse_url(postgres_database).conninfo(), application_name=name
+    )
+    sweeper = Sweeper()
+    options: dict[str, Any] = {"kwargs": {"autocommit": True}, "open": True}
+
+    def live() -> int:
+        with psycopg.connect(parse_url(postgres_database).conninfo(), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    with (
+        SweptPool(conninfo, sweeper=sweeper, min_size=3, max_size=3, **options) as swept,
+        ConnectionPool(conninfo, min_size=2, max_size=2, **options) as other,
+    ):
+        sweeper.watch(other)
+        swept.wait()
+        other.wait()
+        # Every idle connection of both pools goes stale, as after a server restart...
+        with psycopg.connect(parse_url(postgres_database).conninfo(), autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s",
+                (name,),
+            )
+        # ...the next read fails on one of them...
+        with pytest.raises(psycopg.OperationalError), swept.connection() as conn:
+            conn.execute("SELECT 1")
+        # ...and, come back broken, it has both pools swept: their stale connections are
+        # replaced in the background, so none other fails a caller.
+        deadline = time.monotonic() + 10
+        while live() < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert live() == 5
+        for pool, size in ((swept, 3), (other, 2)):
+            drawn = [pool.getconn() for _ in range(size)]
+            for conn in drawn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+                pool.putconn(conn)
