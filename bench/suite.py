@@ -40,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from bench import load, page, profile, report
-from bench.baseline_app import FLAT
+from bench.baseline_app import FLAT, fill_flat
 from bench.history import record_body, vocabulary
 from projections.models import PROJECTIONS
 from projections.sql import RECORD_KINDS
@@ -455,10 +455,11 @@ def _mean_items(base: str, paths: list[str], count: Callable[[Any], int]) -> flo
 
 
 def flatten(database_url: str) -> None:
-    """Fill the bare counts baseline's flat table (`bench/baseline_app.py`) with the
-    records the service counts now: the kind and start of each current record of the
-    timeline's rows."""
-    with psycopg.connect(parse_url(database_url).conninfo(), autocommit=True) as conn:
+    """Fill the baselines' flat tables (`bench/baseline_app.py`) with the records the
+    service shows now: the counts' (the kind and start of each current record of the
+    timeline's rows) and the physical limit's pages (`fill_flat`)."""
+    conninfo = parse_url(database_url).conninfo()
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         found = conn.execute("SELECT generation FROM rm_registry WHERE name = 'timeline'")
         generation = (found.fetchone() or (1,))[0]
         rows = sql.Identifier(f"rm_timeline_g{generation}_rows")
@@ -477,6 +478,7 @@ def flatten(database_url: str) -> None:
             (list(RECORD_KINDS),),
         )
         conn.execute(sql.SQL("VACUUM ANALYZE {}").format(flat))
+    fill_flat(conninfo, generation)
 
 
 def settle(base: str, timeout: float) -> None:
