@@ -91,8 +91,8 @@ _FLAT_SCAN = (
 # window's rows start in it, or at one of the few instants before it that may still be
 # open then (as the service reads them: `domain.when.starts_open_at`).
 FLAT_PAGE = (
-    "SELECT a.position, t.label, i.body, p.start_at, p.first_pos, i.occurred_precision, "
-    "i.speakers FROM flat_at a "  # noqa: S608
+    "SELECT a.position, t.label, i.body, p.start_at, p.first_pos, i.occurred_precision, "  # noqa: S608
+    "i.speakers FROM flat_at a "
     "LEFT JOIN flat_topics t ON t.topic = %(topic)s LEFT JOIN LATERAL (SELECT * FROM ("
     f"({_FLAT_SCAN.format('start_at > %(after)s')}) UNION ALL "
     f"({_FLAT_SCAN.format('start_at = ANY(%(exactly)s)')})"
@@ -231,7 +231,12 @@ async def who_said_what_page(
 
 
 async def _flat(
-    state: State, topic: str, since: str | None, until: str | None, kinds: list[str], limit: int | None
+    state: State,
+    topic: str,
+    since: str | None,
+    until: str | None,
+    kinds: list[str],
+    limit: int | None,
 ) -> list[tuple[Any, ...]]:
     """The flat page's rows: `(position, label, body, start_at, first_pos, precision,
     speakers)`, the last five None when the page is empty."""
