@@ -924,7 +924,8 @@ def other_servers() -> list[tuple[str, list[str], int]]:
     """The ASGI servers the pages are measured on, each serving the service's app in one
     process (`--port` last): uvicorn with its pure-Python parser and loop, uvicorn with
     uvloop and httptools, granian (those installed)."""
-    uvicorn = "-m uvicorn --factory service.asgi:app --log-level warning --no-access-log"
+    app = "service.http.asgi:app"
+    uvicorn = f"-m uvicorn --factory {app} --log-level warning --no-access-log"
     found = [
         ("uvicorn h11", shlex.split(f"{uvicorn} --loop asyncio --http h11 --port"), "h11"),
         (
@@ -934,9 +935,7 @@ def other_servers() -> list[tuple[str, list[str], int]]:
         ),
         (
             "granian",
-            shlex.split(
-                "-m granian --interface asgi --factory --log-level warning service.asgi:app --port"
-            ),
+            shlex.split(f"-m granian --interface asgi --factory --log-level warning {app} --port"),
             "granian",
         ),
     ]
@@ -957,7 +956,7 @@ def scenario_servers(cfg: Config, runs: Runs, servers: list[Proc]) -> dict[str, 
         "rows": rows,
         "targets": [],
         "notes": [
-            "The service's app (`service.asgi:app`) in one process under each server, in the "
+            "The service's app (`service.http.asgi:app`) in one process under each server, in the "
             "same run, in turn; ratios to uvicorn with its pure-Python h11 and asyncio "
             "(decision 024). Granian serves from a worker process of its own: its CPU is "
             "not counted in the server column."
