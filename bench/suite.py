@@ -942,19 +942,30 @@ def other_servers() -> list[tuple[str, list[str], int]]:
     return [(n, args, free_port()) for n, args, need in found if importlib.util.find_spec(need)]
 
 
+CHOSEN_SERVER = "uvicorn uvloop+httptools"  # what `timeline serve` runs (decision 024)
+
+
 def scenario_servers(cfg: Config, runs: Runs, servers: list[Proc]) -> dict[str, Any]:
     rows: list[report.Row] = []
+    targets = []
     for name, shown in PAGES:
         first: report.Row | None = None
         for s in servers:
             row = http_row(runs, f"{name} on {s.name}", f"{s.name}: {shown}", first, short=s.name)
             rows.append(row)
             first = first or row
+            if s.name == CHOSEN_SERVER and "ratio" in row:
+                ratio = row["ratio"]
+                targets.append(
+                    report.target(
+                        f"{name}: the server chosen ≥ 1x h11", ratio, ratio >= 1, f"{ratio:.2f}x"
+                    )
+                )
     return {
         "id": 13,
         "title": f"The same pages on other ASGI servers, {cfg.connections} connections",
         "rows": rows,
-        "targets": [],
+        "targets": targets,
         "notes": [
             "The service's app (`service.http.asgi:app`) in one process under each server, in the "
             "same run, in turn; ratios to uvicorn with its pure-Python h11 and asyncio "
