@@ -85,16 +85,15 @@ class Reading:
 
     def position(self) -> int:
         """What the answer reflects (`X-Timeline-Position`): the position asked for, or
-        the view's now (read before the answer, which reflects at least that)."""
-        return self.view.position() if self.at is None else self.at
+        the read models' now (taken before the answer, which reflects at least that)."""
+        return self.s.reached.now() if self.at is None else self.at
 
     def listed(self, cursor: str | None, read: Callable[[Any], T]) -> tuple[int, T | None]:
         """`pinned`, for a list of the read models: now is the position they have
         reached. A page after the first is as of a position, so its answer is fixed."""
-        view = self.view
-        position, start = pinned(self.at, self.fixed, cursor, view.position, read)
+        position, start = pinned(self.at, self.fixed, cursor, self.s.reached.now, read)
         if start is not None:
-            behind(self.s, position, view.position())
+            behind(self.s, position, self.view.position())
             mark_fixed(self.request)
         return position, start
 
