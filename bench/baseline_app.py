@@ -1,6 +1,13 @@
 """The baselines the service is measured against, in the same run: a bare Litestar +
 msgspec app with async handlers on a psycopg async pool and nothing else.
 
+- `GET /flat/timeline`, `GET /flat/topics/{id}/who-said-what`: the physical limit. The
+  same pages, byte for byte, from the simplest tables that can answer them (`flat_pages`,
+  filled by `fill_flat` with the records the service shows now): a record is listed
+  under each of its topics and each of their ancestors, in one composite index
+  `(topic, start_at, first_pos)`, beside its item rendered as the service answers it
+  (topic labels in) and its speakers' names. One statement a page: no position to read
+  (it is copied beside the rows), no subtree, no labels or profiles to look up.
 - `GET /timeline`, `GET /topics/{id}/who-said-what`: the same read functions
   (`projections.timeline`, `projections.whosaid`) making the same statements (the read
   models' position, then the page as of it, as a walk's first page reads), each run
@@ -21,6 +28,7 @@ msgspec app with async handlers on a psycopg async pool and nothing else.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -28,6 +36,7 @@ from uuid import UUID, uuid5
 
 import anyio
 import msgspec
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from litestar import Litestar, Request, Response, get, post
@@ -36,10 +45,12 @@ from litestar.params import FromPath, FromQuery
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from domain.ids import NAMESPACE
-from domain.when import parse_when
+from domain.when import parse_when, starts_open_at
 from projections.postgres import PostgresRows
+from projections.rows import utc_text
 from projections.timeline import Page, TimelineQuery, timeline
 from projections.whosaid import page, who_said_what
+from service.http.params import encode_cursor
 from service.http.schemas import StatementIn
 from service.store.database import parse_url
 
@@ -59,6 +70,38 @@ COUNT = (
     "SELECT to_char(date_trunc(%s, start_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD'), count(*) "  # noqa: S608
     f"FROM {FLAT} GROUP BY 1 ORDER BY 1"
 )
+# The physical limit's tables (`fill_flat`). A record is listed under its topics and their
+# ancestors, in timeline order; the one index covers what a page filters on.
+FLAT_DDL = [
+    "CREATE TABLE IF NOT EXISTS flat_pages (topic text NOT NULL, start_at timestamptz NOT "
+    "NULL, first_pos bigint NOT NULL, end_at timestamptz NOT NULL, kind text NOT NULL, "
+    "item bigint NOT NULL, PRIMARY KEY (topic, start_at, first_pos) INCLUDE (end_at, kind, item))",
+    "CREATE TABLE IF NOT EXISTS flat_items (id bigint PRIMARY KEY, body text NOT NULL, "
+    "occurred_precision text NOT NULL, speakers text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS flat_topics (topic text PRIMARY KEY, label text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS flat_at (position bigint NOT NULL)",
+]
+_FLAT_SCAN = (
+    "SELECT start_at, first_pos, item FROM flat_pages WHERE topic = %(topic)s AND "
+    "kind = ANY(%(kinds)s) AND start_at < %(until)s AND end_at > %(since)s AND {} "
+    "ORDER BY start_at, first_pos LIMIT %(limit)s"
+)
+# The page and what frames it, in one statement: the position the copy reflects, the
+# topic's label (none: no such topic), and the page's rows (none: an empty page). A
+# window's rows start in it, or at one of the few instants before it that may still be
+# open then (as the service reads them: `domain.when.starts_open_at`).
+FLAT_PAGE = (
+    "SELECT a.position, t.label, i.body, p.start_at, p.first_pos, i.occurred_precision, "  # noqa: S608
+    "i.speakers FROM flat_at a "
+    "LEFT JOIN flat_topics t ON t.topic = %(topic)s LEFT JOIN LATERAL (SELECT * FROM ("
+    f"({_FLAT_SCAN.format('start_at > %(after)s')}) UNION ALL "
+    f"({_FLAT_SCAN.format('start_at = ANY(%(exactly)s)')})"
+    ") u ORDER BY start_at, first_pos LIMIT %(limit)s) p ON true "
+    "LEFT JOIN flat_items i ON i.id = p.item ORDER BY p.start_at, p.first_pos"
+)
+EARLIEST, LATEST = datetime(1, 1, 2, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC)
+RECORD_KINDS = ["statement", "announcement", "occurrence"]
+SAID = ["statement", "announcement"]
 INSERT = (
     f"INSERT INTO {EVENTS} (originator_id, originator_version, topic, state) "  # noqa: S608
     "VALUES (%s, 1, 'bench:Statement.Recorded', %s) RETURNING notification_id"
@@ -187,6 +230,105 @@ async def who_said_what_page(
     return Response(msgspec.json.encode({**answer, "next_cursor": None}), media_type=JSON)
 
 
+async def _flat(
+    state: State,
+    topic: str,
+    since: str | None,
+    until: str | None,
+    kinds: list[str],
+    limit: int | None,
+) -> list[tuple[Any, ...]]:
+    """The flat page's rows: `(position, label, body, start_at, first_pos, precision,
+    speakers)`, the last five None when the page is empty."""
+    start, end = _window(since, until)
+    after, exactly = (EARLIEST, ()) if start is None else starts_open_at(start)
+    values = {
+        "topic": topic,
+        "kinds": kinds,
+        "since": start or EARLIEST,
+        "until": end or LATEST,
+        "after": after,
+        "exactly": list(exactly),
+        "limit": limit,
+    }
+    async with _pool(state).connection() as conn:
+        return await (await conn.execute(FLAT_PAGE, values, prepare=True)).fetchall()
+
+
+@get("/flat/timeline", media_type=JSON)
+async def flat_timeline(
+    state: State,
+    topic: FromQuery[str],
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
+) -> Response[bytes]:
+    rows = await _flat(state, topic, since, until, RECORD_KINDS, limit + 1)
+    if not rows or rows[0][1] is None:  # not filled yet, or no such topic
+        return Response(b'{"status":404}', status_code=404, media_type=JSON)
+    found = [r for r in rows if r[2] is not None]
+    following = None
+    if len(found) > limit:
+        last = found[limit - 1]
+        following = encode_cursor([rows[0][0], [utc_text(last[3]), last[4]]])
+    body = (
+        b'{"items":['
+        + ",".join(r[2] for r in found[:limit]).encode()
+        + b'],"next_cursor":'
+        + msgspec.json.encode(following)
+        + b"}"
+    )
+    return Response(body, media_type=JSON)
+
+
+_speakers = msgspec.json.Decoder(list[dict[str, str]]).decode
+
+
+@get("/flat/topics/{id:str}/who-said-what", media_type=JSON)
+async def flat_who_said_what(
+    state: State,
+    id: FromPath[str],
+    since: FromQuery[str | None] = None,
+    until: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 50,
+) -> Response[bytes]:
+    """Who said what: every record of the window, by speaker (most records first), the
+    first `limit` of them counted through the speakers."""
+    rows = await _flat(state, id, since, until, SAID, None)
+    if not rows or rows[0][1] is None:  # not filled yet, or no such topic
+        return Response(b'{"status":404}', status_code=404, media_type=JSON)
+    position, label = rows[0][:2]
+    said: dict[str, tuple[dict[str, str], list[tuple[datetime, str, msgspec.Raw]]]] = {}
+    for _, _, body, start, _, precision, speakers in rows:
+        if body is not None:
+            record = msgspec.Raw(body.encode())
+            for actor in _speakers(speakers):
+                said.setdefault(actor["id"], (actor, []))[1].append((start, precision, record))
+    ranked = sorted(said.values(), key=lambda s: (-len(s[1]), s[0]["name"]))
+    out, seen = [], 0
+    for actor, records in ranked:
+        if seen < limit:
+            out.append(
+                {
+                    "actor": actor,
+                    "count": len(records),
+                    "first_at": utc_text(records[0][0]),
+                    "first_precision": records[0][1],
+                    "last_at": utc_text(records[-1][0]),
+                    "last_precision": records[-1][1],
+                    "records": [r for _, _, r in records[: limit - seen]],
+                    "offset": 0,
+                }
+            )
+        seen += len(records)
+    answer = {
+        "topic": {"id": id, "label": label},
+        "speakers": out,
+        "next_cursor": encode_cursor([position, limit]) if seen > limit else None,
+    }
+    return Response(msgspec.json.encode(answer), media_type=JSON)
+
+
 @get("/counts", media_type=JSON)
 async def counts_page(state: State, bucket: FromQuery[str] = "month") -> Response[bytes]:
     async with _pool(state).connection() as conn:
@@ -194,6 +336,83 @@ async def counts_page(state: State, bucket: FromQuery[str] = "month") -> Respons
     items = [{"start": day, "count": n} for day, n in found]
     answer = {"bucket": bucket, "items": items, "total": sum(n for _, n in found)}
     return Response(msgspec.json.encode(answer), media_type=JSON)
+
+
+class _Said(msgspec.Struct):
+    """What the flat tables take from a record's stored JSON."""
+
+    topics: list[str] = []
+    occurred_precision: str = ""
+    speaker: dict[str, Any] | None = None
+    by: list[dict[str, Any]] = []
+
+
+def fill_flat(conninfo: str, generation: int) -> int:
+    """Fill the physical limit's tables with the records the timeline's rows show now,
+    rendered as the service renders them (their topics' labels, their speakers' names);
+    the position they reflect, which is returned."""
+    rows = f"rm_timeline_g{generation}_rows"
+    said = msgspec.json.Decoder(_Said).decode
+    # A connection for each COPY at once, and one to read the records from.
+    with (
+        psycopg.connect(conninfo) as read,
+        psycopg.connect(conninfo, autocommit=True) as write,
+        psycopg.connect(conninfo, autocommit=True) as listing,
+    ):
+        for statement in FLAT_DDL:
+            write.execute(statement)
+        current = f"SELECT ref, body FROM {rows} WHERE to_pos IS NULL AND kind = %s"  # noqa: S608
+        topics = {ref: json.loads(body) for ref, body in read.execute(current, ("topic",))}
+        actors = {ref: json.loads(body) for ref, body in read.execute(current, ("actor",))}
+        (position,) = read.execute(
+            f"SELECT max(notification_id) FROM rm_timeline_g{generation}_tracking"  # noqa: S608
+        ).fetchone() or (0,)
+        labels = {slug: str(t["label"]) for slug, t in topics.items()}
+        above = {slug: _ancestry(slug, topics) for slug in topics}
+
+        def profile(slug: str) -> dict[str, str]:
+            actor = actors.get(slug) or {"name": slug, "kind": "person"}
+            return {"id": slug, "name": actor["name"], "kind": actor["kind"]}
+
+        with write.transaction(), listing.transaction():
+            write.execute("TRUNCATE flat_items, flat_topics, flat_at")
+            listing.execute("TRUNCATE flat_pages")
+            write.execute("INSERT INTO flat_at VALUES (%s)", (position or 0,))
+            with write.cursor().copy("COPY flat_topics FROM STDIN") as copy:
+                for slug, label in labels.items():
+                    copy.write_row((slug, label))
+            with (
+                read.cursor("flat") as records,
+                write.cursor().copy("COPY flat_items FROM STDIN") as items,
+                listing.cursor().copy("COPY flat_pages FROM STDIN") as pages,
+            ):
+                records.execute(
+                    f"SELECT row_id, kind, body, start_at, first_pos, end_at FROM {rows} "  # noqa: S608
+                    "WHERE to_pos IS NULL AND kind = ANY(%s)",
+                    (RECORD_KINDS,),
+                )
+                for row_id, kind, body, start, first, end in records:
+                    found = said(body)
+                    names = {slug: labels.get(slug, slug) for slug in found.topics}
+                    item = '{"topic_labels":' + msgspec.json.encode(names).decode() + "," + body[1:]
+                    speakers = [found.speaker] if found.speaker is not None else found.by
+                    who = [profile(str(s["id"])) for s in speakers] if kind in SAID else []
+                    items.write_row((row_id, item, found.occurred_precision, json.dumps(who)))
+                    under = {t for slug in found.topics for t in above.get(slug, [slug])}
+                    for topic in under:
+                        pages.write_row((topic, start, first, end, kind, row_id))
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE flat_pages, flat_items, flat_topics, flat_at")
+    return int(position or 0)
+
+
+def _ancestry(slug: str, topics: dict[str, dict[str, Any]]) -> list[str]:
+    """The topic and its ancestors (a cycle stored before moves were serialised ends the
+    walk)."""
+    out = [slug]
+    while (parent := topics.get(out[-1], {}).get("parent")) and parent not in out:
+        out.append(parent)
+    return out
 
 
 def _written(ref: UUID, position: int) -> Response[bytes]:
@@ -247,7 +466,7 @@ def create_app(database_url: str, pool_size: int = 10) -> Litestar:
         # One projection's rows serve both pages (decision 008).
         generations = {"timeline": PostgresRows(sync_pool, "timeline").generation_in_use() or 1}
         with sync_pool.connection() as conn:
-            for statement in DDL:
+            for statement in DDL + FLAT_DDL:
                 conn.execute(statement)
     # The service's store settings (pool, timeouts), in a schema of its own.
     notes = Notes(env=parse_url(database_url, pool_size=pool_size, schema=NOTES_SCHEMA).env)
@@ -268,6 +487,8 @@ def create_app(database_url: str, pool_size: int = 10) -> Litestar:
             items20,
             timeline_page,
             who_said_what_page,
+            flat_timeline,
+            flat_who_said_what,
             counts_page,
             append,
             append_save,

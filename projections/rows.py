@@ -21,11 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
+from projections.shared import Memo
+
+T = TypeVar("T")
 APPLICATION = "Timeline"
 ANALYZE_AFTER = 5_000  # rows written before statistics are refreshed (then at each doubling)
 # The fields of a record's item that `q` searches (decision 022): an occurrence's title,
@@ -191,6 +194,7 @@ class RowsView(TrackingRecorder):
         self._grown = 0  # rows written since the statistics were last refreshed
         self._analyzed = 0
         self.listeners: list[Callable[[], None]] = []  # told after each commit
+        self._fixed: Memo[tuple[Any, ...], Any] = Memo(4096)
 
     # Storage primitives, one implementation per database ------------------------------
 
@@ -410,6 +414,15 @@ class RowsView(TrackingRecorder):
 
     def position(self) -> int:
         return self.max_tracking_id(APPLICATION) or 0
+
+    def fixed(self, key: tuple[Any, ...], at: int | None, make: Callable[[], T]) -> T:
+        """`make()`, remembered when it is as of a position: what the rows held at a
+        position never changes, so what frames a page (a topic, its subtree, its labels,
+        the speakers' names) is read once while the position stands, not every request.
+        (What it gives is shared: never changed by its callers.)"""
+        if at is None:
+            return make()
+        return cast(T, self._fixed.get((self.prefix, *key, at), make))
 
     def generation_in_use(self) -> int | None:
         """The generation readers use, as the registry says (None: never registered)."""

@@ -121,7 +121,9 @@ def _paged(view: RowsView, rows: list[tuple[Any, ...]], query: TimelineQuery) ->
 def topic_slugs(view: RowsView, topic: str, at: int | None) -> list[str]:
     """The topic and its descendants, as the tree stood."""
     q = subtree(view.prefix, topic, at)
-    return [str(slug) for (slug,) in view.query(q.text, q.params)]
+    return view.fixed(
+        ("subtree", topic), at, lambda: [str(slug) for (slug,) in view.query(q.text, q.params)]
+    )
 
 
 def record(view: RowsView, kind: str, id: str, at: int | None) -> str | None:

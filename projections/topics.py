@@ -110,6 +110,10 @@ def topic_labels(view: RowsView, slugs: Iterable[str], at: int | None) -> dict[s
     wanted = sorted(slugs)
     if not wanted:
         return {}
+    return view.fixed(("labels", *wanted), at, lambda: _read_labels(view, wanted, at))
+
+
+def _read_labels(view: RowsView, wanted: list[str], at: int | None) -> dict[str, str]:
     refs, params = view.one_of("r.ref", wanted)
     q = Sql().add(
         f"SELECT r.ref, r.body FROM {view.prefix}_rows r WHERE r.kind = 'topic' AND {refs} AND",

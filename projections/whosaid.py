@@ -20,8 +20,13 @@ def entity(view: RowsView, kind: str, slug: str, at: int | None) -> dict[str, An
     q = Sql().add(
         f"SELECT r.body FROM {view.prefix}_rows r WHERE r.kind = %s AND r.ref = %s AND", kind, slug
     )
-    found = view.query(visible(q, "r", at).text, q.params)
-    return json.loads(found[0][0]) if found else None
+    visible(q, "r", at)
+
+    def read() -> dict[str, Any] | None:
+        found = view.query(q.text, q.params)
+        return json.loads(found[0][0]) if found else None
+
+    return view.fixed(("entity", kind, slug), at, read)
 
 
 def who_said_what(
@@ -110,6 +115,10 @@ def _speakers(said: _Said) -> list[str]:
 def _profiles(view: RowsView, slugs: list[str], at: int | None) -> dict[str, dict[str, str]]:
     """`{id, name, kind}` of each speaker as it stood; a speaker never registered (a
     record from before the rule) is shown by its slug."""
+    return view.fixed(("profiles", *slugs), at, lambda: _read_profiles(view, slugs, at))
+
+
+def _read_profiles(view: RowsView, slugs: list[str], at: int | None) -> dict[str, dict[str, str]]:
     found: dict[str, Any] = {}
     if slugs:
         refs, params = view.one_of("a.ref", slugs)

@@ -84,6 +84,10 @@ ReadModel = Literal["timeline", "who-said-what", "actors", "topics"]
 ReplayModel = Literal["timeline", "who-said-what"]
 Export = Literal["ndjson", "csv", "timelinejs", "events"]
 
+# How uvicorn serves the API (`serve`, `demo`): its HTTP parser and event loop in C
+# (decision 024).
+SERVER: dict[str, Any] = {"http": "httptools", "loop": "uvloop"}
+
 app = typer.Typer(
     help="Geopolitical Timeline: an event-sourced timeline of world politics.",
     no_args_is_help=True,
@@ -422,7 +426,10 @@ def _demo(settings: Settings, listener: socket.socket, host: str, port: int) -> 
         f"a write key (shown once): {secret}"
     )
     config = uvicorn.Config(
-        create_app(settings, built=services), log_level="warning", timeout_graceful_shutdown=10
+        create_app(settings, built=services),
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        **SERVER,
     )
     uvicorn.Server(config).run(sockets=[listener])
 
@@ -473,6 +480,7 @@ def serve(
             log_level="info",
             timeout_graceful_shutdown=30,
             access_log=False,
+            **SERVER,
         )
 
 

@@ -119,8 +119,9 @@ def get_changes(
     s = services(state)
     # A walk's cursor carries the end of its first page's span, which every later page
     # keeps (its start is asked again, as every other parameter).
-    to = Reading(span.end, span.fixed) if span.asked else Reading(None)
-    end, after = pinned(to, cursor, lambda: span.end, offset)
+    end, after = pinned(
+        span.end if span.asked else None, span.fixed, cursor, lambda: span.end, offset
+    )
     behind(s, end, span.end)
     _ordered(span.start, end, "cursor")
     size = params.limit(limit)
@@ -158,7 +159,6 @@ def get_changes(
 
 @read_route(routes, "/timeline/counts", schemas.Counts)
 def get_counts(
-    state: State,
     at: NamedDependency[Reading],
     bucket: FromQuery[schemas.Bucket] = "month",
     since: FromQuery[str | None] = None,
@@ -170,10 +170,9 @@ def get_counts(
 ) -> Response[bytes]:
     """How many records of the timeline (filtered as /timeline, `q` too) each day, week,
     month or year holds: the buckets that hold any, in order, and their total."""
-    s = services(state)
     start, end = params.window(since, until)
-    view = s.models.view("timeline")
-    position = at.position(view)
+    view = at.view
+    position = at.position()
     query = TimelineQuery(
         topic=known(view, "topic", topic, at.at),
         actor=known(view, "actor", actor, at.at),

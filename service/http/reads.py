@@ -68,16 +68,34 @@ def _route(
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """The position an answer is as of; None: as the read models stand now. `fixed`: no
-    write can move it (a position asked for, or an instant a later event has passed)."""
+    """Where every read of the read models starts (the `at` dependency): what the
+    handlers share, the request, and the position the answer is as of; None: as the
+    read models stand now. `fixed`: no write can move it (a position asked for, or an
+    instant a later event has passed)."""
 
+    s: Services
+    request: Request[Any, Any, Any]
     at: int | None
     fixed: bool = False
 
-    def position(self, view: RowsView) -> int:
+    @property
+    def view(self) -> RowsView:
+        """The read models' view that readers use now."""
+        return self.s.models.view("timeline")
+
+    def position(self) -> int:
         """What the answer reflects (`X-Timeline-Position`): the position asked for, or
-        the view's now (read before the answer, which reflects at least that)."""
-        return view.position() if self.at is None else self.at
+        the read models' now (taken before the answer, which reflects at least that)."""
+        return self.s.reached.now() if self.at is None else self.at
+
+    def listed(self, cursor: str | None, read: Callable[[Any], T]) -> tuple[int, T | None]:
+        """`pinned`, for a list of the read models: now is the position they have
+        reached. A page after the first is as of a position, so its answer is fixed."""
+        position, start = pinned(self.at, self.fixed, cursor, self.s.reached.now, read)
+        if start is not None:
+            behind(self.s, position, self.view.position())
+            mark_fixed(self.request)
+        return position, start
 
 
 async def reading(
@@ -101,11 +119,11 @@ async def reading(
         at, final = await position_as_of(s, params.instant(as_of, "as_of"), "as_of")
         if final:
             mark_fixed(request)
-        return Reading(at, final)
+        return Reading(s, request, at, final)
     if as_of_position is not None:
         mark_fixed(request)
-        return Reading(as_of_position, True)
-    return Reading(None)
+        return Reading(s, request, as_of_position, True)
+    return Reading(s, request, None)
 
 
 async def position_as_of(s: Services, instant: datetime, field: str) -> tuple[int, bool]:
@@ -168,7 +186,11 @@ async def reach(s: Services, position: int, field: str) -> None:
 
 
 def pinned(
-    at: Reading, cursor: str | None, now: Callable[[], int], read: Callable[[Any], T]
+    at: int | None,
+    fixed: bool,
+    cursor: str | None,
+    now: Callable[[], int],
+    read: Callable[[Any], T],
 ) -> tuple[int, T | None]:
     """The position a page of a list answers as of, and where in the list it starts (None:
     the first page), as `read` takes it from the cursor. A walk's first page is as of the
@@ -178,7 +200,7 @@ def pinned(
     has passed yet maps to later positions as the log grows: the cursor's holds.)"""
     value = params.decode_cursor(cursor)
     if value is None:
-        return (now() if at.at is None else at.at), None
+        return (now() if at is None else at), None
     try:
         position, after = value
         if type(position) is not int or not 0 <= position < params.MAX_POSITION or after is None:
@@ -186,28 +208,12 @@ def pinned(
         start = read(after)
     except (ValueError, TypeError, TimelineError):
         raise params.not_a_cursor() from None
-    if at.fixed and at.at != position:
+    if fixed and at != position:
         raise HttpProblem(
             422,
             f"continues a walk as of position {position}: give it with that point, or alone",
             field="cursor",
         )
-    return position, start
-
-
-def listed(
-    request: Request[Any, Any, Any],
-    view: RowsView,
-    at: Reading,
-    cursor: str | None,
-    read: Callable[[Any], T],
-) -> tuple[int, T | None]:
-    """`pinned`, for a list of the read models: now is the position they have reached.
-    A page after the first is as of a position, so its answer is fixed."""
-    position, start = pinned(at, cursor, view.position, read)
-    if start is not None:
-        behind(services(request.app.state), position, view.position())
-        mark_fixed(request)
     return position, start
 
 
@@ -248,8 +254,6 @@ def json_answer(body: bytes, position: int, extra: dict[str, str] | None = None)
 
 @_route("/timeline", schemas.Page)
 def get_timeline(
-    request: Request[Any, Any, Any],
-    state: State,
     at: NamedDependency[Reading],
     since: FromQuery[str | None] = None,
     until: FromQuery[str | None] = None,
@@ -262,10 +266,9 @@ def get_timeline(
 ) -> Response[bytes]:
     """Every current record in occurred order; `topic` includes its descendants; `q`
     keeps the records whose title, quote or summary holds its words."""
-    s = services(state)
     start, end = params.window(since, until)
-    view = s.models.view("timeline")
-    position, after = listed(request, view, at, cursor, _timeline_after)
+    view = at.view
+    position, after = at.listed(cursor, _timeline_after)
     query = TimelineQuery(
         topic=known(view, "topic", topic, position),
         actor=known(view, "actor", actor, position),
@@ -308,8 +311,6 @@ def _timeline_after(value: Any) -> tuple[datetime, int]:
 
 @_route("/topics/{id:str}/who-said-what", schemas.WhoSaidWhat)
 def get_who_said_what(
-    request: Request[Any, Any, Any],
-    state: State,
     at: NamedDependency[Reading],
     id: FromPath[str],
     since: FromQuery[str | None] = None,
@@ -320,14 +321,12 @@ def get_who_said_what(
     """For a topic and its descendants: who said what, each speaker's records in order.
     A page holds `limit` records, counted through the speakers in their order; a speaker
     whose records run on is listed again at the top of the next page, with the rest."""
-    s = services(state)
     slug = params.slug(id, "id")
     assert slug is not None
     start, end = params.window(since, until)
     size = params.limit(limit)
-    view = s.models.view("who-said-what")
-    position, after = listed(request, view, at, cursor, offset)
-    answer = who_said_what(view, slug, start, end, position, raw=True)
+    position, after = at.listed(cursor, offset)
+    answer = who_said_what(at.view, slug, start, end, position, raw=True)
     if answer is None:
         raise HttpProblem(
             404, f"no topic {slug!r}" + ("" if at.at is None else " at that point"), field="id"
@@ -340,26 +339,16 @@ def get_who_said_what(
 def _record_routes(kind: str) -> None:
     base = f"/{PLURAL[kind]}/{{id:uuid}}"
 
-    def get_record(
-        state: State,
-        at: NamedDependency[Reading],
-        id: FromPath[UUID],
-    ) -> Response[bytes]:
-        return _record(services(state), kind, id, at, "id", str(id))
+    def get_record(at: NamedDependency[Reading], id: FromPath[UUID]) -> Response[bytes]:
+        return _record(kind, id, at, "id", str(id))
 
-    def get_record_by_key(
-        request: Request[Any, Any, Any],
-        state: State,
-        at: NamedDependency[Reading],
-        key: FromPath[str],
-    ) -> Response[bytes]:
+    def get_record_by_key(at: NamedDependency[Reading], key: FromPath[str]) -> Response[bytes]:
         """The record by its key: as `GET /{kind}s/{id}` answers for the id the key gives."""
-        key = _exact_key(request, key)
+        key = _exact_key(at.request, key)
         id = record_id(kind, key)
-        return _record(services(state), kind, id, at, "key", f"with key {key!r}")
+        return _record(kind, id, at, "key", f"with key {key!r}")
 
     def get_history(
-        state: State,
         at: NamedDependency[Reading],
         id: FromPath[UUID],
         limit: FromQuery[int] = 50,
@@ -367,9 +356,9 @@ def _record_routes(kind: str) -> None:
     ) -> Response[bytes]:
         """Every event of the record in version order, with the position of each. Now
         is the log's head: the events the read models have not read yet show position 0."""
-        s = services(state)
-        known = positions(s.models.view("timeline"), str(id))
-        position, after = pinned(at, cursor, s.timeline.head_position, _versions)
+        s = at.s
+        known = positions(at.view, str(id))
+        position, after = pinned(at.at, at.fixed, cursor, s.timeline.head_position, _versions)
         if after is not None and position > s.timeline.head_position():
             raise params.not_a_cursor()
         events = list(s.timeline.history(id))
@@ -431,16 +420,13 @@ def _exact_key(request: Request[Any, Any, Any], parsed: str) -> str:
         raise HttpProblem(404, "no record has a key that is not UTF-8", field="key") from None
 
 
-def _record(
-    s: Services, kind: str, id: UUID, at: Reading, field: str, called: str
-) -> Response[bytes]:
+def _record(kind: str, id: UUID, at: Reading, field: str, called: str) -> Response[bytes]:
     """A record's item; `field` and `called` name the record as the path did, when there
     is none."""
-    view = s.models.view("timeline")
-    position = at.position(view)
-    found = record(view, kind, str(id), at.at)
+    position = at.position()
+    found = record(at.view, kind, str(id), at.at)
     if found is None:
-        _missing(s, kind, id, at, field, called)
+        _missing(at.s, kind, id, at, field, called)
     assert found is not None
     # Its tag is strong, as writes compare If-Match: its version, and a digest of the
     # rest it shows that other aggregates keep (its topics' labels) (decision 019).
@@ -493,18 +479,14 @@ def event_out(event: Any, position: int | None) -> schemas.Event:
 
 @_route("/actors", schemas.ActorPage)
 def list_actors(
-    request: Request[Any, Any, Any],
-    state: State,
     at: NamedDependency[Reading],
     limit: FromQuery[int] = 50,
     cursor: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """Every actor, in id order."""
-    s = services(state)
-    view = s.models.view("actors")
-    position, after = listed(request, view, at, cursor, _actor_after)
+    position, after = at.listed(cursor, _actor_after)
     size = params.limit(limit)
-    found = actors.actors(view, position, size, after)
+    found = actors.actors(at.view, position, size, after)
     following = found[size - 1]["id"] if len(found) > size else None
     page = {"items": found[:size], "next_cursor": next_cursor(position, following)}
     return json_answer(msgspec.json.encode(page), position)
@@ -518,18 +500,12 @@ def _actor_after(value: Any) -> str:
 
 
 @_route("/actors/{id:str}", schemas.ActorProfile)
-def get_actor(
-    state: State,
-    at: NamedDependency[Reading],
-    id: FromPath[str],
-) -> Response[bytes]:
+def get_actor(at: NamedDependency[Reading], id: FromPath[str]) -> Response[bytes]:
     """An actor's profile: roles, aliases, counts by topic, latest records."""
-    s = services(state)
     slug = params.slug(id, "id")
     assert slug is not None
-    view = s.models.view("actors")
-    position = at.position(view)
-    found = actors.profile(view, slug, at.at)
+    position = at.position()
+    found = actors.profile(at.view, slug, at.at)
     if found is None:
         raise HttpProblem(404, f"no actor {slug!r}", field="id")
     return json_answer(msgspec.json.encode(found), position)
@@ -537,34 +513,24 @@ def get_actor(
 
 @_route("/topics", schemas.TopicPage)
 def list_topics(
-    request: Request[Any, Any, Any],
-    state: State,
     at: NamedDependency[Reading],
     limit: FromQuery[int] = 50,
     cursor: FromQuery[str | None] = None,
 ) -> Response[bytes]:
     """The topic tree, depth first, with counts (direct, and with descendants)."""
-    s = services(state)
-    view = s.models.view("topics")
-    position, after = listed(request, view, at, cursor, offset)
+    position, after = at.listed(cursor, offset)
     start, size = after or 0, params.limit(limit)
-    tree = topics.topic_tree(view, position)
+    tree = topics.topic_tree(at.view, position)
     following = start + size if len(tree) > start + size else None
     page = {"items": tree[start : start + size], "next_cursor": next_cursor(position, following)}
     return json_answer(msgspec.json.encode(page), position)
 
 
 @_route("/topics/{id:str}", schemas.TopicOut)
-def get_topic(
-    state: State,
-    at: NamedDependency[Reading],
-    id: FromPath[str],
-) -> Response[bytes]:
-    s = services(state)
+def get_topic(at: NamedDependency[Reading], id: FromPath[str]) -> Response[bytes]:
     slug = params.slug(id, "id")
-    view = s.models.view("topics")
-    position = at.position(view)
-    found = next((t for t in topics.topic_tree(view, at.at) if t["id"] == slug), None)
+    position = at.position()
+    found = next((t for t in topics.topic_tree(at.view, at.at) if t["id"] == slug), None)
     if found is None:
         raise HttpProblem(404, f"no topic {slug!r}", field="id")
     return json_answer(msgspec.json.encode(found), position)

@@ -14,6 +14,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -88,19 +89,40 @@ class Poller(ABC):
 
 class Watch(Poller):
     """One number that only grows (the read models' position), and the requests that
-    wait for it to reach theirs."""
+    wait for it to reach theirs. Poked when it grows (a commit here, a notification)."""
 
-    def __init__(self, read: Callable[[], int], *, limit: int, interval: float) -> None:
+    def __init__(
+        self, read: Callable[[], int], *, limit: int, interval: float, ttl: float = 1.0
+    ) -> None:
         super().__init__("watch", interval=interval)
         self._read = read  # blocking: the current value, from the store
         self.limit = limit
+        self.ttl = ttl
         self.known = 0  # the highest value read so far
+        self._pokes = 0
+        self._fresh: tuple[int, float] | None = None  # pokes and time when `known` was read
         self._waiters: dict[asyncio.Future[None], int] = {}
         self.counted: Callable[[float], None] = _ignore  # told each new count of waiters
 
     @property
     def waiting(self) -> int:
         return len(self._waiters)
+
+    def poke(self) -> None:
+        self._pokes += 1
+        super().poke()
+
+    def now(self) -> int:
+        """The value now, read from the store only when it may have grown: after a poke,
+        or `ttl` after the last read (a notification lost while the listener reconnects
+        costs at most that). Every read answering as of now takes it, not a statement
+        a request. Blocking."""
+        pokes, fresh = self._pokes, self._fresh
+        if fresh is not None and fresh[0] == pokes and time.monotonic() - fresh[1] < self.ttl:
+            return self.known
+        self.known = max(self.known, self._read())
+        self._fresh = (pokes, time.monotonic())
+        return self.known
 
     async def reached(self, value: int, timeout: float) -> bool:
         """True once the value is reached; False after the timeout. `Busy` at once when

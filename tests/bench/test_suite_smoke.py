@@ -37,7 +37,7 @@ def test_the_smoke_run_reports_every_scenario_with_numbers(tmp_path: Path) -> No
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     results = json.loads(out.read_text())
     # Every scenario, each with rows of finite numbers and its targets judged.
-    assert [s["id"] for s in results["scenarios"]] == list(range(1, 13))
+    assert [s["id"] for s in results["scenarios"]] == list(range(1, 14))
     for scenario in results["scenarios"]:
         assert scenario["rows"], scenario["title"]
         for row in scenario["rows"]:
@@ -64,7 +64,10 @@ def test_the_smoke_run_reports_every_scenario_with_numbers(tmp_path: Path) -> No
     # py-spy profiled the API under each HTTP load, the rebuild and the backfill; each
     # profile names functions of this project.
     profiles = results["profiles"]
-    profiled = {"timeline", "who-said-what", "counts by month", "changes in a day", "appends"}
+    profiled = {
+        *("timeline", "wide topic", "who-said-what"),
+        *("counts by month", "changes in a day", "appends"),
+    }
     assert {*profiled, "rebuild: timeline", "backfill"} <= set(profiles), sorted(profiles)
     for name, found in profiles.items():
         assert found["samples"] > 0, name
