@@ -115,19 +115,12 @@ class UseCases(ABC):
         return self._save(actor, slug)
 
     def end_role(
-        self,
-        slug: str,
-        title: object,
-        until: object,
-        expected_version: int | None = None,
+        self, slug: str, title: object, until: object, expected_version: int | None = None
     ) -> Written:
         actor = self.get_actor(slug, expected_version)
         open_title = rules.name(title, "title")
         actor.open_role(open_title)
-        actor.end_role(
-            title=open_title,
-            until=rules.when(until, "until"),
-        )
+        actor.end_role(title=open_title, until=rules.when(until, "until"))
         return self._save(actor, slug)
 
     def get_actor(self, slug: str, expected_version: int | None = None) -> Actor:
@@ -220,33 +213,20 @@ class UseCases(ABC):
         assert isinstance(changes, dict)
         delta = {name: new.get(name) for name in changes}
         self._check_references(kind, new, delta)
-        rec.correct(
-            changes=delta,
-            reason=rules.text(reason, "reason", max_length=rules.REASON_MAX),
-        )
+        rec.correct(changes=delta, reason=rules.text(reason, "reason", max_length=rules.REASON_MAX))
         return self._save(rec, str(id))
 
     def retract(
-        self,
-        kind: str,
-        id: UUID,
-        reason: object,
-        expected_version: int | None = None,
+        self, kind: str, id: UUID, reason: object, expected_version: int | None = None
     ) -> Written:
         rec = self.get_record(kind, id, expected_version)
         if rec.retracted is not None:
             return self._unchanged(rec, str(id))  # retracting again changes nothing
-        rec.retract(
-            reason=rules.text(reason, "reason", max_length=rules.REASON_MAX),
-        )
+        rec.retract(reason=rules.text(reason, "reason", max_length=rules.REASON_MAX))
         return self._save(rec, str(id))
 
     def add_source(
-        self,
-        kind: str,
-        id: UUID,
-        source: object,
-        expected_version: int | None = None,
+        self, kind: str, id: UUID, source: object, expected_version: int | None = None
     ) -> Written:
         rec = self.get_record(kind, id, expected_version)
         clean = rules.source(source, "source")
@@ -257,11 +237,7 @@ class UseCases(ABC):
         return self._save(rec, str(id))
 
     def tag(
-        self,
-        kind: str,
-        id: UUID,
-        topics: object,
-        expected_version: int | None = None,
+        self, kind: str, id: UUID, topics: object, expected_version: int | None = None
     ) -> Written:
         rec = self.get_record(kind, id, expected_version)
         slugs = rules.items(topics, "topics", rules.slug, min_items=1)
@@ -274,11 +250,7 @@ class UseCases(ABC):
         return self._save(rec, str(id))
 
     def untag(
-        self,
-        kind: str,
-        id: UUID,
-        topics: object,
-        expected_version: int | None = None,
+        self, kind: str, id: UUID, topics: object, expected_version: int | None = None
     ) -> Written:
         rec = self.get_record(kind, id, expected_version)
         slugs = rules.items(topics, "topics", rules.slug, min_items=1)
@@ -365,13 +337,7 @@ class UseCases(ABC):
         existing = self._find(cls, id, creating=True)
         if existing is not None:
             return self._duplicate(existing, ref, print_, field=field)
-        aggregate = cls._create(
-            created,
-            id=id,
-            **fields,
-            **more,
-            fingerprint=print_,
-        )
+        aggregate = cls._create(created, id=id, **fields, **more, fingerprint=print_)
         return self._save_new(aggregate, ref, print_, field=field)
 
     def _save_new(
