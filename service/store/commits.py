@@ -123,6 +123,8 @@ class GroupCommit:
 class StoreTimeline(Timeline):
     """The domain's timeline with the service's save, and group commit when enabled."""
 
+    name = "Timeline"  # the library names the tables and settings after it: the domain's
+
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.group: GroupCommit | None = None  # see enable_group_commit

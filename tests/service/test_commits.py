@@ -6,6 +6,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 import pytest
 from eventsourcing.persistence import Recording
 
@@ -13,6 +14,7 @@ from domain.application import Timeline
 from domain.errors import ConcurrentWrite, KeyConflict
 from domain.writers import Author, writing_as
 from service.store.commits import GroupCommit, StoreTimeline
+from service.store.database import open_timeline, parse_url
 from tests.domain.conftest import statement
 
 
@@ -162,3 +164,20 @@ def test_on_a_store_racing_writers_each_get_their_own_answer(
     assert versions == list(range(1, 2 + len(won)))
     # Every write that stored something went through the committer.
     assert grouped.group is not None and grouped.group.writes >= 16 + 1 + 1
+
+
+def test_the_stores_timeline_opens_the_tables_the_domains_timeline_named(
+    postgres_database: str,
+) -> None:
+    # The library names the events table (and reads its settings) after the application:
+    # the service's subclass must find the tables stored before it existed.
+    assert StoreTimeline.name == Timeline.name == "Timeline"
+    timeline = open_timeline(parse_url(postgres_database, schema="named_once"))
+    try:
+        with psycopg.connect(parse_url(postgres_database).conninfo()) as conn:
+            tables = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'named_once'"
+            ).fetchall()
+    finally:
+        timeline.close()
+    assert ("timeline_events",) in tables
