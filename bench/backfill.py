@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from bench.history import record_body, vocabulary, write
-from domain.application import Author
+from domain.writers import Author
 from service.files.backfill import load, open_lines
 from service.process import tune_gc
 from service.store.database import Store, open_timeline, parse_url

@@ -18,6 +18,7 @@ from domain.records import (
     fingerprint,
     normalise,
 )
+from domain.writers import Author, writing_as
 
 CHANNELS = ["press-conference", "social-media", "interview", "speech", "written-statement"]
 
@@ -73,55 +74,52 @@ def write(
     chunk: int = 200,
 ) -> int:
     """Store the history through the aggregates, many per transaction; the events count."""
-    rng = random.Random(seed)
-    actor_slugs, topic_slugs = vocabulary(rng, actors, topics)
-    pending: list[Any] = []
-    events = 0
+    with writing_as(Author("bench")):  # every event of the history names this writer
+        rng = random.Random(seed)
+        actor_slugs, topic_slugs = vocabulary(rng, actors, topics)
+        pending: list[Any] = []
+        events = 0
 
-    def flush() -> None:
-        nonlocal pending, events
-        if pending:
-            events += len(timeline.save_atomically(pending))
-            pending = []
+        def flush() -> None:
+            nonlocal pending, events
+            if pending:
+                events += len(timeline.save_atomically(pending))
+                pending = []
 
-    for slug in actor_slugs:
-        clean: dict[str, Any] = {
-            "slug": slug,
-            "name": slug.replace("-", " ").title(),
-            "kind": "person",
-            "aliases": [],
-            "roles": [],
-        }
-        pending.append(
-            Actor(
-                **clean,
-                fingerprint=fingerprint(clean),
-                writer="bench",
-                batch_id=None,
+        for slug in actor_slugs:
+            clean: dict[str, Any] = {
+                "slug": slug,
+                "name": slug.replace("-", " ").title(),
+                "kind": "person",
+                "aliases": [],
+                "roles": [],
+            }
+            pending.append(
+                Actor(
+                    **clean,
+                    fingerprint=fingerprint(clean),
+                )
             )
-        )
-        if len(pending) >= chunk:
-            flush()
-    for i, slug in enumerate(topic_slugs):
-        parent = topic_slugs[(i - 1) // 4] if i else None
-        clean = {"slug": slug, "label": slug.title(), "parent": parent, "description": None}
-        pending.append(
-            Topic(
-                **clean,
-                fingerprint=fingerprint(clean),
-                writer="bench",
-                batch_id=None,
+            if len(pending) >= chunk:
+                flush()
+        for i, slug in enumerate(topic_slugs):
+            parent = topic_slugs[(i - 1) // 4] if i else None
+            clean = {"slug": slug, "label": slug.title(), "parent": parent, "description": None}
+            pending.append(
+                Topic(
+                    **clean,
+                    fingerprint=fingerprint(clean),
+                )
             )
-        )
-        if len(pending) >= chunk:
-            flush()
-    flush()
-    for rec in _records(rng, records, actor_slugs, topic_slugs):
-        pending.append(rec)
-        if len(pending) >= chunk:
-            flush()
-    flush()
-    return events
+            if len(pending) >= chunk:
+                flush()
+        flush()
+        for rec in _records(rng, records, actor_slugs, topic_slugs):
+            pending.append(rec)
+            if len(pending) >= chunk:
+                flush()
+        flush()
+        return events
 
 
 def _records(
@@ -138,20 +136,14 @@ def _records(
             key=key,
             content=content,
             fingerprint=content_print(content),
-            writer="bench",
-            batch_id=None,
         )
         if n % 5 == 0:
             rec.correct(
                 changes={"location": f"City {n % 97}"},
                 reason="placed",
-                writer="bench",
-                batch_id=None,
             )
         if n % 7 == 0:
             rec.add_source(
                 source={"publisher": "Second Wire", "url": f"https://example.net/{n}"},
-                writer="bench",
-                batch_id=None,
             )
         yield rec

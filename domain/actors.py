@@ -12,10 +12,14 @@ from domain import rules
 from domain.errors import InvalidInput, RuleViolation
 from domain.ids import TOPIC_TREE_ID, actor_id, topic_id
 from domain.when import parse_when
+from domain.writers import Authored
 
 
 class Actor(Aggregate):
     """A person, state, organization or group that speaks or acts."""
+
+    class Event(Authored):
+        """Each event says who wrote it (see domain.writers)."""
 
     class Registered(Aggregate.Created):
         slug: str
@@ -24,24 +28,16 @@ class Actor(Aggregate):
         aliases: list[str]
         roles: list[dict[str, Any]]
         fingerprint: str
-        writer: str
-        batch_id: str | None
 
     class AliasAdded(Aggregate.Event):
         alias: str
-        writer: str
-        batch_id: str | None
 
     class RoleAssumed(Aggregate.Event):
         role: dict[str, Any]
-        writer: str
-        batch_id: str | None
 
     class RoleEnded(Aggregate.Event):
         title: str
         until: str
-        writer: str
-        batch_id: str | None
 
     @staticmethod
     def create_id(slug: str) -> UUID:
@@ -56,8 +52,6 @@ class Actor(Aggregate):
         aliases: list[str],
         roles: list[dict[str, Any]],
         fingerprint: str,
-        writer: str,
-        batch_id: str | None,
     ) -> None:
         self.fingerprint = fingerprint
         self.slug = slug
@@ -67,15 +61,15 @@ class Actor(Aggregate):
         self.roles: list[dict[str, Any]] = [dict(r) for r in roles]
 
     @event(AliasAdded)
-    def add_alias(self, alias: str, writer: str, batch_id: str | None) -> None:
+    def add_alias(self, alias: str) -> None:
         self.aliases.append(alias)
 
     @event(RoleAssumed)
-    def assume_role(self, role: dict[str, Any], writer: str, batch_id: str | None) -> None:
+    def assume_role(self, role: dict[str, Any]) -> None:
         self.roles.append(dict(role))
 
     @event(RoleEnded)
-    def end_role(self, title: str, until: str, writer: str, batch_id: str | None) -> None:
+    def end_role(self, title: str, until: str) -> None:
         self.roles[self.open_role(title)]["until"] = until
 
     def open_role(self, title: str) -> int:
@@ -89,24 +83,21 @@ class Actor(Aggregate):
 class Topic(Aggregate):
     """A controlled subject a record bears on, in a tree."""
 
+    class Event(Authored):
+        """Each event says who wrote it (see domain.writers)."""
+
     class Defined(Aggregate.Created):
         slug: str
         label: str
         parent: str | None
         description: str | None
         fingerprint: str
-        writer: str
-        batch_id: str | None
 
     class Relabelled(Aggregate.Event):
         label: str
-        writer: str
-        batch_id: str | None
 
     class Moved(Aggregate.Event):
         parent: str | None
-        writer: str
-        batch_id: str | None
 
     @staticmethod
     def create_id(slug: str) -> UUID:
@@ -120,8 +111,6 @@ class Topic(Aggregate):
         parent: str | None,
         description: str | None,
         fingerprint: str,
-        writer: str,
-        batch_id: str | None,
     ) -> None:
         self.fingerprint = fingerprint
         self.slug = slug
@@ -130,11 +119,11 @@ class Topic(Aggregate):
         self.description = description
 
     @event(Relabelled)
-    def relabel(self, label: str, writer: str, batch_id: str | None) -> None:
+    def relabel(self, label: str) -> None:
         self.label = label
 
     @event(Moved)
-    def move(self, parent: str | None, writer: str, batch_id: str | None) -> None:
+    def move(self, parent: str | None) -> None:
         self.parent = parent
 
 
@@ -148,11 +137,9 @@ class TopicTree(Aggregate):
     class Planted(Aggregate.Created):
         pass
 
-    class TopicMoved(Aggregate.Event):
+    class TopicMoved(Authored):
         topic: str
         parent: str | None
-        writer: str
-        batch_id: str | None
 
     @staticmethod
     def create_id() -> UUID:
@@ -163,9 +150,7 @@ class TopicTree(Aggregate):
         self.moved: dict[str, str | None] = {}  # topic: its parent since its last move
 
     @event(TopicMoved)
-    def record_move(
-        self, topic: str, parent: str | None, writer: str, batch_id: str | None
-    ) -> None:
+    def record_move(self, topic: str, parent: str | None) -> None:
         self.moved[topic] = parent
 
 

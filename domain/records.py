@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate, event
 from domain import rules
 from domain.errors import InvalidInput, RuleViolation
 from domain.when import parse_when
+from domain.writers import Authored
 
 Rule = Callable[[object, str], Any]
 RecordKind = Literal["statement", "announcement", "occurrence"]
@@ -200,6 +201,9 @@ class Record(Aggregate):
 
     KIND: ClassVar[str]
 
+    class Event(Authored):
+        """Each event says who wrote it (see domain.writers)."""
+
     class Recorded(Aggregate.Created):
         """v2 added `fingerprint`; v3 made it a `content_print`, which reads the unordered
         lists as sets. Events of v1 and v2 get it computed from their content (which is
@@ -210,8 +214,6 @@ class Record(Aggregate):
         key: str
         content: dict[str, Any]
         fingerprint: str
-        writer: str
-        batch_id: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -227,8 +229,6 @@ class Record(Aggregate):
         key: str,
         content: dict[str, Any],
         fingerprint: str,
-        writer: str,
-        batch_id: str | None,
     ) -> None:
         self.key = key
         self.content = content
@@ -241,58 +241,46 @@ class Record(Aggregate):
 
         changes: dict[str, Any]
         reason: str
-        writer: str
-        batch_id: str | None
 
     class Retracted(Aggregate.Event):
         reason: str
-        writer: str
-        batch_id: str | None
 
     class SourceAdded(Aggregate.Event):
         source: dict[str, Any]
-        writer: str
-        batch_id: str | None
 
     class TopicsTagged(Aggregate.Event):
         topics: list[str]
-        writer: str
-        batch_id: str | None
 
     class TopicsUntagged(Aggregate.Event):
         topics: list[str]
-        writer: str
-        batch_id: str | None
 
     def check_not_retracted(self) -> None:
         if self.retracted is not None:
             raise RuleViolation(f"this {self.KIND} was retracted and cannot change", field="id")
 
     @event(Corrected)
-    def correct(
-        self, changes: dict[str, Any], reason: str, writer: str, batch_id: str | None
-    ) -> None:
+    def correct(self, changes: dict[str, Any], reason: str) -> None:
         self.check_not_retracted()
         self.content = merge(self.content, changes)
         self.corrections.append(correction_print(changes, reason))
 
     @event(Retracted)
-    def retract(self, reason: str, writer: str, batch_id: str | None) -> None:
+    def retract(self, reason: str) -> None:
         self.check_not_retracted()
         self.retracted = reason
 
     @event(SourceAdded)
-    def add_source(self, source: dict[str, Any], writer: str, batch_id: str | None) -> None:
+    def add_source(self, source: dict[str, Any]) -> None:
         self.check_not_retracted()
         self.content = {**self.content, "sources": [*self.content["sources"], source]}
 
     @event(TopicsTagged)
-    def tag(self, topics: list[str], writer: str, batch_id: str | None) -> None:
+    def tag(self, topics: list[str]) -> None:
         self.check_not_retracted()
         self.content = {**self.content, "topics": [*self.content.get("topics", []), *topics]}
 
     @event(TopicsUntagged)
-    def untag(self, topics: list[str], writer: str, batch_id: str | None) -> None:
+    def untag(self, topics: list[str]) -> None:
         self.check_not_retracted()
         kept = [t for t in self.content.get("topics", []) if t not in topics]
         self.content = {**self.content, "topics": kept}

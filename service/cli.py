@@ -24,10 +24,11 @@ from typing import IO, Annotated, Any, Literal, NoReturn, cast
 import psycopg
 import typer
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.errors import TimelineError
 from domain.records import RecordKind
 from domain.when import parse_when
+from domain.writers import Author
 from projections.models import PROJECTIONS, READ_MODELS
 from projections.rows import RowsView
 from projections.timeline import TimelineQuery

@@ -16,8 +16,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author, writing_as
 from projections.models import ReadModels
+from service.store.commits import StoreTimeline
 from service.store.database import Store, open_timeline, parse_url
 from service.store.readmodels import open_read_models
 
@@ -95,7 +97,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 
 @pytest.fixture
-def timeline(store: Store) -> Iterator[Timeline]:
+def timeline(store: Store) -> Iterator[StoreTimeline]:
     app = open_timeline(store)
     yield app
     app.close()
@@ -109,5 +111,7 @@ def read_models(store: Store, timeline: Timeline) -> Iterator[ReadModels]:
 
 
 @pytest.fixture
-def author() -> Author:
-    return Author(writer="tester")
+def author() -> Iterator[Author]:
+    """The writer of the test's own changes (the service names one for every write)."""
+    with writing_as(Author(writer="tester")) as author:
+        yield author

@@ -37,18 +37,14 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import Recording
 
-from domain.application import Author, Timeline, Unit
-from domain.backfill import (
-    TYPE_ORDER,
-    apply_line,
-    line_key,
-    line_type,
-    resolve_target,
-    targets,
-)
+from domain.application import Timeline, Unit
 from domain.errors import ConcurrentWrite, InvalidInput, TimelineError
 from domain.ids import record_id
+from domain.usecases import UseCases
+from domain.writers import Author, writing_as
 from service.files.jsonkeys import repeated_key
+from service.files.lines import TYPE_ORDER, apply_line, line_key, line_type, resolve_target, targets
+from service.store.recorders import read_ahead
 
 log = logging.getLogger("timeline.backfill")
 SEED_DIR = Path(__file__).resolve().parents[2] / "data" / "seed"
@@ -176,10 +172,11 @@ def load(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> Report:
-    """Apply the lines in batches and report each one that was not accepted."""
+    """Apply the lines in batches, each event written by `by`, and report each line that
+    was not accepted."""
     started = time.monotonic()
     report = Report(batch_id=by.batch_id)
-    with Sorter() as sorter:
+    with writing_as(by), Sorter() as sorter:
         for number, raw in lines:
             try:
                 sorter.add(number, raw, _decode(raw, first=True))
@@ -188,11 +185,11 @@ def load(
                 _tell(progress, 1)
         batches = _chunks(sorter.entries(), batch_size)
         if atomic:
-            _atomic(app, batches, by, source, report, dry_run, progress)
+            _atomic(app, batches, source, report, dry_run, progress)
         elif dry_run:
-            _dry_run(app, batches, by, source, report, progress)
+            _dry_run(app, batches, source, report, progress)
         else:
-            _pipelined(app, batches, by, source, report, progress)
+            _pipelined(app, batches, source, report, progress)
     report.trim()
     report.elapsed = time.monotonic() - started
     return report
@@ -306,26 +303,21 @@ def _chunks(entries: Iterator[Entry], size: int) -> Iterator[list[Entry]]:
         yield chunk
 
 
-def _batch(
-    app: Timeline,
-    batch: list[Entry],
-    by: Author,
-    source: str,
-    report: Report,
-    dry_run: bool,
-) -> None:
+def _batch(app: Timeline, batch: list[Entry], source: str, report: Report) -> None:
     # First as if all of it were new (no look-up); if something in the batch was stored
-    # already (a re-run) or meanwhile, again with all of it read ahead; then line by line.
+    # already (a re-run) or meanwhile, again with all of it read ahead; then line by line,
+    # each use case saved on its own.
     for optimistic in (True, False):
+        unit = app.unit(optimistic=optimistic)
+        tally = _in_unit(unit, batch, source, created=not optimistic)
         try:
-            with app.unit(save=not dry_run, optimistic=optimistic and not dry_run) as unit:
-                tally = _apply_all(app, batch, by, source, created=not optimistic)
+            unit.commit()
         except ConcurrentWrite:
             continue
         _merge(report, tally)
         _positions(report, unit.recordings)
         return
-    _merge(report, _apply_all(app, batch, by, source))
+    _merge(report, _apply_all(app, batch, source))
 
 
 @dataclass(slots=True)
@@ -341,7 +333,6 @@ class _Saving:
 def _pipelined(
     app: Timeline,
     batches: Iterator[list[Entry]],
-    by: Author,
     source: str,
     report: Report,
     progress: Progress | None,
@@ -356,39 +347,39 @@ def _pipelined(
     with ThreadPoolExecutor(1, thread_name_prefix="backfill-save") as saver:
         for batch in batches:
             if one_by_one:
-                _batch(app, batch, by, source, report, dry_run=False)
+                _batch(app, batch, source, report)
                 _tell(progress, len(batch))
                 continue
             after = saving.unit.aggregates.values() if saving is not None else ()
-            with app.unit(save=False, optimistic=True, after=after) as unit:
-                tally = _apply_all(app, batch, by, source)
-            if saving is not None and not _stored(app, saving, report, progress):
+            unit = app.unit(optimistic=True, after=after)
+            tally = _in_unit(unit, batch, source)
+            if saving is not None and not _stored(saving, report, progress):
                 for again in (saving.batch, batch):
-                    _batch(app, again, by, source, report, dry_run=False)
+                    _batch(app, again, source, report)
                     _tell(progress, len(again))
                 saving, one_by_one = None, True
                 continue
             # The events are taken here: the next batch may change these aggregates.
-            events = [e for a in unit.aggregates.values() for e in a.collect_events()]
+            events = unit.events()
             stored: Future[list[Recording[UUID]]] = Future()
             if events:
                 stored = saver.submit(app.save_atomically, events)
             else:
                 stored.set_result([])
             saving = _Saving(batch, tally, unit, stored)
-        if saving is not None and not _stored(app, saving, report, progress):
-            _batch(app, saving.batch, by, source, report, dry_run=False)
+        if saving is not None and not _stored(saving, report, progress):
+            _batch(app, saving.batch, source, report)
             _tell(progress, len(saving.batch))
 
 
-def _stored(app: Timeline, saving: _Saving, report: Report, progress: Progress | None) -> bool:
+def _stored(saving: _Saving, report: Report, progress: Progress | None) -> bool:
     """Wait for a batch to be stored and report it; False if it met a line stored already
     (nothing of it is stored then)."""
     try:
         recordings = saving.stored.result()
     except ConcurrentWrite:
         return False
-    app.saved(saving.unit)
+    saving.unit.stored()
     _merge(report, saving.tally)
     _positions(report, recordings)
     _tell(progress, len(saving.batch))
@@ -398,7 +389,6 @@ def _stored(app: Timeline, saving: _Saving, report: Report, progress: Progress |
 def _atomic(
     app: Timeline,
     batches: Iterator[list[Entry]],
-    by: Author,
     source: str,
     report: Report,
     dry_run: bool,
@@ -406,22 +396,21 @@ def _atomic(
 ) -> None:
     # One unit for all the lines, applied (and their targets read ahead) batch by batch.
     tally = Report()
-    with app.unit(save=False) as unit:
-        for batch in batches:
-            _merge(tally, _apply_all(app, batch, by, source, created=True))
-            _tell(progress, len(batch))
+    unit = app.unit()
+    for batch in batches:
+        _merge(tally, _in_unit(unit, batch, source, created=True))
+        _tell(progress, len(batch))
     if tally.rejected or report.rejected:
         report.reject(tally.rejected, tally.omitted)
         return  # all or nothing: nothing
     if not dry_run and unit.aggregates:
-        _positions(report, app.save_atomically(list(unit.aggregates.values())))
+        _positions(report, unit.commit())
     _merge(report, tally)
 
 
 def _dry_run(
     app: Timeline,
     batches: Iterator[list[Entry]],
-    by: Author,
     source: str,
     report: Report,
     progress: Progress | None,
@@ -429,20 +418,24 @@ def _dry_run(
     """Every batch in one unit that is never saved, so that a line may target what an
     earlier batch would have created, as in a real import. (Its memory grows with the
     file, as an atomic import's does.)"""
-    with app.unit(save=False):
-        for batch in batches:
-            _merge(report, _apply_all(app, batch, by, source, created=True))
-            _tell(progress, len(batch))
+    unit = app.unit()
+    for batch in batches:
+        _merge(report, _in_unit(unit, batch, source, created=True))
+        _tell(progress, len(batch))
 
 
-def _apply_all(
-    app: Timeline, batch: list[Entry], by: Author, source: str, *, created: bool = False
-) -> Report:
+def _in_unit(unit: Unit, batch: list[Entry], source: str, *, created: bool = False) -> Report:
+    """Apply a batch in a unit of work, with what its lines change read ahead (and, with
+    `created`, what they create, where they name it)."""
+    read_ahead(unit, targets((line for _, line in batch), created=created))
+    return _apply_all(unit, batch, source)
+
+
+def _apply_all(work: UseCases, batch: list[Entry], source: str) -> Report:
     tally = Report()
-    app.preload(targets((line for _, line in batch), created=created))
     for number, line in batch:
         try:
-            written = apply_line(app, line, by)
+            written = apply_line(work, line)
         except TimelineError as e:
             tally.reject([Rejected(number, line_key(line), _describe(e), source)])
             continue

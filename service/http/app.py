@@ -15,7 +15,6 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from domain.application import Timeline
 from projections.models import ReadModels
 from service.http import browse, compression, openapi, ops, page, params, reads, writes
 from service.http.caching import conditional
@@ -27,6 +26,7 @@ from service.http.problems import EXCEPTION_HANDLERS, HttpProblem
 from service.http.routing import head_without_body
 from service.http.waiting import Feed, Watch
 from service.settings import Settings
+from service.store.commits import StoreTimeline
 from service.store.database import Bounds, Store, capacity_warning, open_timeline, parse_url
 from service.store.keys import open_keys
 from service.store.readmodels import open_read_models
@@ -53,7 +53,7 @@ def build_services(settings: Settings) -> Services:
     return wire(settings, store, timeline, models)
 
 
-def wire(settings: Settings, store: Store, timeline: Timeline, models: ReadModels) -> Services:
+def wire(settings: Settings, store: Store, timeline: StoreTimeline, models: ReadModels) -> Services:
     """What the handlers share, on a write model and read models opened already."""
     reached = Watch(
         lambda: models.view("timeline").position(), limit=settings.max_waiters, interval=0.05

@@ -10,11 +10,11 @@ from typing import Any
 
 from litestar.datastructures import State
 
-from domain.application import Timeline
 from projections.models import ReadModels
 from service.http.metrics import Metrics
 from service.http.waiting import Feed, Watch
 from service.settings import Settings
+from service.store.commits import StoreTimeline
 from service.store.database import Store
 from service.store.keys import KeyStore
 
@@ -23,7 +23,7 @@ from service.store.keys import KeyStore
 class Services:
     settings: Settings
     store: Store
-    timeline: Timeline
+    timeline: StoreTimeline
     models: ReadModels
     keys: KeyStore
     metrics: Metrics

@@ -17,7 +17,8 @@ from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import ServerSentEventMessage, Stream
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author
 from projections.topics import topic_cycles
 from service.files.backfill import load, new_batch_id
 from service.http import params, schemas

@@ -23,10 +23,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
 from domain import rules
-from domain.application import recorded_at
 from domain.errors import TimelineError
 from domain.ids import record_id
 from domain.records import KINDS
+from domain.usecases import recorded_at
 from projections import actors, topics, whosaid
 from projections.rows import RowsView, utc_text
 from projections.timeline import TimelineQuery, positions, record, timeline

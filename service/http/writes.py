@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
@@ -12,9 +13,11 @@ from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.params import FromPath, RawBody
 
-from domain.application import Author, Timeline, Written, reapplied, recorded_at
+from domain.application import Timeline
 from domain.errors import StaleVersion
 from domain.records import KINDS
+from domain.usecases import UseCases, Written, reapplied, recorded_at
+from domain.writers import Author, writing_as
 from projections.rows import utc_text
 from service.http import schemas
 from service.http.context import services
@@ -24,8 +27,9 @@ from service.http.routing import PLURAL, Routes
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
 
 
-def _author(request: Request[Any, Any, Any]) -> Author:
-    return Author(writer=str(request.state.writer))
+def _writing(request: Request[Any, Any, Any]) -> AbstractContextManager[Author]:
+    """The events of this request's write carry its API key's name as their writer."""
+    return writing_as(Author(writer=str(request.state.writer)))
 
 
 def expected_version(request: Request[Any, Any, Any]) -> int | None:
@@ -79,12 +83,13 @@ def change(
         raise
 
 
-def all_or_nothing(timeline: Timeline, steps: Callable[[], Written]) -> Written:
+def all_or_nothing(timeline: Timeline, steps: Callable[[UseCases], Written]) -> Written:
     """A change made of several use cases (relabel and move a topic; tag and untag a
-    record), stored in one transaction: if a later step is refused, nothing is stored."""
-    with timeline.unit() as unit:
-        written = steps()
-    if not unit.recordings:  # every step found it already so
+    record), run in one unit of work and stored in one transaction: if a later step is
+    refused, nothing is stored."""
+    unit = timeline.unit()
+    written = steps(unit)
+    if not unit.commit():  # every step found it already so
         return replace(written, position=timeline.head_position(), duplicate=True)
     last = unit.recordings[-1]
     return replace(
@@ -151,7 +156,8 @@ def _route(
 @_route("/actors", "write", schemas.ActorIn, 201)
 def register_actor(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.ActorIn)
-    written = services(state).timeline.register_actor(schemas.to_builtins(data), _author(request))
+    with _writing(request):
+        written = services(state).timeline.register_actor(schemas.to_builtins(data))
     return answer(request, written, "actor", created=True)
 
 
@@ -160,12 +166,13 @@ def add_alias(
     request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.AliasIn)
-    timeline, author = services(state).timeline, _author(request)
-    written = change(
-        expected_version(request),
-        lambda v: timeline.add_alias(id, data.alias, author, v),
-        lambda: timeline.get_actor(id).version,
-    )
+    timeline = services(state).timeline
+    with _writing(request):
+        written = change(
+            expected_version(request),
+            lambda v: timeline.add_alias(id, data.alias, v),
+            lambda: timeline.get_actor(id).version,
+        )
     return answer(request, written, "actor", created=False)
 
 
@@ -174,12 +181,13 @@ def assume_role(
     request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.Role)
-    timeline, author = services(state).timeline, _author(request)
-    written = change(
-        expected_version(request),
-        lambda v: timeline.assume_role(id, schemas.to_builtins(data), author, v),
-        lambda: timeline.get_actor(id).version,
-    )
+    timeline = services(state).timeline
+    with _writing(request):
+        written = change(
+            expected_version(request),
+            lambda v: timeline.assume_role(id, schemas.to_builtins(data), v),
+            lambda: timeline.get_actor(id).version,
+        )
     return answer(request, written, "actor", created=False)
 
 
@@ -188,19 +196,21 @@ def end_role(
     request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[str]
 ) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.RoleEndIn)
-    timeline, author = services(state).timeline, _author(request)
-    written = change(
-        expected_version(request),
-        lambda v: timeline.end_role(id, data.title, data.until, author, v),
-        lambda: timeline.get_actor(id).version,
-    )
+    timeline = services(state).timeline
+    with _writing(request):
+        written = change(
+            expected_version(request),
+            lambda v: timeline.end_role(id, data.title, data.until, v),
+            lambda: timeline.get_actor(id).version,
+        )
     return answer(request, written, "actor", created=False)
 
 
 @_route("/topics", "write", schemas.TopicIn, 201)
 def define_topic(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[bytes]:
     data = decode(body, request.headers.get("content-type"), schemas.TopicIn)
-    written = services(state).timeline.define_topic(schemas.to_builtins(data), _author(request))
+    with _writing(request):
+        written = services(state).timeline.define_topic(schemas.to_builtins(data))
     return answer(request, written, "topic", created=True)
 
 
@@ -213,27 +223,24 @@ def change_topic(
     data = convert(raw, schemas.TopicChangeIn, "")
     if not raw:
         raise HttpProblem(422, "give a label, a parent, or both", field="label")
-    timeline, author, version = (
-        services(state).timeline,
-        _author(request),
-        expected_version(request),
-    )
+    timeline, version = services(state).timeline, expected_version(request)
 
-    def steps(version: int | None) -> Written:
+    def steps(unit: UseCases, version: int | None) -> Written:
         written = None
         if "label" in raw:
-            written = timeline.relabel_topic(id, data.label, author, version)
+            written = unit.relabel_topic(id, data.label, version)
             version = None if version is None else written.version
         if "parent" in raw:
-            written = timeline.move_topic(id, data.parent, author, version)
+            written = unit.move_topic(id, data.parent, version)
         assert written is not None
         return written
 
-    written = change(
-        version,
-        lambda v: all_or_nothing(timeline, lambda: steps(v)),
-        lambda: timeline.get_topic(id).version,
-    )
+    with _writing(request):
+        written = change(
+            version,
+            lambda v: all_or_nothing(timeline, lambda unit: steps(unit, v)),
+            lambda: timeline.get_topic(id).version,
+        )
     return answer(request, written, "topic", created=False)
 
 
@@ -243,7 +250,8 @@ def _record_routes(kind: str) -> None:
 
     def create(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[bytes]:
         data = decode(body, request.headers.get("content-type"), model)
-        written = services(state).timeline.record(kind, schemas.to_builtins(data), _author(request))
+        with _writing(request):
+            written = services(state).timeline.record(kind, schemas.to_builtins(data))
         return answer(request, written, kind, created=True)
 
     def changes(
@@ -253,13 +261,13 @@ def _record_routes(kind: str) -> None:
             request: Request[Any, Any, Any], body: RawBody, state: State, id: FromPath[UUID]
         ) -> Response[bytes]:
             data = decode(body, request.headers.get("content-type"), model)
-            timeline, author = services(state).timeline, _author(request)
-            given = args(data)
-            written = change(
-                expected_version(request),
-                lambda v: use(timeline, kind, id, *given, author, v),
-                lambda: timeline.get_record(kind, id).version,
-            )
+            timeline, given = services(state).timeline, args(data)
+            with _writing(request):
+                written = change(
+                    expected_version(request),
+                    lambda v: use(timeline, kind, id, *given, v),
+                    lambda: timeline.get_record(kind, id).version,
+                )
             return answer(request, written, kind, created=False)
 
         return handler
@@ -271,27 +279,22 @@ def _record_routes(kind: str) -> None:
         return ({k: msgspec.to_builtins(getattr(typed, k)) for k in data.changes}, data.reason)
 
     def tags(
-        timeline: Timeline,
-        kind: str,
-        id: UUID,
-        data: schemas.TagsIn,
-        author: Author,
-        version: int | None,
+        timeline: Timeline, kind: str, id: UUID, data: schemas.TagsIn, version: int | None
     ) -> Written:
         if not data.add and not data.remove:
             raise HttpProblem(422, "give topics to add or remove", field="add")
 
-        def steps(version: int | None) -> Written:
+        def steps(unit: UseCases, version: int | None) -> Written:
             written = None
             if data.add:
-                written = timeline.tag(kind, id, data.add, author, version)
+                written = unit.tag(kind, id, data.add, version)
                 version = None if version is None else written.version
             if data.remove:
-                written = timeline.untag(kind, id, data.remove, author, version)
+                written = unit.untag(kind, id, data.remove, version)
             assert written is not None
             return written
 
-        return all_or_nothing(timeline, lambda: steps(version))
+        return all_or_nothing(timeline, lambda unit: steps(unit, version))
 
     # Registered for each kind; `routes.handlers()` makes the handler objects.
     _route(base, "write", model, 201, kind=kind)(create)
@@ -305,7 +308,7 @@ def _record_routes(kind: str) -> None:
         changes(Timeline.add_source, schemas.SourceIn, lambda d: (schemas.to_builtins(d.source),))
     )
     _route(f"{base}/{{id:uuid}}/tags", "write", schemas.TagsIn, kind=kind)(
-        changes(lambda t, k, i, d, a, v: tags(t, k, i, d, a, v), schemas.TagsIn, lambda d: (d,))
+        changes(lambda t, k, i, d, v: tags(t, k, i, d, v), schemas.TagsIn, lambda d: (d,))
     )
 
 

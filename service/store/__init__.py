@@ -1,2 +1,2 @@
-"""Where a database URL becomes an event store: its recorders, the read models' views
-and the API keys."""
+"""Where a database URL becomes an event store: its recorders (and their bulk reads), the
+store's timeline with group commit, the read models' views and the API keys."""

@@ -28,7 +28,7 @@ from eventsourcing.utils import Environment, EnvType
 from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool as PsycopgPool
 
-from domain.application import Timeline
+from service.store.commits import StoreTimeline
 
 log = logging.getLogger("timeline.store")
 SQLITE_FILE = "timeline.sqlite3"
@@ -391,7 +391,7 @@ def _redacted(store: Store) -> str:
     return f"{e['POSTGRES_HOST']}:{e['POSTGRES_PORT']}/{e['POSTGRES_DBNAME']}"
 
 
-def open_timeline(store: Store) -> Timeline:
+def open_timeline(store: Store) -> StoreTimeline:
     """The write model on the configured store, after the store's safety checks."""
     if os.environ.get("POSTGRES_ENABLE_DB_FUNCTIONS", "").lower() in _TRUE:
         raise StoreError(
@@ -399,7 +399,7 @@ def open_timeline(store: Store) -> Timeline:
             "projections could skip events. Unset it."
         )
     if store.kind != "postgres":
-        return Timeline(env=store.env)
+        return StoreTimeline(env=store.env)
     check_postgres_durable(store)
     # The library creates its tables and function as it opens; processes starting together
     # would collide ("tuple concurrently updated"), so they take turns.
@@ -407,7 +407,7 @@ def open_timeline(store: Store) -> Timeline:
         with psycopg.connect(store.conninfo(), autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(hashtext('timeline-store-ddl'))")
             _ensure_schema(store)
-            return Timeline(env=store.env)
+            return StoreTimeline(env=store.env)
     except (psycopg.OperationalError, OperationalError, InterfaceError) as e:
         raise StoreUnreachable(f"lost PostgreSQL at {_redacted(store)}: {e}") from e
 

@@ -22,7 +22,8 @@ from typing import IO, Any
 
 import httpx
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author
 from service.store.database import open_timeline, parse_url
 from service.store.keys import open_keys
 from tests.chaos.cluster import free_port

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from domain.application import Author
+from domain.writers import Author, writing_as
 from service.http.app import build_services
 from service.settings import Settings
 from service.store.database import StoreError, open_timeline, parse_url
@@ -80,9 +80,8 @@ def test_a_server_with_fsync_or_synchronous_commit_off_is_refused_by_every_entry
         cluster.start()
         app = open_timeline(parse_url(cluster.url))
         try:
-            written = app.register_actor(
-                {"id": "nato", "name": "NATO", "kind": "organization"}, Author("t")
-            )
+            with writing_as(Author("t")):
+                written = app.register_actor({"id": "nato", "name": "NATO", "kind": "organization"})
             assert written.position >= 1
         finally:
             app.close()
@@ -95,10 +94,11 @@ SKEW = timedelta(hours=3)
 _WRITER = textwrap.dedent(
     """
     import json, sys
-    from domain.application import Author
+    from domain.writers import Author, writing_as
     from service.store.database import open_timeline, parse_url
     app = open_timeline(parse_url(sys.argv[1]))
-    written = app.record("statement", json.loads(sys.argv[2]), Author("skewed-writer"))
+    with writing_as(Author("skewed-writer")):
+        written = app.record("statement", json.loads(sys.argv[2]))
     print(json.dumps({"id": str(written.id), "position": written.position,
                       "recorded_at": written.recorded_at.isoformat()}))
     app.close()

@@ -27,6 +27,7 @@ import pytest
 
 from domain.application import Timeline
 from domain.ids import record_id
+from domain.writers import writing_as
 from service.store.database import open_timeline, parse_url
 from service.store.readmodels import open_read_models
 from tests.chaos.cluster import Cluster, throwaway_cluster
@@ -90,9 +91,10 @@ def _hold(pg: PgStore, conn: Conn, outcome: str, tag: str) -> dict[str, Any]:
     # Later writers wait for the table lock longer than the hold (the default is 5 s).
     later = [open_timeline(parse_url(f"{pg.url}&lock_timeout=15", pool_size=6)) for _ in "ab"]
     # The holder's event: made by the write model, stored by hand in an open transaction.
-    with app.unit(save=False) as unit:
-        held_id = app.record("statement", body("statement", f"held-{tag}", 1), AUTHOR).id
-    (event,) = [e for a in unit.aggregates.values() for e in a.collect_events()]
+    unit = app.unit()  # never committed: its event is stored by hand
+    with writing_as(AUTHOR):
+        held_id = unit.record("statement", body("statement", f"held-{tag}", 1)).id
+    (event,) = unit.events()
     stored = app.mapper.to_stored_event(event)
     holder = pg.connect()
     holder.autocommit = False
@@ -112,9 +114,7 @@ def _hold(pg: PgStore, conn: Conn, outcome: str, tag: str) -> dict[str, Any]:
             t = Timed(time.monotonic())
             writes.append(t)
             try:
-                written = timeline.record(
-                    "statement", body("statement", f"later-{tag}-{w}-{n}", n), AUTHOR
-                )
+                written = timeline.record("statement", body("statement", f"later-{tag}-{w}-{n}", n))
                 t.position = written.position
             except Exception as e:  # reported below
                 t.error = repr(e)
@@ -300,7 +300,7 @@ class Acked:
                     kind, key = self.records[(j * 7) % len(self.records)]
                     rid = record_id(kind, key)
                     change = {"location": f"City {self.writer}-{j}"}
-                    w = self._again(partial(self.app.correct, kind, rid, change, "seen", AUTHOR))
+                    w = self._again(partial(self.app.correct, kind, rid, change, "seen"))
                     if w.duplicate:
                         self.duplicates += 1
                     else:
@@ -321,9 +321,10 @@ class Acked:
             self.done.set()
 
     def _unit(self, keys: list[tuple[str, str]]) -> list[tuple[UUID, int]]:
-        with self.app.unit() as unit:
-            for n, (kind, key) in enumerate(keys):
-                self.app.record(kind, body(kind, key, self.writer * 100 + n), AUTHOR)
+        unit = self.app.unit()
+        for n, (kind, key) in enumerate(keys):
+            unit.record(kind, body(kind, key, self.writer * 100 + n))
+        unit.commit()
         self.duplicates += len(keys) - len(unit.recordings)
         return [(r.domain_event.originator_id, r.notification.id) for r in unit.recordings]
 

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.writers import writing_as
 from service.http.app import build_services
 from service.settings import Settings
 from service.store.database import ServingDatastore, open_timeline, parse_url, share
@@ -51,7 +52,8 @@ def _seeded(url: str) -> str:
     """Actors, topics and a few statements, in the read models too; one statement's id."""
     with write_model(url) as app:
         seed(app)
-        written = [app.record("statement", statement(f"seed-{n}"), AUTHOR) for n in range(5)]
+        with writing_as(AUTHOR):
+            written = [app.record("statement", statement(f"seed-{n}")) for n in range(5)]
         models = open_read_models(parse_url(url), app)
         try:
             models.catch_up()

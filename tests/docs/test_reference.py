@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author
 from service.files.backfill import load
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author, writing_as
 
 BBC = {"publisher": "BBC News", "url": "https://www.bbc.com/news/live/example"}
 
@@ -25,17 +26,16 @@ def statement(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def world(timeline: Timeline, author: Author) -> Timeline:
-    """A store with a few actors and a small topic tree."""
-    for slug, name, kind in [
-        ("mark-rutte", "Mark Rutte", "person"),
-        ("vladimir-putin", "Vladimir Putin", "person"),
-        ("donald-trump", "Donald Trump", "person"),
-        ("kremlin", "Kremlin", "organization"),
-    ]:
-        timeline.register_actor({"id": slug, "name": name, "kind": kind}, author)
-    timeline.define_topic({"id": "negotiations", "label": "Negotiations"}, author)
-    timeline.define_topic(
-        {"id": "territory", "label": "Territory", "parent": "negotiations"}, author
-    )
+def world(timeline: Timeline) -> Timeline:
+    """A store with a few actors and a small topic tree (its writer named only here)."""
+    with writing_as(Author("world-builder")):
+        for slug, name, kind in [
+            ("mark-rutte", "Mark Rutte", "person"),
+            ("vladimir-putin", "Vladimir Putin", "person"),
+            ("donald-trump", "Donald Trump", "person"),
+            ("kremlin", "Kremlin", "organization"),
+        ]:
+            timeline.register_actor({"id": slug, "name": name, "kind": kind})
+        timeline.define_topic({"id": "negotiations", "label": "Negotiations"})
+        timeline.define_topic({"id": "territory", "label": "Territory", "parent": "negotiations"})
     return timeline

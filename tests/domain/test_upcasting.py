@@ -9,10 +9,11 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.errors import KeyConflict
 from domain.ids import record_id
 from domain.records import Statement, content_print, fingerprint
+from domain.writers import Author
 from tests.domain.conftest import statement
 
 
@@ -45,7 +46,7 @@ def test_a_version_1_recorded_event_gets_its_fingerprint_on_read(
     record = world.get_record("statement", record_id("statement", "v1-statement"))
     assert record.fingerprint == content_print(content)
     # ...so sending the same statement again is recognised as a duplicate.
-    again = world.record("statement", {**statement(), "key": "v1-statement"}, author)
+    again = world.record("statement", {**statement(), "key": "v1-statement"})
     assert again.duplicate
 
 
@@ -70,17 +71,17 @@ def test_a_version_2_recorded_event_is_the_same_content_in_any_order_of_its_sets
     body = {**statement(), "key": "v2-statement"}
     # The same body, its lists in the order stored: a duplicate, as it always was.
     same = {**body, "topics": content["topics"], "mentions": content["mentions"]}
-    assert world.record("statement", same, author).duplicate
+    assert world.record("statement", same).duplicate
     # Its topics and mentions in another order: the same content, a duplicate too.
     other_order = {
         **body,
         "topics": ["negotiations", "territory"],
         "mentions": ["donald-trump", "vladimir-putin"],
     }
-    assert world.record("statement", other_order, author).duplicate
+    assert world.record("statement", other_order).duplicate
     # Other topics are other content: a conflict, naming the key.
     with pytest.raises(KeyConflict) as conflict:
-        world.record("statement", {**body, "topics": ["territory"]}, author)
+        world.record("statement", {**body, "topics": ["territory"]})
     assert conflict.value.field == "key"
     # The repeats stored nothing.
     assert world.head_position() == head

@@ -26,9 +26,11 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 from domain.actors import TopicTree
-from domain.application import Author, Timeline, Written
+from domain.application import Timeline
 from domain.errors import TimelineError
+from domain.usecases import Written
 from domain.when import parse_when
+from domain.writers import Author, writing_as
 from projections.actors import profile
 from projections.models import ReadModels
 from projections.postgres import PostgresRows, make_pool
@@ -39,6 +41,7 @@ from projections.timeline import record as record_at
 from projections.timeline import timeline as timeline_at
 from projections.topics import topic_tree
 from projections.whosaid import who_said_what
+from service.store.commits import StoreTimeline
 from service.store.database import Store, open_timeline
 from service.store.readmodels import open_read_models
 from tests.conftest import make_store
@@ -97,7 +100,7 @@ URLS = ["https://example.org/a", "https://example.org/b", "https://example.org/c
 @contextmanager
 def fresh_store(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest, batch_size: int
-) -> Iterator[tuple[Timeline, ReadModels]]:
+) -> Iterator[tuple[StoreTimeline, ReadModels]]:
     """A new, empty store of that kind with its read models, closed afterwards."""
     directory = tmp_path / uuid.uuid4().hex[:8]
     store = make_store(kind, directory, request)
@@ -287,10 +290,11 @@ class History:
 
 
 def setup_world(h: History) -> None:
-    for slug, name, kind in ACTORS:
-        h.keep(h.app.register_actor({"id": slug, "name": name, "kind": kind}, BY))
-    for slug, parent in TOPICS:
-        h.keep(h.app.define_topic({"id": slug, "label": slug.title(), "parent": parent}, BY))
+    with writing_as(BY):
+        for slug, name, kind in ACTORS:
+            h.keep(h.app.register_actor({"id": slug, "name": name, "kind": kind}))
+        for slug, parent in TOPICS:
+            h.keep(h.app.define_topic({"id": slug, "label": slug.title(), "parent": parent}))
 
 
 def new_record(h: History, op: NewRecord, n: int) -> Written:
@@ -320,7 +324,7 @@ def new_record(h: History, op: NewRecord, n: int) -> Written:
         body |= {"title": f"title {n}", "kind": "meeting", "participants": op.who}
         if op.ended:
             body["ended_at"] = "2030"
-    written = h.app.record(op.kind, body, BY)
+    written = h.app.record(op.kind, body)
     h.records.append((op.kind, written.id))
     return written
 
@@ -347,35 +351,38 @@ def changes(kind: str, op: Correct, n: int) -> dict[str, Any]:
 
 def apply(h: History, op: Operation, n: int) -> None:
     """Write one operation through the use cases; the domain may refuse it."""
-    app = h.app
-    target = h.record_at(op.pick) if isinstance(op, Correct | Retract | AddSource | Tag) else None
-    if isinstance(op, NewRecord):
-        written = new_record(h, op, n)
-    elif isinstance(op, CatchUp):
-        h.models.catch_up()
-        return
-    elif isinstance(op, MoveTopic):
-        written = app.move_topic(op.topic, op.parent, BY)
-    elif isinstance(op, RelabelTopic):
-        written = app.relabel_topic(op.topic, f"Label {n}", BY)
-    elif isinstance(op, DefineLateTopic):
-        data = {"id": LATE_TOPIC, "label": "Energy", "parent": op.parent}
-        written = app.define_topic(data, BY)
-    elif isinstance(op, AddAlias):
-        written = app.add_alias(op.actor, f"Alias {n}", BY)
-    elif target is None:
-        return  # no record yet
-    elif isinstance(op, Correct):
-        written = app.correct(*target, changes(target[0], op, n), "fix", BY)
-    elif isinstance(op, Retract):
-        written = app.retract(*target, "wrong", BY)
-    elif isinstance(op, AddSource):
-        written = app.add_source(*target, {"publisher": "More", "url": op.url}, BY)
-    elif op.untag:
-        written = app.untag(*target, op.topics, BY)
-    else:
-        written = app.tag(*target, op.topics, BY)
-    h.keep(written)
+    with writing_as(BY):
+        app = h.app
+        target = (
+            h.record_at(op.pick) if isinstance(op, Correct | Retract | AddSource | Tag) else None
+        )
+        if isinstance(op, NewRecord):
+            written = new_record(h, op, n)
+        elif isinstance(op, CatchUp):
+            h.models.catch_up()
+            return
+        elif isinstance(op, MoveTopic):
+            written = app.move_topic(op.topic, op.parent)
+        elif isinstance(op, RelabelTopic):
+            written = app.relabel_topic(op.topic, f"Label {n}")
+        elif isinstance(op, DefineLateTopic):
+            data = {"id": LATE_TOPIC, "label": "Energy", "parent": op.parent}
+            written = app.define_topic(data)
+        elif isinstance(op, AddAlias):
+            written = app.add_alias(op.actor, f"Alias {n}")
+        elif target is None:
+            return  # no record yet
+        elif isinstance(op, Correct):
+            written = app.correct(*target, changes(target[0], op, n), "fix")
+        elif isinstance(op, Retract):
+            written = app.retract(*target, "wrong")
+        elif isinstance(op, AddSource):
+            written = app.add_source(*target, {"publisher": "More", "url": op.url})
+        elif op.untag:
+            written = app.untag(*target, op.topics)
+        else:
+            written = app.tag(*target, op.topics)
+        h.keep(written)
 
 
 # Comparing ---------------------------------------------------------------------------
@@ -516,8 +523,8 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
     timeline: Timeline, read_models: ReadModels, author: Author
 ) -> None:
     for slug, name, kind in ACTORS[:2]:
-        timeline.register_actor({"id": slug, "name": name, "kind": kind}, author)
-    timeline.define_topic({"id": "world", "label": "World"}, author)
+        timeline.register_actor({"id": slug, "name": name, "kind": kind})
+    timeline.define_topic({"id": "world", "label": "World"})
     first = timeline.record(
         "statement",
         {
@@ -529,7 +536,6 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
             "mentions": ["bo"],
             "sources": [{"publisher": "Example", "url": URLS[0]}],
         },
-        author,
     )
     second = timeline.record(
         "occurrence",
@@ -541,7 +547,6 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
             "topics": ["world"],
             "sources": [{"publisher": "Example", "url": URLS[1]}],
         },
-        author,
     )
     at = second.position
     read_models.catch_up()
@@ -556,10 +561,8 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
     tree_then = topic_tree(read_models.view("topics"), at)
     ana_then = profile(read_models.view("actors"), "ana", at)
 
-    timeline.correct(
-        "statement", first.id, {"occurred_at": "2014", "speaker": "bo"}, "misdated", author
-    )
-    timeline.retract("occurrence", second.id, "never happened", author)
+    timeline.correct("statement", first.id, {"occurred_at": "2014", "speaker": "bo"}, "misdated")
+    timeline.retract("occurrence", second.id, "never happened")
     backfilled = timeline.record(
         "statement",
         {
@@ -570,7 +573,6 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
             "topics": ["world"],
             "sources": [{"publisher": "Example", "url": URLS[2]}],
         },
-        author,
     )
     read_models.catch_up()
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author
 from projections.models import ReadModels
 from projections.rows import RowsView
 from projections.runner import Runner

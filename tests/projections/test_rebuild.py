@@ -14,7 +14,8 @@ from pathlib import Path
 
 import psycopg
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery, timeline
 from service.files.backfill import load, load_files, seed_files

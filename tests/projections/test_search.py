@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author
 from projections.models import ReadModels
 from projections.sqlite import TOKENIZER, fts_query
 from projections.timeline import TimelineQuery, topic_slugs

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.when import parse_when
+from domain.writers import Author
 from projections import actors, topics
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery, timeline

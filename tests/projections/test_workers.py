@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from eventsourcing.persistence import Tracking
 from domain.application import Timeline
 from domain.ids import record_id
 from domain.records import Record
+from domain.writers import writing_as
 from projections.models import READ_MODELS, ReadModels
 from projections.runner import Status
 from projections.timeline import TimelineProjection
@@ -58,6 +60,13 @@ from tests.projections.workers_support import (
 RUNS = 5
 RECORDS_PER_WRITER = int(os.environ.get("TIMELINE_TEST_RECORDS_PER_WRITER", "500"))
 RECORD_KINDS = ("statement", "announcement", "occurrence")
+
+
+@pytest.fixture(autouse=True)
+def _writer() -> Iterator[None]:
+    """The writer of this module's own writes (the writers' threads name theirs)."""
+    with writing_as(AUTHOR):
+        yield
 
 
 # 1. Concurrent writers ------------------------------------------------------------------
@@ -178,12 +187,13 @@ def _write_records(
     threads: int,
 ) -> None:
     def write(share: int) -> None:
-        for j in range(share, per_writer, threads):
-            kind = _kind(j)
-            n = writer * 7 + j
-            written = app.record(kind, body(kind, f"w{writer}-{j}", n), AUTHOR)
-            if j % 10 == 0:  # a topic it does not have yet: a second version
-                app.tag(kind, written.id, [TOPICS[(n + 1) % len(TOPICS)][0]], AUTHOR)
+        with writing_as(AUTHOR):
+            for j in range(share, per_writer, threads):
+                kind = _kind(j)
+                n = writer * 7 + j
+                written = app.record(kind, body(kind, f"w{writer}-{j}", n))
+                if j % 10 == 0:  # a topic it does not have yet: a second version
+                    app.tag(kind, written.id, [TOPICS[(n + 1) % len(TOPICS)][0]])
 
     def guarded(share: int) -> None:
         try:
@@ -374,14 +384,14 @@ def test_a_hot_standby_applies_nothing_until_the_leader_is_killed_then_takes_ove
             sampler.start()
             # Writes go on; only the leader applies them.
             for n in range(200):
-                writer.record("statement", body("statement", f"before-{n}", n), AUTHOR)
+                writer.record("statement", body("statement", f"before-{n}", n))
             before_kill = head(conn)
             _projected(conn, "the leader keeps up", leader, before_kill)
             assert lease_holders(conn, pg.schema) == dict.fromkeys(NAMES, "leader")
             assert standby_batches == []
             # kill -9 the leader, write at once, and time until every view has the write.
             leader.kill()
-            written = writer.record("statement", body("statement", "after-kill", 1), AUTHOR)
+            written = writer.record("statement", body("statement", "after-kill", 1))
             takeover = wait_until(
                 "the standby projects a write made after the kill",
                 lambda: _at(conn, written.position),
@@ -393,7 +403,7 @@ def test_a_hot_standby_applies_nothing_until_the_leader_is_killed_then_takes_ove
             assert lease_holders(conn, pg.schema) == dict.fromkeys(NAMES, "standby")
             follow = []
             for n in range(20):
-                w = writer.record("occurrence", body("occurrence", f"after-{n}", n), AUTHOR)
+                w = writer.record("occurrence", body("occurrence", f"after-{n}", n))
                 follow.append(
                     wait_until(
                         "the new leader follows",
@@ -442,7 +452,7 @@ def test_a_poison_event_halts_the_projection_there_and_it_resumes_there_once_fix
     app = open_timeline(store)
     seed(app)
     # Twenty records; the projection will choke on the eleventh.
-    written = [app.record("statement", body("statement", f"r{n}", n), AUTHOR) for n in range(20)]
+    written = [app.record("statement", body("statement", f"r{n}", n)) for n in range(20)]
     poison = written[10]
     faulty = {poison.id}
 
@@ -471,7 +481,7 @@ def test_a_poison_event_halts_the_projection_there_and_it_resumes_there_once_fix
         for name in READ_MODELS:
             assert models.view(name).position() == poison.position - 1, name
         # Writes go on; the projection stays where it halted.
-        later = app.record("occurrence", body("occurrence", "later", 3), AUTHOR)
+        later = app.record("occurrence", body("occurrence", "later", 3))
         time.sleep(0.3)
         assert models.view("timeline").position() == poison.position - 1
         assert _status(models).state == "failed"
@@ -524,14 +534,14 @@ def test_a_write_is_readable_in_its_view_within_milliseconds_and_ignored_events_
         # Two hundred times: write a statement, then wait for the timeline to have it.
         latencies = []
         for n in range(200):
-            written = app.record("statement", body("statement", f"ryw-{n}", n), AUTHOR)
+            written = app.record("statement", body("statement", f"ryw-{n}", n))
             started = time.monotonic()
             view_reached(models, "timeline", written.position)
             latencies.append(time.monotonic() - started)
         # Who said what ignores occurrences, yet waiting for one returns as promptly.
         ignored = []
         for n in range(20):
-            written = app.record("occurrence", body("occurrence", f"ign-{n}", n), AUTHOR)
+            written = app.record("occurrence", body("occurrence", f"ign-{n}", n))
             started = time.monotonic()
             view_reached(models, "who-said-what", written.position)
             ignored.append(time.monotonic() - started)
@@ -575,9 +585,7 @@ def test_a_flood_of_wake_ups_while_the_workers_start_crashes_no_thread(tmp_path:
                 waker.start()
                 # The workers start (each registers its runner) under the flood.
                 models.start()
-                written = app.record(
-                    "statement", body("statement", f"flood-{cycle}", cycle), AUTHOR
-                )
+                written = app.record("statement", body("statement", f"flood-{cycle}", cycle))
                 view_reached(models, "timeline", written.position)
             finally:
                 flooding.set()
@@ -610,7 +618,7 @@ def test_closed_read_models_leave_no_postgres_session_behind(
             models = open_read_models(pg.store, app)
             try:
                 models.start()
-                written = app.record("statement", body("statement", f"c{cycle}", cycle), AUTHOR)
+                written = app.record("statement", body("statement", f"c{cycle}", cycle))
                 view_reached(models, "timeline", written.position)
                 assert sessions(conn, name) > 0
             finally:

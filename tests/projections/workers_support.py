@@ -24,9 +24,12 @@ from typing import IO, Any
 
 import psycopg
 
-from domain.application import Author, Timeline, Written
+from domain.application import Timeline
 from domain.ids import record_id
+from domain.usecases import Written
+from domain.writers import Author, writing_as
 from projections.models import PROJECTIONS, ReadModels
+from service.store.commits import StoreTimeline
 from service.store.database import Store, open_timeline, parse_url
 
 NAMES = tuple(PROJECTIONS)  # one projection keeps all four read models (decision 008)
@@ -145,7 +148,7 @@ class PgStore:
         )
         return psycopg.connect(conninfo, autocommit=True)
 
-    def timeline(self, pool_size: int = 6) -> Timeline:
+    def timeline(self, pool_size: int = 6) -> StoreTimeline:
         """A write model of its own (a small pool: one writer thread each)."""
         return open_timeline(parse_url(self.url, pool_size=pool_size))
 
@@ -374,12 +377,13 @@ def current_refs(
 
 def seed(app: Timeline) -> int:
     """A few actors and a small topic tree; the head position after them."""
-    last = 0
-    for slug, name, kind in ACTORS:
-        last = app.register_actor({"id": slug, "name": name, "kind": kind}, AUTHOR).position
-    for slug, label, parent in TOPICS:
-        last = app.define_topic({"id": slug, "label": label, "parent": parent}, AUTHOR).position
-    return last
+    with writing_as(AUTHOR):
+        last = 0
+        for slug, name, kind in ACTORS:
+            last = app.register_actor({"id": slug, "name": name, "kind": kind}).position
+        for slug, label, parent in TOPICS:
+            last = app.define_topic({"id": slug, "label": label, "parent": parent}).position
+        return last
 
 
 def body(kind: str, key: str, n: int) -> dict[str, Any]:
@@ -428,13 +432,14 @@ class Mixed:
     retracted: set[int] = field(default_factory=set)
 
     def run(self, stop: threading.Event | None = None) -> None:
-        try:
-            for j in range(self.ops):
-                if stop is not None and stop.is_set():
-                    return
-                self.written.append(self.step(j))
-        except BaseException as e:  # reported by the test
-            self.errors.append(e)
+        with writing_as(AUTHOR):
+            try:
+                for j in range(self.ops):
+                    if stop is not None and stop.is_set():
+                        return
+                    self.written.append(self.step(j))
+            except BaseException as e:  # reported by the test
+                self.errors.append(e)
 
     def step(self, j: int) -> Written:
         app, w = self.app, self.writer
@@ -445,29 +450,29 @@ class Mixed:
             rid = record_id(kind, key)
             action = (j // 5) % 6
             if action == 0:
-                return app.correct(kind, rid, {"location": f"City {w}-{j}"}, "checked", AUTHOR)
+                return app.correct(kind, rid, {"location": f"City {w}-{j}"}, "checked")
             if action == 1:
-                return app.tag(kind, rid, [TOPICS[(j + 1) % len(TOPICS)][0]], AUTHOR)
+                return app.tag(kind, rid, [TOPICS[(j + 1) % len(TOPICS)][0]])
             if action == 2:
                 source = {"publisher": "Other", "url": f"https://example.net/{w}/{j}"}
-                return app.add_source(kind, rid, source, AUTHOR)
+                return app.add_source(kind, rid, source)
             if action == 3:
                 current = app.get_record(kind, rid).content.get("topics", [])
                 if current:
-                    return app.untag(kind, rid, current[:1], AUTHOR)
-                return app.correct(kind, rid, {"location": f"Town {w}-{j}"}, "checked", AUTHOR)
+                    return app.untag(kind, rid, current[:1])
+                return app.correct(kind, rid, {"location": f"Town {w}-{j}"}, "checked")
             if action == 4:
                 self.retracted.add(i)
-                return app.retract(kind, rid, "withdrawn", AUTHOR)
+                return app.retract(kind, rid, "withdrawn")
             if w == 0:  # one writer also changes actors and topics
                 slug = ACTORS[j % len(ACTORS)][0]
                 if j % 2:
-                    return app.add_alias(slug, f"Alias {j}", AUTHOR)
-                return app.relabel_topic(TOPICS[j % len(TOPICS)][0], f"Label {j}", AUTHOR)
+                    return app.add_alias(slug, f"Alias {j}")
+                return app.relabel_topic(TOPICS[j % len(TOPICS)][0], f"Label {j}")
         kind = ("statement", "announcement", "occurrence")[j % 3]
         key = f"w{w}-{j}"
         self.records.append((kind, key))
-        return app.record(kind, body(kind, key, w * 1000 + j), AUTHOR)
+        return app.record(kind, body(kind, key, w * 1000 + j))
 
 
 @contextmanager

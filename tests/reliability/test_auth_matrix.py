@@ -25,7 +25,7 @@ import pytest
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 
-from domain.application import Author
+from domain.writers import Author
 from service.files.backfill import load_files, seed_files
 from service.http.app import build_services
 from service.settings import Settings

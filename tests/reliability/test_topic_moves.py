@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from domain.actors import Topic
-from domain.application import Author
+from domain.writers import Author, writing_as
 from tests.reliability.conftest import Figures
 from tests.reliability.serving import logged_service
 from tests.service.conftest import Api, ApiFactory
@@ -189,11 +189,12 @@ def test_a_cycle_stored_before_is_shown_and_never_looped_on(
     define(api, "x-a", "x-b", "x-c", "x-d")
     assert api.post("/topics/x-c/changes", {"parent": "x-b"}).status_code == 200
     # A cycle as an old import could have stored it: moves saved without any check.
-    timeline, by = api.services.timeline, Author("old-import")
-    for slug, parent in (("x-a", "x-b"), ("x-b", "x-a")):
-        topic = timeline.get_topic(slug)
-        topic.move(parent=parent, writer=by.writer, batch_id=None)
-        timeline.save(topic)
+    timeline = api.services.timeline
+    with writing_as(Author("old-import")):
+        for slug, parent in (("x-a", "x-b"), ("x-b", "x-a")):
+            topic = timeline.get_topic(slug)
+            topic.move(parent=parent)
+            timeline.save(topic)
     api.position = timeline.head_position()
     # The topics stay visible: the cycle is listed from its first topic, which says so.
     listed = {t["id"]: t for t in api.read("/topics").json()["items"]}

@@ -28,7 +28,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
-from domain.application import Author
+from domain.writers import Author
 from service.files.backfill import load_files, seed_files
 from service.http.app import build_services, create_app
 from service.http.context import Services

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.ids import record_id
+from domain.writers import Author, writing_as
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery
 from projections.timeline import timeline as timeline_page
@@ -295,7 +296,8 @@ def test_a_correction_line_that_loses_races_to_an_api_client_is_applied_again(
         # tries as a unit of work, and the line's own), so that each of them fails.
         if len(rivals) < 4:
             rivals.append(f"Place {len(rivals)}")
-            client.correct("statement", target, {"location": rivals[-1]}, "moved", Author("api"))
+            with writing_as(Author("api")):  # the client's write, in the saving thread
+                client.correct("statement", target, {"location": rivals[-1]}, "moved")
         return save(*objs, **kwargs)
 
     monkeypatch.setattr(timeline, "save", loses_to_the_client)

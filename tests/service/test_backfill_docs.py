@@ -7,9 +7,10 @@ import json
 import re
 from pathlib import Path
 
-from domain.application import Author, Timeline
-from domain.backfill import TYPE_ORDER
+from domain.application import Timeline
+from domain.writers import Author
 from service.files.backfill import load
+from service.files.lines import TYPE_ORDER
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "backfill.md"
 

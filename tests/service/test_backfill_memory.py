@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author
 from service.files import backfill as loader
 from service.files.backfill import load, open_lines
 from service.store.database import open_timeline, parse_url

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.ids import record_id
+from domain.writers import Author
 from service.files.backfill import Sorter, load, open_lines
 from tests.service.test_backfill import BBC, ndjson, statement
 

@@ -18,14 +18,16 @@ from eventsourcing.persistence import Notification, StoredEvent
 from litestar.testing import TestClient
 from typer.testing import CliRunner
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.ids import record_id
+from domain.writers import Author, writing_as
 from projections.models import ReadModels
 from service import cli
 from service.files.backfill import REVIEW_FILE, load_files, seed_files
 from service.files.backup import BackupRefused, export_events, read_backup, restore_events
 from service.http.app import create_app, wire
 from service.settings import Settings
+from service.store.commits import StoreTimeline
 from service.store.database import Store, open_timeline, parse_url
 from service.store.keys import open_keys
 from service.store.readmodels import open_read_models
@@ -51,7 +53,7 @@ class Opened:
         database: str = self.request.getfixturevalue("postgres_database")
         return f"{database}?schema=backup_{uuid.uuid4().hex[:12]}"
 
-    def store(self, url: str | None = None) -> tuple[Store, Timeline]:
+    def store(self, url: str | None = None) -> tuple[Store, StoreTimeline]:
         store = parse_url(url or self.url(), pool_size=5)
         timeline = open_timeline(store)
         self.timelines.append(timeline)
@@ -90,29 +92,30 @@ def _now() -> str:
 def _history(timeline: Timeline) -> list[tuple[int, str]]:
     """The seed and its review, then corrections, a retraction, a new source, topic moves
     and an actor's roles: the position and an instant after each step."""
-    marks: list[tuple[int, str]] = []
+    with writing_as(EDITOR):
+        marks: list[tuple[int, str]] = []
 
-    def mark() -> None:
-        marks.append((timeline.head_position(), _now()))
+        def mark() -> None:
+            marks.append((timeline.head_position(), _now()))
 
-    assert load_files(timeline, seed_files(), Author("seed")).rejected == []
-    mark()
-    assert load_files(timeline, [REVIEW_FILE], Author("demo-review")).rejected == []
-    mark()
-    timeline.correct("statement", RUTTE, {"location": "NATO headquarters"}, "place", EDITOR)
-    timeline.retract("statement", PEKAR, "not a statement of record", EDITOR)
-    timeline.add_source(
-        "statement", RUTTE, {"publisher": "Wire", "url": "https://example.org/rutte"}, EDITOR
-    )
-    mark()
-    timeline.move_topic("crimea", "international-relations", EDITOR)
-    timeline.assume_role("mark-rutte", {"title": "Secretary General", "since": "2024-10"}, EDITOR)
-    mark()
-    timeline.move_topic("crimea", "territory", EDITOR)
-    timeline.end_role("mark-rutte", "Secretary General", "2025-02", EDITOR)
-    timeline.correct("statement", RUTTE, {"occurred_at": "2025-02-12"}, "day", EDITOR)
-    mark()
-    return marks
+        assert load_files(timeline, seed_files(), Author("seed")).rejected == []
+        mark()
+        assert load_files(timeline, [REVIEW_FILE], Author("demo-review")).rejected == []
+        mark()
+        timeline.correct("statement", RUTTE, {"location": "NATO headquarters"}, "place")
+        timeline.retract("statement", PEKAR, "not a statement of record")
+        timeline.add_source(
+            "statement", RUTTE, {"publisher": "Wire", "url": "https://example.org/rutte"}
+        )
+        mark()
+        timeline.move_topic("crimea", "international-relations")
+        timeline.assume_role("mark-rutte", {"title": "Secretary General", "since": "2024-10"})
+        mark()
+        timeline.move_topic("crimea", "territory")
+        timeline.end_role("mark-rutte", "Secretary General", "2025-02")
+        timeline.correct("statement", RUTTE, {"occurred_at": "2025-02-12"}, "day")
+        mark()
+        return marks
 
 
 def _events(timeline: Timeline) -> list[tuple[Any, ...]]:
@@ -143,7 +146,10 @@ def _questions(marks: list[tuple[int, str]]) -> list[tuple[str, dict[str, Any]]]
 
 
 def _answers(
-    store: Store, timeline: Timeline, models: ReadModels, asked: list[tuple[str, dict[str, Any]]]
+    store: Store,
+    timeline: StoreTimeline,
+    models: ReadModels,
+    asked: list[tuple[str, dict[str, Any]]],
 ) -> list[tuple[int, Any]]:
     services = wire(Settings(database_url=store.url), store, timeline, models)
     with TestClient(create_app(built=services, run_projections=False)) as client:
@@ -192,7 +198,8 @@ def test_a_store_that_holds_an_event_is_refused_and_left_as_it_was(stores: Opene
     _, timeline = stores.store()
     backup = _seeded_backup(timeline)
     _, other = stores.store()
-    other.register_actor({"id": "someone", "name": "Someone", "kind": "person"}, EDITOR)
+    with writing_as(EDITOR):
+        other.register_actor({"id": "someone", "name": "Someone", "kind": "person"})
     backup.seek(0)
     with pytest.raises(BackupRefused, match="holds events"):
         restore_events(other, read_backup(backup))
@@ -229,7 +236,8 @@ def test_a_truncated_or_corrupted_file_is_refused_and_writes_nothing(stores: Ope
     # The whole file still restores into it, and the next event follows the last one.
     summary = restore_events(empty, read_backup(io.BytesIO(backup.getvalue())))
     assert _events(empty) == _events(timeline)
-    written = empty.correct("statement", RUTTE, {"location": "Mons"}, "city", EDITOR)
+    with writing_as(EDITOR):
+        written = empty.correct("statement", RUTTE, {"location": "Mons"}, "city")
     assert written.position == summary.head + 1
 
 

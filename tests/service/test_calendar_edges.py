@@ -15,9 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.errors import InvalidTime
+from domain.usecases import UseCases
 from domain.when import LAST, parse_when
+from domain.writers import Author
 from service import cli
 from service.files.backfill import load
 from service.http.params import encode_cursor
@@ -236,14 +238,14 @@ def test_a_line_that_breaks_our_own_code_is_reported_and_the_import_goes_on(
         ),
     ]
     lines[4]["quote"] = "the line that breaks"
-    record = Timeline.record
+    record = UseCases.record
 
-    def broken(self: Timeline, kind: str, data: Any, by: Author) -> Any:
+    def broken(self: UseCases, kind: str, data: Any) -> Any:
         if data.get("quote") == "the line that breaks":
             raise OverflowError("date value out of range")
-        return record(self, kind, data, by)
+        return record(self, kind, data)
 
-    monkeypatch.setattr(Timeline, "record", broken)
+    monkeypatch.setattr(UseCases, "record", broken)
     numbered = [(n, json.dumps(line).encode()) for n, line in enumerate(lines, start=1)]
     report = load(
         timeline,

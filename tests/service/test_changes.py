@@ -16,7 +16,7 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from domain.application import Author
+from domain.writers import Author
 from service.files.backfill import load_files, seed_files
 from service.http.app import build_services, create_app
 from service.http.params import encode_cursor

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from domain.application import Author
+from domain.writers import Author
 from service.files.backfill import load_files, seed_files
 from service.store.database import open_timeline, parse_url
 from tests.reliability.serving import logged_service
@@ -38,10 +38,10 @@ def _register(url: str, slug: str) -> subprocess.Popen[bytes]:
     """A writer in another process records an actor."""
     code = (
         "from service.store.database import open_timeline, parse_url;"
-        "from domain.application import Author;"
+        "from domain.writers import Author, writing_as;"
         f"t = open_timeline(parse_url({url!r}));"
-        f"t.register_actor({{'id': {slug!r}, 'name': {slug!r}, 'kind': 'person'}},"
-        " Author('other-process'));"
+        "w = writing_as(Author('other-process')); w.__enter__();"
+        f"t.register_actor({{'id': {slug!r}, 'name': {slug!r}, 'kind': 'person'}});"
         "t.close()"
     )
     return subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from domain.application import Author
+from domain.writers import Author
 from service.files.backfill import load_files, seed_files
 from service.store.database import open_timeline, parse_url
 from tests.reliability.serving import running_service
@@ -74,10 +74,10 @@ def test_the_stream_delivers_a_new_write_live(server: tuple[str, str]) -> None:
             "-c",
             "import time, sys; time.sleep(1.0);"
             "from service.store.database import open_timeline, parse_url;"
-            "from domain.application import Author;"
+            "from domain.writers import Author, writing_as;"
             f"t = open_timeline(parse_url({url!r}));"
-            "t.register_actor({'id': 'john-healey', 'name': 'John Healey', 'kind': 'person'},"
-            " Author('other-process'))",
+            "w = writing_as(Author('other-process')); w.__enter__();"
+            "t.register_actor({'id': 'john-healey', 'name': 'John Healey', 'kind': 'person'})",
         ],
     )
     try:

@@ -9,7 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
+from domain.writers import Author
 from service.files.backfill import load, open_lines
 from service.files.jsonkeys import repeated_key
 from tests.service.conftest import Api, statement, unique

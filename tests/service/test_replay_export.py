@@ -16,14 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.errors import TimelineError
+from domain.writers import Author, writing_as
 from projections.models import ReadModels
 from projections.timeline import TimelineQuery
 from service.files.backfill import load, load_files, seed_files
 from service.files.replay import all_items, backfill_lines, replay, timelinejs, who_said
 from service.http.app import create_app, wire
 from service.settings import Settings
+from service.store.commits import StoreTimeline
 from service.store.database import Store, open_timeline
 from tests.projections.test_as_of_property import (
     History,
@@ -41,25 +43,24 @@ def _history(timeline: Timeline) -> list[int]:
     from domain.ids import record_id
 
     rutte = record_id("statement", "rutte-not-another-square-mile")
-    timeline.correct(
-        "statement", rutte, {"location": "NATO headquarters, Brussels"}, "place", Author("editor")
-    )
-    marks.append(timeline.head_position())
-    pekar = record_id("statement", "pekar-cold-anger")
-    timeline.retract("statement", pekar, "not a statement of record", Author("editor"))
-    timeline.correct("statement", rutte, {"occurred_at": "2025-02-12"}, "day", Author("editor"))
+    with writing_as(Author("editor")):
+        timeline.correct("statement", rutte, {"location": "NATO headquarters, Brussels"}, "place")
+        marks.append(timeline.head_position())
+        pekar = record_id("statement", "pekar-cold-anger")
+        timeline.retract("statement", pekar, "not a statement of record")
+        timeline.correct("statement", rutte, {"occurred_at": "2025-02-12"}, "day")
     marks.append(timeline.head_position())
     return marks
 
 
-def _api(store: Store, timeline: Timeline, models: ReadModels) -> TestClient[Any]:
+def _api(store: Store, timeline: StoreTimeline, models: ReadModels) -> TestClient[Any]:
     services = wire(Settings(database_url=store.url), store, timeline, models)
     return TestClient(create_app(built=services, run_projections=False))
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgres"], indirect=True)
 def test_replay_answers_as_the_api_does_at_every_mark(
-    store: Store, timeline: Timeline, read_models: ReadModels
+    store: Store, timeline: StoreTimeline, read_models: ReadModels
 ) -> None:
     marks = _history(timeline)
     read_models.catch_up()
@@ -155,7 +156,8 @@ def test_the_timelinejs_export_shows_hostile_text_as_text_and_links_only_web_add
         ("occurrence", {"title": HOSTILE["title"], "kind": "meeting"}),
     ):
         content = {**body, "occurred_at": "2025-02-14", "topics": ["negotiations"]}
-        timeline.record(kind, {**content, "sources": sources}, Author("hostile"))
+        with writing_as(Author("hostile")):
+            timeline.record(kind, {**content, "sources": sources})
     views = replay(timeline, ["timeline"])
     items = all_items(views["timeline"], TimelineQuery(since=None))
     # And a source whose address is a script (which the store itself would refuse).

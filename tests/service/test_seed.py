@@ -6,9 +6,10 @@ import json
 from collections import Counter
 from typing import Any
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.ids import record_id
 from domain.records import RECORD_CLASSES
+from domain.writers import Author
 from service.files.backfill import load_files, open_lines, seed_files
 
 SEED = Author(writer="seed")

@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from domain.application import Author
+from domain.writers import Author, writing_as
 from service.store.database import StoreError, Sweeper, SweptPool, open_timeline, parse_url
 
 
@@ -75,12 +75,9 @@ def test_postgres_with_synchronous_commit_off_is_refused(lax_database: str) -> N
 def test_postgres_with_durable_settings_opens(postgres_database: str) -> None:
     app = open_timeline(parse_url(postgres_database, schema="durable_check"))
     try:
-        assert (
-            app.register_actor(
-                {"id": "nato", "name": "NATO", "kind": "organization"}, Author("t")
-            ).position
-            >= 1
-        )
+        with writing_as(Author("t")):
+            written = app.register_actor({"id": "nato", "name": "NATO", "kind": "organization"})
+        assert written.position >= 1
     finally:
         app.close()
 

@@ -6,12 +6,15 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 import pytest
 from eventsourcing.persistence import Recording
 
-from domain.application import Author, Timeline
+from domain.application import Timeline
 from domain.errors import ConcurrentWrite, KeyConflict
-from domain.group import GroupCommit
+from domain.writers import Author, writing_as
+from service.store.commits import GroupCommit, StoreTimeline
+from service.store.database import open_timeline, parse_url
 from tests.domain.conftest import statement
 
 
@@ -105,31 +108,37 @@ def test_groups_are_bounded_in_events() -> None:
 
 
 @pytest.fixture
-def grouped(world: Timeline) -> Timeline:
-    world.enable_group_commit()
-    return world
+def grouped(timeline: Timeline, author: Author) -> StoreTimeline:
+    """The service's timeline, committing in groups, with what `statement()` names."""
+    assert isinstance(timeline, StoreTimeline)
+    timeline.enable_group_commit()
+    for slug, name in [("mark-rutte", "Mark Rutte"), ("vladimir-putin", "Vladimir Putin")]:
+        timeline.register_actor({"id": slug, "name": name, "kind": "person"})
+    timeline.define_topic({"id": "territory", "label": "Territory"})
+    return timeline
 
 
 def test_on_a_store_racing_writers_each_get_their_own_answer(
-    grouped: Timeline, author: Author
+    grouped: StoreTimeline, author: Author
 ) -> None:
     """24 writers at once: 16 new statements, the same keyed statement 4 times, and 4
     corrections of one record at the same version."""
-    target = grouped.record("statement", statement(key="target"), author)
+    target = grouped.record("statement", statement(key="target"))
     barrier = threading.Barrier(24)
     answers: dict[str, list[Any]] = {"new": [], "same": [], "correct": []}
 
     def write(kind: str, n: int) -> None:
         barrier.wait()
         try:
-            if kind == "new":
-                answer: Any = grouped.record("statement", statement(quote=f"words {n}"), author)
-            elif kind == "same":
-                answer = grouped.record("statement", statement(key="same"), author)
-            else:
-                answer = grouped.correct(
-                    "statement", target.id, {"location": f"place {n}"}, "race", author
-                )
+            with writing_as(author):  # each thread names its writer
+                if kind == "new":
+                    answer: Any = grouped.record("statement", statement(quote=f"words {n}"))
+                elif kind == "same":
+                    answer = grouped.record("statement", statement(key="same"))
+                else:
+                    answer = grouped.correct(
+                        "statement", target.id, {"location": f"place {n}"}, "race"
+                    )
         except (ConcurrentWrite, KeyConflict) as e:
             answer = e
         answers[kind].append(answer)
@@ -155,3 +164,20 @@ def test_on_a_store_racing_writers_each_get_their_own_answer(
     assert versions == list(range(1, 2 + len(won)))
     # Every write that stored something went through the committer.
     assert grouped.group is not None and grouped.group.writes >= 16 + 1 + 1
+
+
+def test_the_stores_timeline_opens_the_tables_the_domains_timeline_named(
+    postgres_database: str,
+) -> None:
+    # The library names the events table (and reads its settings) after the application:
+    # the service's subclass must find the tables stored before it existed.
+    assert StoreTimeline.name == Timeline.name == "Timeline"
+    timeline = open_timeline(parse_url(postgres_database, schema="named_once"))
+    try:
+        with psycopg.connect(parse_url(postgres_database).conninfo()) as conn:
+            tables = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'named_once'"
+            ).fetchall()
+    finally:
+        timeline.close()
+    assert ("timeline_events",) in tables

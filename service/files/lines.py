@@ -1,7 +1,8 @@
-"""One backfill line (docs/backfill.md) turned into the matching use case.
+"""The backfill line format (docs/backfill.md): one line turned into its use case.
 
 Lines are parsed JSON objects; `type` says which use case, `target` names an existing
-record by `{kind, key}` or `{kind, id}`.
+record by `{kind, key}` or `{kind, id}`. The use cases run against a unit of work (or the
+timeline itself); the writer and batch are named by the caller (`writing_as`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from typing import Any
 from uuid import UUID
 
 from domain import rules
-from domain.application import Author, Timeline, Written, reapplied
 from domain.errors import InvalidInput
 from domain.ids import actor_id, record_id, topic_id
 from domain.records import KINDS
+from domain.usecases import UseCases, Written, reapplied
 
 # Lines are applied in this order of their types, so that a record may come before
 # the actors and topics it names in the same file.
@@ -51,17 +52,17 @@ def line_key(line: Mapping[str, Any]) -> str | None:
     return None
 
 
-def apply_line(app: Timeline, line: object, by: Author) -> Written:
+def apply_line(app: UseCases, line: object) -> Written:
     kind = line_type(line)
     assert isinstance(line, dict)
     body = {k: v for k, v in line.items() if k != "type"}
     if kind == "actor":
-        return app.register_actor(body, by)
+        return app.register_actor(body)
     if kind == "topic":
-        return app.define_topic(body, by)
+        return app.define_topic(body)
     if kind in KINDS:
-        return app.record(kind, body, by)
-    return _apply_change(app, kind, body, by)
+        return app.record(kind, body)
+    return _apply_change(app, kind, body)
 
 
 _CHANGE_FIELDS = {
@@ -71,7 +72,7 @@ _CHANGE_FIELDS = {
 }
 
 
-def _apply_change(app: Timeline, kind: str, body: dict[str, Any], by: Author) -> Written:
+def _apply_change(app: UseCases, kind: str, body: dict[str, Any]) -> Written:
     rules.known_keys(body, "", dict.fromkeys(_CHANGE_FIELDS[kind]))
     for name in _CHANGE_FIELDS[kind]:
         if name not in body:
@@ -80,10 +81,10 @@ def _apply_change(app: Timeline, kind: str, body: dict[str, Any], by: Author) ->
 
     def change() -> Written:
         if kind == "correction":
-            return app.correct(record_kind, id, body["changes"], body["reason"], by)
+            return app.correct(record_kind, id, body["changes"], body["reason"])
         if kind == "retraction":
-            return app.retract(record_kind, id, body["reason"], by)
-        return app.add_source(record_kind, id, body["source"], by)
+            return app.retract(record_kind, id, body["reason"])
+        return app.add_source(record_kind, id, body["source"])
 
     # A change line expects no version: when another writer (an API client, say) saves
     # its record between our read and our save, it is read and applied again, as the API
