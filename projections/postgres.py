@@ -1,4 +1,4 @@
-"""The read models' rows in PostgreSQL, beside the event store's tables."""
+"""The timeline's view in PostgreSQL, beside the event store's tables."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from projections.rows import (
     APPLICATION,
     Pending,
     Row,
-    RowsView,
     TrackingConflict,
     clock_rows,
     drop,
@@ -22,8 +21,9 @@ from projections.rows import (
     stored_texts,
     upgrade_links,
 )
+from projections.sqlview import SqlView
 
-ADVANCED_CHANNEL = "timeline_read_models"  # notified when a read model's batch commits
+ADVANCED_CHANNEL = "timeline_read_models"  # notified when the view's batch commits
 # Words as the parser finds them, lower-cased, not stemmed, accents kept (decision 022).
 CONFIG = "'simple'"
 
@@ -56,14 +56,12 @@ def make_pool(
     )
 
 
-class PostgresRows(RowsView):
+class PostgresView(SqlView):
     pipelined = True  # ids come from a sequence; the pool gives the writer its connection
 
-    def __init__(self, pool: ConnectionPool, name: str, generation: int = 1) -> None:
-        super().__init__(name)
+    def __init__(self, pool: ConnectionPool, generation: int = 1) -> None:
+        super().__init__(generation)
         self.pool = pool
-        self.generation = generation
-        self.prefix = f"rm_{name}_g{generation}"
 
     def create_tables(self) -> None:
         with self.pool.connection() as conn, conn.transaction():
@@ -181,7 +179,7 @@ class PostgresRows(RowsView):
         known = cur.fetchone()
         ticks = [t for t in pending.clock if known is None or known[0] is None or t[0] > known[0]]
         if not ticks:
-            return  # another read model has told the clock already
+            return  # another generation has told the clock already
         cur.execute(
             "SELECT high_water FROM rm_clock WHERE position < %s ORDER BY position DESC LIMIT 1",
             (ticks[0][0],),
@@ -220,7 +218,7 @@ class PostgresRows(RowsView):
 
 
 class AdvisoryLease:
-    """Leadership of one read model across processes: a PostgreSQL advisory lock held by
+    """Leadership of the view's worker across processes: a PostgreSQL advisory lock held by
     a session of its own, released when the holder ends or dies."""
 
     def __init__(self, conninfo: str, key: str) -> None:

@@ -56,7 +56,7 @@ class Item:
     state_text: str
     start_at: datetime
     end_at: datetime
-    links: dict[Any, list[tuple[str, str]]]  # by how a read model links records
+    links: list[tuple[str, str]]  # (rel, value): the actors and topics it names
 
 
 class Shared:
