@@ -48,7 +48,7 @@ class Memo(Generic[K, V]):
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """A record version as the read models store it."""
+    """A record version as the view stores it."""
 
     body: dict[str, Any]
     state: dict[str, Any]
