@@ -17,6 +17,7 @@ from projections.rows import (
     TrackingConflict,
     clock_rows,
     drop,
+    read_indexes,
     schema,
     stored_texts,
     upgrade_links,
@@ -63,7 +64,7 @@ class PostgresView(SqlView):
         super().__init__(generation)
         self.pool = pool
 
-    def create_tables(self) -> None:
+    def create_tables(self, *, indexed: bool = True) -> None:
         with self.pool.connection() as conn, conn.transaction():
             # One creator at a time: workers and API processes may start together.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('timeline-read-model-ddl'))")
@@ -78,6 +79,9 @@ class PostgresView(SqlView):
             ):
                 conn.execute(statement)
             self._create_search(conn)
+            if indexed:
+                for statement in [*read_indexes(self.prefix), self._search_index()]:
+                    conn.execute(statement)
             conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {self.prefix}_row_seq")
             # No query filters or sorts by the JSON texts: ANALYZE need not sample them
             # (a quarter of its time on these tables).
@@ -101,8 +105,13 @@ class PostgresView(SqlView):
             for chunk in stored_texts(p, lambda sql, params: cur.execute(sql, params).fetchall()):
                 with cur.copy(f"COPY {p}_search (row_id, text) FROM STDIN") as copy:
                     copy.write("".join(f"{row_id}\t{_text(text)}\n" for row_id, text in chunk))
-        conn.execute(
-            f"CREATE INDEX {p}_search_words ON {p}_search USING gin (to_tsvector({CONFIG}, text))"
+
+    def _search_index(self) -> str:
+        """The words of the search table, for readers only (`read_indexes`)."""
+        p = self.prefix
+        return (
+            f"CREATE INDEX IF NOT EXISTS {p}_search_words ON {p}_search "
+            f"USING gin (to_tsvector({CONFIG}, text))"
         )
 
     def drop_tables(self) -> None:

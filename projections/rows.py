@@ -44,7 +44,8 @@ def _in_word(char: str) -> bool:
 def schema(prefix: str, bigint: str, instant: str) -> list[str]:
     """The tables of one generation of the view, and the ones its generations share.
 
-    Every index costs each row a projection writes (decision 011). `opened` and `closed`
+    Every index costs each row a projection writes (decision 011); those only readers
+    use are in `read_indexes`. `opened` and `closed`
     serve only what changed between two positions (`SqlView.changes`), and cost
     a backfill little: positions only grow, so their entries are added at the right edge
     of each index; a close is an update that PostgreSQL indexes anew in any case (not
@@ -59,14 +60,6 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
         f" start_at {instant}, end_at {instant}, body text NOT NULL, state text NOT NULL)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {prefix}_current"
         f" ON {prefix}_rows (ref, kind) WHERE to_pos IS NULL",
-        # Current and as_of answers read the same order index (decision 011): an index
-        # of current rows only cost a backfill more than closed versions cost a read.
-        f"CREATE INDEX IF NOT EXISTS {prefix}_order ON {prefix}_rows (start_at, first_pos)",
-        f"CREATE INDEX IF NOT EXISTS {prefix}_entity ON {prefix}_rows (kind, ref, from_pos)",
-        # The versions opened, and closed, in a range of positions, in position order.
-        f"CREATE INDEX IF NOT EXISTS {prefix}_opened ON {prefix}_rows (from_pos)",
-        f"CREATE INDEX IF NOT EXISTS {prefix}_closed ON {prefix}_rows (to_pos)"
-        " WHERE to_pos IS NOT NULL",
         # A link carries its row's order and range of positions (to_pos closed with the
         # row), so that the rows of a topic or an actor are read in timeline order from
         # the index, a page at a time, and joined to their rows only for that page.
@@ -74,11 +67,6 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
         f" row_id {bigint} NOT NULL, rel text NOT NULL, value text NOT NULL,"
         f" start_at {instant}, first_pos {bigint} NOT NULL,"
         f" from_pos {bigint} NOT NULL, to_pos {bigint})",
-        # One index in timeline order for current and as_of reads, covering the range of
-        # positions, so that a closed version is passed over in the index (the last two
-        # columns are never compared: a row links a (rel, value) once).
-        f"CREATE INDEX IF NOT EXISTS {prefix}_links_in_order ON {prefix}_links"
-        f" (rel, value, start_at, first_pos, row_id, from_pos, to_pos)",
         f"CREATE INDEX IF NOT EXISTS {prefix}_links_row ON {prefix}_links (row_id)",
         f"CREATE TABLE IF NOT EXISTS {prefix}_tracking ("
         f" application_name text PRIMARY KEY, notification_id {bigint} NOT NULL)",
@@ -96,6 +84,28 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
             f"DROP INDEX IF EXISTS {prefix}_{old}"
             for old in ("order_current", "links_current", "links_order")
         ),
+    ]
+
+
+def read_indexes(prefix: str) -> list[str]:
+    """The indexes only the view's readers use: the projection's writes look rows up by
+    `current`, close them by row id and links by `links_row` (`schema`). A rebuild fills
+    its tables without these and builds them once at the end, which costs less than
+    keeping them up batch by batch (decision 026)."""
+    return [
+        # Current and as_of answers read the same order index (decision 011): an index
+        # of current rows only cost a backfill more than closed versions cost a read.
+        f"CREATE INDEX IF NOT EXISTS {prefix}_order ON {prefix}_rows (start_at, first_pos)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_entity ON {prefix}_rows (kind, ref, from_pos)",
+        # The versions opened, and closed, in a range of positions, in position order.
+        f"CREATE INDEX IF NOT EXISTS {prefix}_opened ON {prefix}_rows (from_pos)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}_closed ON {prefix}_rows (to_pos)"
+        " WHERE to_pos IS NOT NULL",
+        # One index in timeline order for current and as_of reads, covering the range of
+        # positions, so that a closed version is passed over in the index (the last two
+        # columns are never compared: a row links a (rel, value) once).
+        f"CREATE INDEX IF NOT EXISTS {prefix}_links_in_order ON {prefix}_links"
+        f" (rel, value, start_at, first_pos, row_id, from_pos, to_pos)",
     ]
 
 

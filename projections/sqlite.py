@@ -19,6 +19,7 @@ from projections.rows import (
     clock_rows,
     drop,
     parse_utc,
+    read_indexes,
     schema,
     stored_texts,
     upgrade_links,
@@ -93,7 +94,7 @@ class SqliteView(SqlView):
         super().__init__(generation)
         self.db = db
 
-    def create_tables(self) -> None:
+    def create_tables(self, *, indexed: bool = True) -> None:
         with self.db.transaction() as conn:
             columns = [c[1] for c in conn.execute(f"PRAGMA table_info({self.prefix}_links)")]
             upgrade = upgrade_links(self.prefix, "INTEGER", "TEXT")
@@ -102,6 +103,8 @@ class SqliteView(SqlView):
             ):
                 conn.execute(statement)
             self._create_search(conn)
+            for statement in read_indexes(self.prefix) if indexed else []:
+                conn.execute(statement)
 
     def _create_search(self, conn: sqlite3.Connection) -> None:
         """The search index: an FTS5 table that holds no copy of the text (the rows hold

@@ -156,7 +156,10 @@ class TimelineView(TrackingRecorder):
     # What the workers manage --------------------------------------------------------
 
     @abstractmethod
-    def create_tables(self) -> None: ...
+    def create_tables(self, *, indexed: bool = True) -> None:
+        """Make what is missing of the tables and their indexes; `indexed=False`: only
+        the indexes the projection's writes use, for a rebuild to fill before it builds
+        the rest (once, at the end: cheaper than batch by batch)."""
 
     @abstractmethod
     def drop_tables(self) -> None: ...

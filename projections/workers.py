@@ -418,9 +418,10 @@ class ReadModels:
         """Rebuild in place from position 0. The caller holds the lease."""
         view = self.view()
         view.drop_tables()
-        view.create_tables()
+        view.create_tables(indexed=False)
         view.save_status("rebuilding", None, None)
         applied = self._new_runner(view).catch_up()
+        view.create_tables()  # the readers' indexes, built once over the filled tables
         view.save_status("running", None, None)
         return applied
 
@@ -429,13 +430,14 @@ class ReadModels:
         old = self.view()
         new = self._make(old.generation + 1)
         new.drop_tables()
-        new.create_tables()
+        new.create_tables(indexed=False)
         runner = self._new_runner(new)
         applied = 0
         while step := runner.step():
             applied += step
             if on_progress:
                 on_progress(new.position())
+        new.create_tables()  # the readers' indexes, built once before readers switch
         new.use_generation(new.generation)
         applied += runner.catch_up()
         self._view = (new, time.monotonic())
