@@ -119,7 +119,7 @@ def backfill_live(url: str, path: Path, batch_size: int) -> dict[str, float]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        while any(s.state != "running" for s in models.status()):
+        while models.status().state != "running":
             time.sleep(0.05)
         cpu = (cpu_seconds(worker.pid), postgres_cpu())
         report_path = path.with_suffix(".report.json")
@@ -138,7 +138,7 @@ def backfill_live(url: str, path: Path, batch_size: int) -> dict[str, float]:
         report = json.loads(report_path.read_text())
         assert loader.returncode == 0 and not report["rejected"], report["rejected"][:3]
         head = timeline.head_position()
-        while min(s.position for s in models.status()) < head:
+        while models.status().position < head:
             time.sleep(0.01)
         total = time.perf_counter() - started
         used = (cpu_seconds(worker.pid), postgres_cpu())

@@ -8,9 +8,9 @@ msgspec app with async handlers on a psycopg async pool and nothing else.
   `(topic, start_at, first_pos)`, beside its item rendered as the service answers it
   (topic labels in) and its speakers' names. One statement a page: no position to read
   (it is copied beside the rows), no subtree, no labels or profiles to look up.
-- `GET /timeline`, `GET /topics/{id}/who-said-what`: the same read functions
-  (`projections.timeline`, `projections.whosaid`) making the same statements (the read
-  models' position, then the page as of it, as a walk's first page reads), each run
+- `GET /timeline`, `GET /topics/{id}/who-said-what`: the same queries of the view
+  (`TimelineView.page`, `TimelineView.who_said_what`) making the same statements (the
+  view's position, then the page as of it, as a walk's first page reads), each run
   on an async pool in the handler: no thread hand-off, no parameter validation, no
   `as_of` or `min_position` handling, no cursors, no keys, no metrics.
 - `GET /counts?bucket=month`: `/timeline/counts` as one `GROUP BY` over a flat table of
@@ -46,10 +46,10 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from domain.ids import NAMESPACE
 from domain.when import parse_when, starts_open_at
-from projections.postgres import PostgresRows
+from projections.answers import said_page
+from projections.postgres import PostgresView
 from projections.rows import utc_text
-from projections.timeline import Page, TimelineQuery, timeline
-from projections.whosaid import page, who_said_what
+from projections.view import Page, TimelineQuery
 from service.http.params import encode_cursor
 from service.http.schemas import StatementIn
 from service.store.database import parse_url
@@ -108,12 +108,12 @@ INSERT = (
 )
 
 
-class Capture(PostgresRows):
-    """A read model's view that records the statements a read function runs, answering
-    each from a list given in advance instead of running it."""
+class Capture(PostgresView):
+    """The view, recording the statements a query runs, answering each from a list given
+    in advance instead of running it."""
 
-    def __init__(self, name: str, generation: int, answers: list[list[tuple[Any, ...]]]) -> None:
-        super().__init__(cast(ConnectionPool, None), name, generation)
+    def __init__(self, generation: int, answers: list[list[tuple[Any, ...]]]) -> None:
+        super().__init__(cast(ConnectionPool, None), generation)
         self.answers = answers
         self.statements: list[tuple[str, list[Any]]] = []
 
@@ -174,14 +174,14 @@ async def items20() -> list[Item]:
 
 
 async def _run(state: State, read: Callable[[Capture], T]) -> T:
-    """Call a read function of the read models with every statement it makes run here,
+    """Call a query of the view with every statement it makes run here,
     on the async pool, one after the other: the function is called again with the
     answers so far until it asks for nothing more (its later statements may depend on
     earlier answers, as a page's topic filter does on the subtree)."""
     answers: list[list[tuple[Any, ...]]] = []
     async with _pool(state).connection() as conn:
         while True:
-            view = Capture("timeline", _generation(state, "timeline"), list(answers))
+            view = Capture(_generation(state, "timeline"), list(answers))
             result = read(view)
             if len(view.statements) <= len(answers):
                 return result
@@ -201,9 +201,7 @@ async def timeline_page(
 
     def read(view: Capture) -> Page:
         at = view.position()
-        return timeline(
-            view, TimelineQuery(topic=topic, since=start, until=end, limit=limit, at=at)
-        )
+        return view.page(TimelineQuery(topic=topic, since=start, until=end, limit=limit, at=at))
 
     page = await _run(state, read)
     body = b'{"items":[' + ",".join(page.items).encode() + b'],"next_cursor":null}'
@@ -221,8 +219,8 @@ async def who_said_what_page(
     start, end = _window(since, until)
 
     def read(view: Capture) -> dict[str, Any] | None:
-        answer = who_said_what(view, id, start, end, view.position(), raw=True)
-        return None if answer is None else page(answer, 0, limit)[0]
+        answer = view.who_said_what(id, start, end, view.position(), raw=True)
+        return None if answer is None else said_page(answer, 0, limit)[0]
 
     answer = await _run(state, read)
     if answer is None:
@@ -464,7 +462,7 @@ def create_app(database_url: str, pool_size: int = 10) -> Litestar:
     sync = {"autocommit": True}
     with ConnectionPool(conninfo, min_size=1, max_size=1, kwargs=sync, open=True) as sync_pool:
         # One projection's rows serve both pages (decision 008).
-        generations = {"timeline": PostgresRows(sync_pool, "timeline").generation_in_use() or 1}
+        generations = {"timeline": PostgresView(sync_pool).generation_in_use() or 1}
         with sync_pool.connection() as conn:
             for statement in DDL + FLAT_DDL:
                 conn.execute(statement)

@@ -23,10 +23,9 @@ import psycopg
 from psycopg import sql
 
 from bench.history import write
-from projections.counts import counts
-from projections.postgres import PostgresRows
-from projections.rows import RowsView
-from projections.timeline import TimelineQuery, timeline
+from projections.postgres import PostgresView
+from projections.sqlview import SqlView
+from projections.view import TimelineQuery, TimelineView
 from service.store.database import Store, open_timeline, parse_url
 from service.store.readmodels import open_read_models
 
@@ -62,20 +61,21 @@ def measure(label: str, store: Store, records: int, runs: int) -> None:
         models = open_read_models(store, app)
         started = time.perf_counter()
         models.catch_up()
-        print(f"  read models caught up in {time.perf_counter() - started:.1f} s")
-        view = models.view("timeline")
-        view.analyze()
+        print(f"  the view caught up in {time.perf_counter() - started:.1f} s")
+        view = models.view()
+        if isinstance(view, SqlView):
+            view.analyze()
         print(f"  {'query':<42}{'median ms':>10}{'max ms':>10}{'found':>8}")
         for name, query in QUERIES.items():
-            found = len(timeline(view, query).items)
-            median, most = timed(runs, lambda q=query: timeline(view, q))
+            found = len(view.page(query).items)
+            median, most = timed(runs, lambda q=query: view.page(q))
             print(f"  {name:<42}{median:>10.1f}{most:>10.1f}{found:>8}")
         at = TimelineQuery(q="12345", at=app.head_position() * 9 // 10)
-        median, most = timed(runs, lambda: timeline(view, at))
+        median, most = timed(runs, lambda: view.page(at))
         print(f"  {'a rare word, as_of_position':<42}{median:>10.1f}{most:>10.1f}")
         for q in ("12345", "announcement"):
             query = TimelineQuery(q=q)
-            median, most = timed(runs, lambda query=query: counts(view, "year", query))
+            median, most = timed(runs, lambda query=query: view.counts("year", query))
             print(f"  {f'counts by year of {q!r}':<42}{median:>10.1f}{most:>10.1f}")
         sizes(view)
         models.close()
@@ -83,8 +83,8 @@ def measure(label: str, store: Store, records: int, runs: int) -> None:
         app.close()
 
 
-def sizes(view: RowsView) -> None:
-    if not isinstance(view, PostgresRows):
+def sizes(view: TimelineView) -> None:
+    if not isinstance(view, PostgresView):
         return  # an FTS5 table's pages are not counted apart from the file's
     p = view.prefix
     ((rows, search, words),) = view.query(

@@ -1,4 +1,4 @@
-"""The read models' rows in PostgreSQL, beside the event store's tables."""
+"""The timeline's view in PostgreSQL, beside the event store's tables."""
 
 from __future__ import annotations
 
@@ -14,16 +14,17 @@ from projections.rows import (
     APPLICATION,
     Pending,
     Row,
-    RowsView,
     TrackingConflict,
     clock_rows,
     drop,
+    read_indexes,
     schema,
     stored_texts,
     upgrade_links,
 )
+from projections.sqlview import SqlView
 
-ADVANCED_CHANNEL = "timeline_read_models"  # notified when a read model's batch commits
+ADVANCED_CHANNEL = "timeline_read_models"  # notified when the view's batch commits
 # Words as the parser finds them, lower-cased, not stemmed, accents kept (decision 022).
 CONFIG = "'simple'"
 
@@ -56,16 +57,14 @@ def make_pool(
     )
 
 
-class PostgresRows(RowsView):
+class PostgresView(SqlView):
     pipelined = True  # ids come from a sequence; the pool gives the writer its connection
 
-    def __init__(self, pool: ConnectionPool, name: str, generation: int = 1) -> None:
-        super().__init__(name)
+    def __init__(self, pool: ConnectionPool, generation: int = 1) -> None:
+        super().__init__(generation)
         self.pool = pool
-        self.generation = generation
-        self.prefix = f"rm_{name}_g{generation}"
 
-    def create_tables(self) -> None:
+    def create_tables(self, *, indexed: bool = True) -> None:
         with self.pool.connection() as conn, conn.transaction():
             # One creator at a time: workers and API processes may start together.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('timeline-read-model-ddl'))")
@@ -80,6 +79,9 @@ class PostgresRows(RowsView):
             ):
                 conn.execute(statement)
             self._create_search(conn)
+            if indexed:
+                for statement in [*read_indexes(self.prefix), self._search_index()]:
+                    conn.execute(statement)
             conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {self.prefix}_row_seq")
             # No query filters or sorts by the JSON texts: ANALYZE need not sample them
             # (a quarter of its time on these tables).
@@ -103,8 +105,13 @@ class PostgresRows(RowsView):
             for chunk in stored_texts(p, lambda sql, params: cur.execute(sql, params).fetchall()):
                 with cur.copy(f"COPY {p}_search (row_id, text) FROM STDIN") as copy:
                     copy.write("".join(f"{row_id}\t{_text(text)}\n" for row_id, text in chunk))
-        conn.execute(
-            f"CREATE INDEX {p}_search_words ON {p}_search USING gin (to_tsvector({CONFIG}, text))"
+
+    def _search_index(self) -> str:
+        """The words of the search table, for readers only (`read_indexes`)."""
+        p = self.prefix
+        return (
+            f"CREATE INDEX IF NOT EXISTS {p}_search_words ON {p}_search "
+            f"USING gin (to_tsvector({CONFIG}, text))"
         )
 
     def drop_tables(self) -> None:
@@ -181,7 +188,7 @@ class PostgresRows(RowsView):
         known = cur.fetchone()
         ticks = [t for t in pending.clock if known is None or known[0] is None or t[0] > known[0]]
         if not ticks:
-            return  # another read model has told the clock already
+            return  # another generation has told the clock already
         cur.execute(
             "SELECT high_water FROM rm_clock WHERE position < %s ORDER BY position DESC LIMIT 1",
             (ticks[0][0],),
@@ -220,7 +227,7 @@ class PostgresRows(RowsView):
 
 
 class AdvisoryLease:
-    """Leadership of one read model across processes: a PostgreSQL advisory lock held by
+    """Leadership of the view's worker across processes: a PostgreSQL advisory lock held by
     a session of its own, released when the holder ends or dies."""
 
     def __init__(self, conninfo: str, key: str) -> None:

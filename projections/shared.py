@@ -48,7 +48,7 @@ class Memo(Generic[K, V]):
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """A record version as the read models store it."""
+    """A record version as the view stores it."""
 
     body: dict[str, Any]
     state: dict[str, Any]
@@ -56,7 +56,7 @@ class Item:
     state_text: str
     start_at: datetime
     end_at: datetime
-    links: dict[Any, list[tuple[str, str]]]  # by how a read model links records
+    links: list[tuple[str, str]]  # (rel, value): the actors and topics it names
 
 
 class Shared:

@@ -1,4 +1,4 @@
-"""Building the read models' SQL: placeholders in order, the as-of predicate, subtopics."""
+"""Building the view's SQL: placeholders in order, the as-of predicate, subtopics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from domain.when import starts_open_at
-from projections.rows import RowsView
 
 RECORD_KINDS = ("statement", "announcement", "occurrence")
 
@@ -42,46 +41,15 @@ def in_list(q: Sql, column: str, values: tuple[str, ...] | list[str]) -> Sql:
     return q.add(f"{column} IN ({', '.join(['%s'] * len(values))})", *values)
 
 
-def records(
-    q: Sql,
-    view: RowsView,
-    alias: str,
-    kind: str | None,
-    topics: list[str] | None,
-    actor: str | None,
-) -> Sql:
-    """The rows `alias` that are records a timeline filter keeps: of the kind, linked to
-    one of the topics (a topic and its descendants) and to the actor. Written to be
-    checked on each row that a scan of positions or of times finds: SQLite is kept from
-    choosing an index of these instead (`unindexed`)."""
-    in_list(q, view.unindexed(f"{alias}.kind"), [kind] if kind else RECORD_KINDS)
-    for rel, values in (("topic", topics), ("actor", None if actor is None else [actor])):
-        if values is not None:
-            # By the row's own links, not by all the links of a value.
-            q.add(
-                f"AND EXISTS (SELECT 1 FROM {view.prefix}_links l "
-                f"WHERE l.row_id = {alias}.row_id AND {view.unindexed('l.rel')} = %s AND",
-                rel,
-            )
-            in_list(q, "l.value", values).add(")")
-    return q
-
-
-def subtopics(q: Sql, prefix: str, topic: str, at: int | None) -> Sql:
-    """`WITH RECURSIVE sub(slug)`: the topic and its descendants, as the tree stood."""
-    q.add(
+def subtree(prefix: str, topic: str, at: int | None) -> Sql:
+    """The topic and its descendants as the tree stood, in slug order."""
+    q = Sql().add(
         f"WITH RECURSIVE sub(slug) AS (SELECT %s UNION SELECT t.ref FROM {prefix}_rows t "
         f"JOIN {prefix}_links l ON l.row_id = t.row_id AND l.rel = 'parent' "
         f"JOIN sub ON l.value = sub.slug WHERE t.kind = 'topic' AND",
         topic,
     )
-    visible(q, "t", at)
-    return q.add(")")
-
-
-def subtree(prefix: str, topic: str, at: int | None) -> Sql:
-    """The topic and its descendants as the tree stood, in slug order."""
-    return subtopics(Sql(), prefix, topic, at).add("SELECT slug FROM sub ORDER BY slug")
+    return visible(q, "t", at).add(") SELECT slug FROM sub ORDER BY slug")
 
 
 def in_order(
@@ -110,53 +78,88 @@ def in_order(
     A window's rows are those that start in it, or that started before it and are still
     open at its start: the few starts `starts_open_at` names, not all history before it.
     """
-    a = "r" if links is None else "l"
-    rel, values = links if links is not None else ("", [None])
-    # Only records link topics and actors: the rows are needed only to filter.
-    join = (
-        links is None
-        or set(kinds) != set(RECORD_KINDS)
-        or window[0] is not None
-        or where is not None
-    )
+    scan = _Scan(prefix, links, kinds, window, at, where, after, limit)
     # A row may come from the scans of two of the values (a record with two topics of a
     # subtree): the scans then also order by row, and the duplicates are dropped.
-    several = len(values) > 1
-    order = f"{a}.start_at, {a}.first_pos" + (f", {a}.row_id" if several else "")
-    q = Sql().add(f"SELECT {select} FROM (SELECT {'DISTINCT ' if several else ''}* FROM (")
-    for n, (value, piece) in enumerate(
-        (value, piece) for value in values for piece in starts(*window)
-    ):
+    q = Sql().add(f"SELECT {select} FROM (SELECT {'DISTINCT ' if scan.several else ''}* FROM (")
+    branches = [(value, piece) for value in scan.values for piece in starts(*window)]
+    for n, (value, piece) in enumerate(branches):
         if n:
             q.add("UNION ALL")
-        q.add(f"SELECT * FROM (SELECT {a}.row_id, {a}.start_at, {a}.first_pos")
-        if value is None:
-            q.add(f"FROM {prefix}_rows r WHERE")
-            in_list(q, "r.kind", kinds).add("AND")
-        else:
-            q.add(f"FROM {prefix}_links l")
-            if join:
-                q.add(f"JOIN {prefix}_rows r ON r.row_id = l.row_id")
-            q.add("WHERE l.rel = %s AND l.value = %s AND", rel, value)
-            if join:
-                in_list(q, "r.kind", kinds).add("AND")
-        visible(q, a, at)
-        for op, bound in piece:
-            q.add(f"AND {a}.start_at {op} %s", bound)
-        if window[0] is not None:
-            q.add("AND r.end_at > %s", window[0])
-        if after is not None:
-            q.add(f"AND ({a}.start_at, {a}.first_pos) > (%s, %s)", *after)
-        if where is not None:
-            q.add("AND").add(where.text, *where.params)
-        q.add(f"ORDER BY {order}")
-        if limit is not None:
-            q.add("LIMIT %s", limit)
-        q.add(f") a{n}")
-    q.add(f") u ORDER BY {order.replace(a + '.', 'u.')}")
+        scan.branch(q, value, piece).add(f") a{n}")
+    q.add(f") u ORDER BY {scan.order.replace(scan.alias + '.', 'u.')}")
     if limit is not None:
         q.add("LIMIT %s", limit)
     return q.add(f") d JOIN {prefix}_rows r ON r.row_id = d.row_id")
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """One branch of `in_order`'s UNION ALL: an index read in timeline order."""
+
+    prefix: str
+    links: tuple[str, list[str]] | None
+    kinds: tuple[str, ...] | list[str]
+    window: tuple[datetime | None, datetime | None]
+    at: int | None
+    where: Sql | None
+    after: tuple[datetime, int] | None
+    limit: int | None
+
+    @property
+    def alias(self) -> str:
+        return "r" if self.links is None else "l"
+
+    @property
+    def values(self) -> list[str | None]:
+        return [None] if self.links is None else list(self.links[1])
+
+    @property
+    def several(self) -> bool:
+        return len(self.values) > 1
+
+    @property
+    def order(self) -> str:
+        a = self.alias
+        return f"{a}.start_at, {a}.first_pos" + (f", {a}.row_id" if self.several else "")
+
+    @property
+    def join(self) -> bool:
+        """Only records link topics and actors: the rows are needed only to filter."""
+        return (
+            self.links is None
+            or set(self.kinds) != set(RECORD_KINDS)
+            or self.window[0] is not None
+            or self.where is not None
+        )
+
+    def branch(self, q: Sql, value: str | None, piece: list[tuple[str, datetime]]) -> Sql:
+        a, p = self.alias, self.prefix
+        q.add(f"SELECT * FROM (SELECT {a}.row_id, {a}.start_at, {a}.first_pos")
+        if value is None:
+            q.add(f"FROM {p}_rows r WHERE")
+            in_list(q, "r.kind", self.kinds).add("AND")
+        else:
+            assert self.links is not None
+            q.add(f"FROM {p}_links l")
+            if self.join:
+                q.add(f"JOIN {p}_rows r ON r.row_id = l.row_id")
+            q.add("WHERE l.rel = %s AND l.value = %s AND", self.links[0], value)
+            if self.join:
+                in_list(q, "r.kind", self.kinds).add("AND")
+        visible(q, a, self.at)
+        for op, bound in piece:
+            q.add(f"AND {a}.start_at {op} %s", bound)
+        if self.window[0] is not None:
+            q.add("AND r.end_at > %s", self.window[0])
+        if self.after is not None:
+            q.add(f"AND ({a}.start_at, {a}.first_pos) > (%s, %s)", *self.after)
+        if self.where is not None:
+            q.add("AND").add(self.where.text, *self.where.params)
+        q.add(f"ORDER BY {self.order}")
+        if self.limit is not None:
+            q.add("LIMIT %s", self.limit)
+        return q
 
 
 def overlapping(q: Sql, since: datetime | None, until: datetime | None) -> Sql:
@@ -174,14 +177,6 @@ def overlapping(q: Sql, since: datetime | None, until: datetime | None) -> Sql:
     if since is not None:
         q.add("AND r.end_at > %s", since)
     return q
-
-
-def matching(q: Sql, view: RowsView, words: str | None) -> Sql:
-    """`AND` the rows `r` whose searched text holds every word (none: every row)."""
-    if words is None:
-        return q
-    found, params = view.matching(words)
-    return q.add(f"AND r.row_id IN ({found})", *params)
 
 
 def starts(since: datetime | None, until: datetime | None) -> list[list[tuple[str, datetime]]]:

@@ -1,4 +1,4 @@
-"""The read models' rows in SQLite: the embedded store's file, or memory for tests."""
+"""The timeline's view in SQLite: the embedded store's file, or memory for tests."""
 
 from __future__ import annotations
 
@@ -15,17 +15,18 @@ from eventsourcing.persistence import Tracking
 from projections.rows import (
     APPLICATION,
     Pending,
-    RowsView,
     TrackingConflict,
     clock_rows,
     drop,
     parse_utc,
+    read_indexes,
     schema,
     stored_texts,
     upgrade_links,
     utc_text,
     words,
 )
+from projections.sqlview import SqlView
 
 MEMORY = ":memory:"
 # Words are letters, digits, marks (so that a decomposed accent or a vowel sign of Hindi
@@ -88,14 +89,12 @@ def _param(value: Any) -> Any:
     return utc_text(value) if isinstance(value, datetime) else value
 
 
-class SqliteRows(RowsView):
-    def __init__(self, db: SqliteDatabase, name: str, generation: int = 1) -> None:
-        super().__init__(name)
+class SqliteView(SqlView):
+    def __init__(self, db: SqliteDatabase, generation: int = 1) -> None:
+        super().__init__(generation)
         self.db = db
-        self.generation = generation
-        self.prefix = f"rm_{name}_g{generation}"
 
-    def create_tables(self) -> None:
+    def create_tables(self, *, indexed: bool = True) -> None:
         with self.db.transaction() as conn:
             columns = [c[1] for c in conn.execute(f"PRAGMA table_info({self.prefix}_links)")]
             upgrade = upgrade_links(self.prefix, "INTEGER", "TEXT")
@@ -104,6 +103,8 @@ class SqliteRows(RowsView):
             ):
                 conn.execute(statement)
             self._create_search(conn)
+            for statement in read_indexes(self.prefix) if indexed else []:
+                conn.execute(statement)
 
     def _create_search(self, conn: sqlite3.Connection) -> None:
         """The search index: an FTS5 table that holds no copy of the text (the rows hold
@@ -150,7 +151,7 @@ class SqliteRows(RowsView):
         )
 
     def unindexed(self, column: str) -> str:
-        # Without statistics (the read models never ANALYZE SQLite) the planner takes
+        # Without statistics (the view never ANALYZEs SQLite) the planner takes
         # any index of a column compared for equality, such as `kind`, over a range of
         # positions. A unary + is SQLite's way to keep a term from choosing an index.
         return f"+{column}"
@@ -215,7 +216,7 @@ class SqliteRows(RowsView):
         (known,) = conn.execute("SELECT max(position) FROM rm_clock").fetchone()
         ticks = [t for t in pending.clock if known is None or t[0] > known]
         if not ticks:
-            return  # another read model has told the clock already
+            return  # another generation has told the clock already
         before = conn.execute(
             "SELECT high_water FROM rm_clock WHERE position < ? ORDER BY position DESC LIMIT 1",
             (ticks[0][0],),
@@ -246,7 +247,7 @@ class SqliteRows(RowsView):
 
 
 class FileLease:
-    """Leadership of one read model among processes sharing a SQLite file: a lock file."""
+    """Leadership of the view's worker among processes sharing a SQLite file: a lock file."""
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -1,153 +1,341 @@
-"""The timeline: every current record in occurred order, filtered and paged by keyset."""
+"""The timeline's projection: every event folded into the view's versioned rows.
+
+Actors, topics and records become row versions: opened by the event that creates or
+changes them, closed by the next (or a retraction). Each record version is linked to
+the actors it names (`actor`: speakers too) and to its topics; each topic to its parent.
+(Who-said-what finds the speakers in the records themselves: links of their own cost a
+backfill a fifth more links.) The view (`projections/view.py`) stores what it is given.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
 
-from projections.base import ACTOR_FIELDS, RowsProjection
-from projections.rows import RowsView, parse_utc
-from projections.sql import (
-    RECORD_KINDS,
-    Sql,
-    in_list,
-    in_order,
-    matching,
-    overlapping,
-    records,
-    subtree,
-    visible,
-)
-from projections.topics import labelled
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.domain import DomainEvent
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from domain.actors import Actor, Topic
+from domain.ids import actor_id, topic_id
+from domain.records import RECORD_CLASSES, Record, merge
+from domain.when import When, parse_when
+from projections.rows import Row, dumps, utc_text
+from projections.shared import Item, Shared
+from projections.view import Entity, TimelineView
+
+# Fields of record content that name actors, and how each appears in an item.
+ACTOR_FIELDS = ("speaker", "by", "participants", "mentions")
+RECORDED_KINDS = {cls.Recorded: kind for kind, cls in RECORD_CLASSES.items()}
 
 
-class TimelineProjection(RowsProjection):
-    """The rows of all four read models: every record version linked to the actors it
-    names (`actor`: speakers too) and to its topics. (Who-said-what finds the speakers in
-    the records themselves: links of their own cost a backfill a fifth more links.)"""
+class TimelineProjection(Projection[TimelineView]):
+    """Folds domain events into the timeline's versioned rows."""
 
     name = "timeline"
-    actor_link_fields: ClassVar[tuple[str, ...]] = ACTOR_FIELDS
 
+    def __init__(self, view: TimelineView, shared: Shared | None = None) -> None:
+        super().__init__(view)
+        self.shared = shared or Shared(size=2_000)
+        self._names: dict[str, str] = {}  # actor names never change once registered
+        self._slugs: dict[UUID, str] = {}
 
-@dataclass(frozen=True, slots=True)
-class TimelineQuery:
-    topic: str | None = None
-    actor: str | None = None
-    kind: str | None = None
-    since: datetime | None = None  # occurred-time window, UTC: the start of `since`...
-    until: datetime | None = None  # ...and the end of `until` (exclusive)
-    at: int | None = None  # as_of_position; None for the current answer
-    limit: int = 50
-    after: tuple[datetime, int] | None = None  # keyset cursor: (occurred start, first position)
-    q: str | None = None  # words the record's title, quote or summary holds, every one
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events the view keeps no rows of only move the clock."""
+        self._tick(domain_event, tracking)
 
+    def prepare(self, events: Iterable[object]) -> None:
+        """Fetch, in one query, the current rows of the records a batch changes."""
+        refs = [
+            str(e.originator_id)
+            for e in events
+            if isinstance(e, Record.Event) and not isinstance(e, Record.Recorded)
+        ]
+        if refs:
+            self.view.prefetch_records(refs)
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[str]  # JSON bodies with their topics' labels, ready to embed
-    next: tuple[datetime, int] | None
+    def _tick(self, event: DomainEvent, tracking: Tracking) -> None:
+        self.view.tick(tracking.notification_id, event.timestamp)
 
+    # Actors and topics -------------------------------------------------------------
 
-def timeline(view: RowsView, query: TimelineQuery) -> Page:
-    p = view.prefix
-    kinds = [query.kind] if query.kind else list(RECORD_KINDS)
-    slugs = None if query.topic is None else topic_slugs(view, query.topic, query.at)
-    # Read in order from the most selective index: the actor's links, the topics' links
-    # (a page from each, merged), or the rows themselves.
-    links = None
-    if query.actor is not None:
-        links = ("actor", [query.actor])
-    elif slugs is not None:
-        links = ("topic", slugs)
-    where = None
-    if query.actor is not None and slugs is not None:
-        where = Sql().add(
-            f"EXISTS (SELECT 1 FROM {p}_links lt WHERE lt.row_id = r.row_id "
-            "AND lt.rel = 'topic' AND"
+    @process_event.register
+    def _(self, event: Actor.Registered, tracking: Tracking) -> None:
+        self._tick(event, tracking)
+        profile = {
+            "id": event.slug,
+            "name": event.name,
+            "kind": event.kind,
+            "aliases": event.aliases,
+            "roles": event.roles,
+        }
+        self._open_entity("actor", event.slug, profile, event, tracking)
+
+    @process_event.register
+    def _(self, event: Actor.AliasAdded, tracking: Tracking) -> None:
+        self._change_entity(
+            "actor",
+            event,
+            tracking,
+            lambda b: {**b, "aliases": [*b["aliases"], event.alias]},
         )
-        in_list(where, "lt.value", slugs).add(")")
-    if query.q is not None:
-        # A search reads from its index, unless it is cheaper to check each row as the
-        # timeline is read in order (`row_matches`).
-        check = view.row_matches(query.q, filtered=links is not None)
-        if check is None:
-            return _paged(view, view.query(*_found(view, query, slugs)), query)
-        where = (Sql() if where is None else where.add("AND")).add(check[0], *check[1])
-    q = in_order(
-        "r.body, d.start_at, d.first_pos",
-        p,
-        links,
-        kinds,
-        (query.since, query.until),
-        query.at,
-        where=where,
-        after=query.after,
-        limit=query.limit + 1,
-    )
-    q.add("ORDER BY d.start_at, d.first_pos")
-    return _paged(view, view.query(q.text, q.params), query)
+
+    @process_event.register
+    def _(self, event: Actor.RoleAssumed, tracking: Tracking) -> None:
+        self._change_entity(
+            "actor",
+            event,
+            tracking,
+            lambda b: {**b, "roles": [*b["roles"], event.role]},
+        )
+
+    @process_event.register
+    def _(self, event: Actor.RoleEnded, tracking: Tracking) -> None:
+        def end(body: dict[str, Any]) -> dict[str, Any]:
+            roles = [dict(r) for r in body["roles"]]
+            for role in reversed(roles):
+                if role["title"] == event.title and "until" not in role:
+                    role["until"] = event.until
+                    break
+            return {**body, "roles": roles}
+
+        self._change_entity("actor", event, tracking, end)
+
+    @process_event.register
+    def _(self, event: Topic.Defined, tracking: Tracking) -> None:
+        self._tick(event, tracking)
+        body = {
+            "id": event.slug,
+            "label": event.label,
+            "parent": event.parent,
+            "description": event.description,
+        }
+        self._open_entity("topic", event.slug, body, event, tracking)
+
+    @process_event.register
+    def _(self, event: Topic.Relabelled, tracking: Tracking) -> None:
+        self._change_entity("topic", event, tracking, lambda b: {**b, "label": event.label})
+
+    @process_event.register
+    def _(self, event: Topic.Moved, tracking: Tracking) -> None:
+        self._change_entity("topic", event, tracking, lambda b: {**b, "parent": event.parent})
+
+    def _open_entity(
+        self,
+        kind: Entity,
+        slug: str,
+        body: dict[str, Any],
+        event: DomainEvent,
+        tracking: Tracking,
+        first_pos: int | None = None,
+    ) -> None:
+        position = tracking.notification_id
+        body = {**body, "version": event.originator_version, "position": position}
+        links = [("parent", body["parent"])] if kind == "topic" and body.get("parent") else []
+        self._slugs[event.originator_id] = slug
+        if kind == "actor":
+            self._names[slug] = body["name"]
+        row = Row(kind, slug, position, first_pos or position, body, {}, links)
+        self.view.open(row, first=first_pos is None)
+
+    def _change_entity(
+        self,
+        kind: Entity,
+        event: DomainEvent,
+        tracking: Tracking,
+        change: Any,
+    ) -> None:
+        self._tick(event, tracking)
+        slug = self._slug_of(kind, event)
+        row = self.view.current(kind, slug)
+        if row is not None:
+            self._open_entity(kind, slug, change(row.body), event, tracking, row.first_pos)
+
+    def _slug_of(self, kind: Entity, event: DomainEvent) -> str:
+        """Later events name an actor or topic by UUID only; ids are uuid5 of slugs, so
+        the slugs stored so far are enough to find it after a restart."""
+        if event.originator_id not in self._slugs:
+            make = actor_id if kind == "actor" else topic_id
+            for ref in self.view.current_refs(kind):
+                self._slugs[make(ref)] = ref
+        return self._slugs[event.originator_id]
+
+    # Records -----------------------------------------------------------------------
+
+    @process_event.register
+    def _(self, event: Record.Recorded, tracking: Tracking) -> None:
+        self._tick(event, tracking)
+        kind = RECORDED_KINDS.get(type(event)) or next(
+            k for k, cls in RECORD_CLASSES.items() if isinstance(event, cls.Recorded)
+        )
+        ref = str(event.originator_id)
+        self._open_record(
+            kind,
+            ref,
+            event,
+            tracking,
+            None,
+            lambda: {
+                "kind": kind,
+                "id": ref,
+                "key": event.key,
+                "content": event.content,
+                "first_recorded_at": utc_text(event.timestamp),
+            },
+        )
+
+    @process_event.register
+    def _(self, event: Record.Corrected, tracking: Tracking) -> None:
+        self._change_record(event, tracking, lambda c: merge(c, event.changes))
+
+    @process_event.register
+    def _(self, event: Record.SourceAdded, tracking: Tracking) -> None:
+        source = event.source
+        self._change_record(event, tracking, lambda c: {**c, "sources": [*c["sources"], source]})
+
+    @process_event.register
+    def _(self, event: Record.TopicsTagged, tracking: Tracking) -> None:
+        topics = event.topics
+        self._change_record(
+            event, tracking, lambda c: {**c, "topics": [*c.get("topics", []), *topics]}
+        )
+
+    @process_event.register
+    def _(self, event: Record.TopicsUntagged, tracking: Tracking) -> None:
+        gone = set(event.topics)
+        self._change_record(
+            event,
+            tracking,
+            lambda c: {**c, "topics": [t for t in c.get("topics", []) if t not in gone]},
+        )
+
+    @process_event.register
+    def _(self, event: Record.Retracted, tracking: Tracking) -> None:
+        self._tick(event, tracking)
+        row = self.view.current_record(str(event.originator_id))
+        if row is not None:
+            self.view.close(row.kind, row.ref, tracking.notification_id)
+
+    def _change_record(self, event: DomainEvent, tracking: Tracking, change: Any) -> None:
+        self._tick(event, tracking)
+        row = self.view.current_record(str(event.originator_id))
+        if row is None:
+            return
+        state = row.state
+        self._open_record(
+            row.kind,
+            row.ref,
+            event,
+            tracking,
+            row.first_pos,
+            lambda: {**state, "content": change(state["content"])},
+        )
+
+    def _open_record(
+        self,
+        kind: str,
+        ref: str,
+        event: DomainEvent,
+        tracking: Tracking,
+        first_pos: int | None,
+        make_state: Callable[[], dict[str, Any]],
+    ) -> None:
+        """Open a record's next version; its item is made once for every runner of the
+        process (a rebuild beside the live view makes the same)."""
+        position = tracking.notification_id
+        made = self.shared.items.get(
+            (ref, event.originator_version),
+            lambda: self._make_item(
+                make_state(), event.originator_version, position, event.timestamp
+            ),
+        )
+        row = Row(
+            kind,
+            ref,
+            position,
+            first_pos or position,
+            made.body,
+            made.state,
+            made.links,
+            start_at=made.start_at,
+            end_at=made.end_at,
+            body_text=made.body_text,
+            state_text=made.state_text,
+        )
+        self.view.open(row, first=first_pos is None)
+
+    def _make_item(
+        self, state: dict[str, Any], version: int, position: int, recorded_at: datetime
+    ) -> Item:
+        occurred = parse_when(state["content"]["occurred_at"])
+        body = self.item(state, version, position, recorded_at, occurred)
+        links = list(dict.fromkeys(_links(state["content"])))
+        return Item(body, state, dumps(body), dumps(state), occurred.start, occurred.end, links)
+
+    def item(
+        self,
+        state: dict[str, Any],
+        version: int,
+        position: int,
+        recorded_at: datetime,
+        occurred: When,
+    ) -> dict[str, Any]:
+        """A timeline item: the record's fields, actors expanded, times normalised."""
+        content = state["content"]
+        item: dict[str, Any] = {"kind": state["kind"], "id": state["id"], "key": state["key"]}
+        for name, value in content.items():
+            if name == "kind":  # an occurrence's kind; `kind` says which record this is
+                item["occurrence_kind"] = value
+            elif name == "speaker":
+                item[name] = self._actor(value)
+            elif name in ACTOR_FIELDS:
+                item[name] = [self._actor(slug) for slug in value]
+            else:
+                item[name] = value
+        item.update(
+            occurred_at=_start_text(occurred.text),
+            occurred_precision=occurred.precision,
+            occurred_as_given=occurred.text,
+            version=version,
+            position=position,
+            recorded_at=utc_text(recorded_at),
+            first_recorded_at=state["first_recorded_at"],
+        )
+        return item
+
+    def _actor(self, slug: str) -> dict[str, str]:
+        name = self._names.get(slug)
+        if name is None:
+            row = self.view.current("actor", slug)
+            name = row.body["name"] if row is not None else slug
+            self._names[slug] = name
+        return {"id": slug, "name": name}
 
 
-def _found(view: RowsView, query: TimelineQuery, slugs: list[str] | None) -> tuple[str, list[Any]]:
-    """A page of the records a search finds, in timeline order: the search index names
-    the versions that hold the words, and the filters are checked on each of those. (On
-    PostgreSQL the planner may instead read the timeline in order and look each row up
-    in the search table by its key, when the words are common.)"""
-    p = view.prefix
-    q = Sql().add("SELECT r.body, d.start_at, d.first_pos FROM (SELECT r.row_id, r.start_at,")
-    q.add(f"r.first_pos FROM {p}_rows r WHERE")
-    records(q, view, "r", query.kind, slugs, query.actor).add("AND")
-    visible(q, "r", query.at)
-    overlapping(q, query.since, query.until)
-    matching(q, view, query.q)
-    if query.after is not None:
-        q.add("AND (r.start_at, r.first_pos) > (%s, %s)", *query.after)
-    q.add("ORDER BY r.start_at, r.first_pos LIMIT %s", query.limit + 1)
-    # Only the page's bodies are read: not carried through the sort.
-    q.add(f") d JOIN {p}_rows r ON r.row_id = d.row_id ORDER BY d.start_at, d.first_pos")
-    return q.text, q.params
+@lru_cache(maxsize=8192)
+def _start_text(occurred_at: str) -> str:
+    """The UTC text of an occurred time's start: histories repeat their times."""
+    return utc_text(parse_when(occurred_at).start)
 
 
-def _paged(view: RowsView, rows: list[tuple[Any, ...]], query: TimelineQuery) -> Page:
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
-    last = (parse_utc(rows[-1][1]), int(rows[-1][2])) if more else None
-    return Page(labelled(view, [r[0] for r in rows], query.at), last)
+def _links(content: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """What a record version is linked to: the actors it names, and its topics."""
+    for field in ACTOR_FIELDS:
+        for slug in _slugs(content.get(field)):
+            yield "actor", slug
+    for slug in content.get("topics", []):
+        yield "topic", slug
 
 
-def topic_slugs(view: RowsView, topic: str, at: int | None) -> list[str]:
-    """The topic and its descendants, as the tree stood."""
-    q = subtree(view.prefix, topic, at)
-    return view.fixed(
-        ("subtree", topic), at, lambda: [str(slug) for (slug,) in view.query(q.text, q.params)]
-    )
-
-
-def record(view: RowsView, kind: str, id: str, at: int | None) -> str | None:
-    """One record's current item (or as it stood at a position), with its topics'
-    labels then."""
-    q = Sql().add(
-        f"SELECT r.body FROM {view.prefix}_rows r WHERE r.ref = %s AND r.kind = %s AND", id, kind
-    )
-    found = view.query(visible(q, "r", at).text, q.params)
-    return labelled(view, [str(found[0][0])], at)[0] if found else None
-
-
-def positions(view: RowsView, id: str) -> dict[int, int]:
-    """The position of each of a record's events, by version: each opened a row version,
-    and a retraction closed the last one."""
-    found = view.query(
-        f"SELECT r.from_pos, r.to_pos, r.body FROM {view.prefix}_rows r WHERE r.ref = %s "
-        "ORDER BY r.from_pos",
-        (id,),
-    )
-    out: dict[int, int] = {}
-    for from_pos, to_pos, body in found:
-        version = int(json.loads(body)["version"])
-        out[version] = int(from_pos)
-        if to_pos is not None:
-            out.setdefault(version + 1, int(to_pos))
-    return out
+def _slugs(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    assert isinstance(value, list)
+    return [str(v) for v in value]

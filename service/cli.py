@@ -29,10 +29,7 @@ from domain.errors import TimelineError
 from domain.records import RecordKind
 from domain.when import parse_when
 from domain.writers import Author
-from projections.models import PROJECTIONS, READ_MODELS
-from projections.rows import RowsView
-from projections.timeline import TimelineQuery
-from projections.whosaid import entity
+from projections.view import Entity, TimelineQuery, TimelineView
 from service.files.backfill import (
     BATCH_SIZE,
     GZIP_MAGIC,
@@ -77,11 +74,10 @@ from service.store.keys import Scope as Scope
 from service.store.readmodels import open_read_models
 
 # The closed sets the options take, written as types so that `--help` shows them as choices
-# (a test holds each to the set the code checks: FORMATS, EXPORTS, READ_MODELS). A key's
+# (a test holds each to the set the code checks: FORMATS, EXPORTS, QUESTIONS). A key's
 # scope and a record's kind are the types the keys and the domain write them as.
 Format = Literal["json", "ndjson", "csv"]
 Kind = RecordKind
-ReadModel = Literal["timeline", "who-said-what", "actors", "topics"]
 ReplayModel = Literal["timeline", "who-said-what"]
 Export = Literal["ndjson", "csv", "timelinejs", "events"]
 
@@ -306,7 +302,7 @@ def project(
     if stop.is_set():  # asked to stop while the store was being opened
         models.close()
         return
-    typer.echo(f"projecting {', '.join(PROJECTIONS)} from {store.kind}", err=True)
+    typer.echo(f"projecting the timeline from {store.kind}", err=True)
     try:
         models.run_forever()
     except KeyboardInterrupt:
@@ -315,28 +311,22 @@ def project(
 
 @app.command()
 def rebuild(
-    name: Annotated[
-        ReadModel | None,
-        typer.Argument(help="a read model (one projection keeps all four); all when omitted"),
-    ] = None,
     beside: Annotated[bool, typer.Option(help="build next to the live one, then switch")] = False,
 ) -> None:
-    """Rebuild read models from position 0: the projection that keeps them."""
-    names = [READ_MODELS[name]] if name else list(PROJECTIONS)
+    """Rebuild the timeline's view from position 0: every answer the API reads."""
     store, timeline = _open()
     models = open_read_models(store, timeline)
-    for n in names:
-        if beside:
-            applied = models.rebuild_beside(n)
-        else:
-            lease = models.make_lease(n)
-            if not lease.acquire():
-                _fail(f"a worker is running {n}: stop it, or rebuild with --beside")
-            try:
-                applied = models.rebuild(n)
-            finally:
-                lease.release()
-        typer.echo(f"{n}: rebuilt from {applied} events, at position {models.view(n).position()}")
+    if beside:
+        applied = models.rebuild_beside()
+    else:
+        lease = models.make_lease()
+        if not lease.acquire():
+            _fail("a worker is running the projection: stop it, or rebuild with --beside")
+        try:
+            applied = models.rebuild()
+        finally:
+            lease.release()
+    typer.echo(f"timeline: rebuilt from {applied} events, at position {models.view().position()}")
 
 
 keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
@@ -551,17 +541,18 @@ def _question(
     topic: str | None,
     actor: str | None,
     kind: str | None,
-) -> tuple[Timeline, dict[str, RowsView], TimelineQuery]:
+) -> tuple[Timeline, TimelineView, TimelineQuery]:
     if as_of is not None and as_of_position is not None:
         _fail("give --as-of or --as-of-position, not both")
     instant = _when(as_of, "as_of")
     if as_of is not None and len(as_of) < 16:
         _fail("--as-of takes an instant with a UTC offset, like 2025-02-20T00:00:00Z")
     _, timeline = _open()
-    views = replay(timeline, READ_MODELS)
-    at = position_for(views["timeline"], instant, as_of_position)
-    for what, slug in (("topic", topic), ("actor", actor)):
-        if slug is not None and entity(views["timeline"], what, slug, at) is None:
+    view = replay(timeline)
+    at = position_for(view, instant, as_of_position)
+    named: tuple[tuple[Entity, str | None], ...] = (("topic", topic), ("actor", actor))
+    for what, slug in named:
+        if slug is not None and not view.knows(what, slug, at):
             _fail(f"--{what}: no {what} {slug!r}" + ("" if at is None else " at that point"))
     query = TimelineQuery(
         topic=topic,
@@ -571,7 +562,7 @@ def _question(
         until=_when(until, "until", end=True),
         at=at,
     )
-    return timeline, views, query
+    return timeline, view, query
 
 
 @app.command(name="replay")
@@ -579,7 +570,7 @@ def replay_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="the file to write; - for standard output")
     ],
-    model: Annotated[ReplayModel, typer.Option(help="the read model to ask")] = "timeline",
+    model: Annotated[ReplayModel, typer.Option(help="the question to answer")] = "timeline",
     as_of: Annotated[str | None, typer.Option(help="an instant: as the service knew it")] = None,
     as_of_position: Annotated[
         int | None, typer.Option(min=0, help="a position of the log: as known there")
@@ -593,17 +584,17 @@ def replay_command(
     kind: Annotated[Kind | None, typer.Option(help="only records of this kind")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="how to write the answer")] = "json",
 ) -> None:
-    """Rebuild the read models offline from the event log and answer one question, as the
-    service would have answered it then."""
+    """Rebuild the timeline's view offline from the event log and answer one question, as
+    the service would have answered it then."""
     if model == "who-said-what" and topic is None:
         _fail("who-said-what needs --topic")
-    timeline, views, query = _question(as_of, as_of_position, since, until, topic, actor, kind)
+    timeline, view, query = _question(as_of, as_of_position, since, until, topic, actor, kind)
     answer: Any
     if model == "timeline":
-        answer = all_items(views["timeline"], query)
+        answer = all_items(view, query)
     else:
         assert topic is not None
-        answer = who_said(views["who-said-what"], topic, query)
+        answer = who_said(view, topic, query)
         if answer is None:
             _fail(f"no topic {topic!r} at that point")
     if str(output) == "-":
@@ -642,14 +633,14 @@ def export(
             _fail("--format events writes the whole log: it takes no --as-of or --as-of-position")
         _export_events(output)
         return
-    timeline, views, query = _question(as_of, as_of_position, None, None, None, None, None)
+    timeline, view, query = _question(as_of, as_of_position, None, None, None, None, None)
     if fmt == "ndjson":
-        lines = backfill_lines(views, query.at)
+        lines = backfill_lines(view, query.at)
         text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
     elif fmt == "csv":
-        text = items_csv(all_items(views["timeline"], query))
+        text = items_csv(all_items(view, query))
     else:
-        document = timelinejs(all_items(views["timeline"], query), "Geopolitical Timeline")
+        document = timelinejs(all_items(view, query), "Geopolitical Timeline")
         text = json.dumps(document, ensure_ascii=False, indent=1)
     if output == "-":
         sys.stdout.write(text)
@@ -689,7 +680,7 @@ def restore(
     ],
 ) -> None:
     """Load a backup of the log into an empty store, with the same positions, ids, versions
-    and recorded times, then build the read models: every as_of answer is as before."""
+    and recorded times, then build the view: every as_of answer is as before."""
     if file != "-" and not Path(file).is_file():
         _fail(f"no file {file}")
     store, timeline = _open()
@@ -702,16 +693,15 @@ def restore(
             _fail(f"{file}: {e}; nothing was restored")
     typer.echo(f"restored {summary.count} events, up to position {summary.head}", err=True)
     models = open_read_models(store, timeline)
-    for name in PROJECTIONS:
-        lease = models.make_lease(name)
-        if not lease.acquire():
-            typer.echo(f"{name}: a worker is running it; it reads the restored log now", err=True)
-            continue
+    lease = models.make_lease()
+    if not lease.acquire():
+        typer.echo("timeline: a worker is running it; it reads the restored log now", err=True)
+    else:
         try:
-            models.rebuild(name)
+            models.rebuild()
         finally:
             lease.release()
-        typer.echo(f"{name}: built, at position {models.view(name).position()}", err=True)
+        typer.echo(f"timeline: built, at position {models.view().position()}", err=True)
     models.close()
     timeline.close()
 

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from domain.application import Timeline
 from domain.writers import Author, writing_as
-from projections.models import ReadModels
+from projections.workers import ReadModels
 from service.store.commits import StoreTimeline
 from service.store.database import Store, open_timeline, parse_url
 from service.store.readmodels import open_read_models

@@ -1,4 +1,4 @@
-"""An analyst's offline replay: read models rebuilt from the event log into memory, then
+"""An analyst's offline replay: the timeline's view rebuilt from the event log in memory, then
 asked the same questions the API answers, written to JSON, NDJSON or CSV; and exports of
 the timeline (backfill NDJSON that re-imports with the same ids, CSV, TimelineJS)."""
 
@@ -9,41 +9,32 @@ import html
 import io
 import json
 import re
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from domain.application import Timeline
-from projections import actors as actors_model
-from projections import topics as topics_model
-from projections.models import PROJECTIONS, READ_MODELS
-from projections.rows import RowsView
-from projections.runner import Runner
-from projections.sqlite import MEMORY, SqliteDatabase, SqliteRows
-from projections.timeline import TimelineQuery, timeline
-from projections.whosaid import page, who_said_what
+from projections.answers import said_page
+from projections.sqlite import MEMORY, SqliteDatabase, SqliteView
+from projections.timeline import TimelineProjection
+from projections.view import TimelineQuery, TimelineView
+from projections.workers import Runner
 
+QUESTIONS = ("timeline", "who-said-what")  # what `timeline replay` answers
 FORMATS = ("json", "ndjson", "csv")
 EXPORTS = ("ndjson", "csv", "timelinejs", "events")  # events: service/files/backup.py
 
 
-def replay(app: Timeline, names: Iterable[str]) -> dict[str, RowsView]:
-    """The named read models, rebuilt in memory from every event in the log (each
-    projection once, however many of the read models it keeps)."""
-    db = SqliteDatabase(MEMORY)
-    built: dict[str, RowsView] = {}
-    views: dict[str, RowsView] = {}
-    for name in names:
-        projection = READ_MODELS[name]
-        if projection not in built:
-            view = built[projection] = SqliteRows(db, projection)
-            view.create_tables()
-            Runner(app, PROJECTIONS[projection](view), batch_size=2000).catch_up()
-        views[name] = built[projection]
-    return views
+def replay(app: Timeline) -> TimelineView:
+    """The timeline's view, rebuilt in memory from every event in the log."""
+    view = SqliteView(SqliteDatabase(MEMORY))
+    view.create_tables()
+    Runner(app, TimelineProjection(view), batch_size=2000).catch_up()
+    return view
 
 
-def position_for(view: RowsView, as_of: datetime | None, as_of_position: int | None) -> int | None:
+def position_for(
+    view: TimelineView, as_of: datetime | None, as_of_position: int | None
+) -> int | None:
     if as_of_position is not None:
         return as_of_position
     if as_of is not None:
@@ -51,12 +42,12 @@ def position_for(view: RowsView, as_of: datetime | None, as_of_position: int | N
     return None
 
 
-def all_items(view: RowsView, query: TimelineQuery) -> list[dict[str, Any]]:
+def all_items(view: TimelineView, query: TimelineQuery) -> list[dict[str, Any]]:
     """Every page of a timeline query."""
     out: list[dict[str, Any]] = []
     after = None
     while True:
-        page = timeline(view, TimelineQuery(**{**_fields(query), "after": after, "limit": 500}))
+        page = view.page(TimelineQuery(**{**_fields(query), "after": after, "limit": 500}))
         out += [json.loads(i) for i in page.items]
         if page.next is None:
             return out
@@ -67,13 +58,13 @@ def _fields(query: TimelineQuery) -> dict[str, Any]:
     return {name: getattr(query, name) for name in TimelineQuery.__slots__}
 
 
-def who_said(view: RowsView, topic: str, query: TimelineQuery) -> dict[str, Any] | None:
+def who_said(view: TimelineView, topic: str, query: TimelineQuery) -> dict[str, Any] | None:
     """The whole answer, as the API's one page that holds every record."""
-    answer = who_said_what(view, topic, query.since, query.until, query.at)
+    answer = view.who_said_what(topic, query.since, query.until, query.at)
     if answer is None:
         return None
     every = sum(speaker["count"] for speaker in answer["speakers"])
-    return {**page(answer, 0, every)[0], "next_cursor": None}
+    return {**said_page(answer, 0, every)[0], "next_cursor": None}
 
 
 CSV_COLUMNS = (
@@ -144,11 +135,11 @@ def _records_of(answer: dict[str, Any]) -> list[dict[str, Any]]:
 # Exports ---------------------------------------------------------------------------------
 
 
-def backfill_lines(views: dict[str, RowsView], at: int | None) -> list[dict[str, Any]]:
+def backfill_lines(view: TimelineView, at: int | None) -> list[dict[str, Any]]:
     """The store's actors, topics and current records as backfill lines: an empty store
-    that imports them has the same record ids and the same read models."""
+    that imports them has the same record ids and the same answers."""
     lines: list[dict[str, Any]] = []
-    for actor in actors_model.actors(views["actors"], at, 10**9, None):
+    for actor in view.actors(at, 10**9, None):
         lines.append(
             {
                 "type": "actor",
@@ -159,13 +150,13 @@ def backfill_lines(views: dict[str, RowsView], at: int | None) -> list[dict[str,
                 "roles": actor["roles"],
             }
         )
-    for topic in topics_model.topic_tree(views["topics"], at):
+    for topic in view.topic_tree(at):
         line = {"type": "topic", "id": topic["id"], "label": topic["label"]}
         for optional in ("parent", "description"):
             if topic.get(optional):
                 line[optional] = topic[optional]
         lines.append(line)
-    for item in all_items(views["timeline"], TimelineQuery(at=at)):
+    for item in all_items(view, TimelineQuery(at=at)):
         lines.append(_record_line(item))
     return lines
 

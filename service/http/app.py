@@ -15,7 +15,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from projections.models import ReadModels
+from projections.workers import ReadModels
 from service.http import browse, compression, openapi, ops, page, params, reads, writes
 from service.http.caching import conditional
 from service.http.context import Services, services
@@ -55,9 +55,7 @@ def build_services(settings: Settings) -> Services:
 
 def wire(settings: Settings, store: Store, timeline: StoreTimeline, models: ReadModels) -> Services:
     """What the handlers share, on a write model and read models opened already."""
-    reached = Watch(
-        lambda: models.view("timeline").position(), limit=settings.max_waiters, interval=0.05
-    )
+    reached = Watch(lambda: models.view().position(), limit=settings.max_waiters, interval=0.05)
     models.on_advance.append(reached.poke)
     feed = Feed(
         timeline.head_position,

@@ -16,9 +16,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
-from projections.changes import ChangesQuery, changes
-from projections.counts import counts
-from projections.timeline import TimelineQuery
+from projections.view import ChangesQuery, TimelineQuery
 from service.http import params, schemas
 from service.http.caching import mark_fixed
 from service.http.context import services
@@ -78,7 +76,7 @@ async def spanning(
     until = None if to is None else params.instant(to, "to")
     if since is not None and until is not None and since > until:
         raise HttpProblem(422, "must not be after to", field="from")
-    view = s.models.view("timeline")
+    view = s.models.view()
     start, fixed_start = from_position or 0, True
     if since is not None:
         start, fixed_start = await position_as_of(s, since, "from")
@@ -125,7 +123,7 @@ def get_changes(
     behind(s, end, span.end)
     _ordered(span.start, end, "cursor")
     size = params.limit(limit)
-    view = s.models.view("timeline")
+    view = s.models.view()
     query = ChangesQuery(
         start=span.start,
         end=end,
@@ -136,7 +134,7 @@ def get_changes(
         after=after,
         limit=size,
     )
-    page = changes(view, query)
+    page = view.changes(query)
     answer: dict[str, Any] = {
         "from_position": span.start,
         "to_position": end,
@@ -182,7 +180,7 @@ def get_counts(
         at=at.at,
         q=params.search(q),
     )
-    found = counts(view, bucket, query)
+    found = view.counts(bucket, query)
     answer = {
         "bucket": bucket,
         "items": [{"start": day, "count": n} for day, n in found],

@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar.datastructures import State
 
-from projections.models import ReadModels
+from projections.workers import ReadModels
 from service.http.metrics import Metrics
 from service.http.waiting import Feed, Watch
 from service.settings import Settings

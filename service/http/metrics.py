@@ -23,7 +23,7 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _Projections(Collector):
-    def __init__(self, status: Callable[[], Iterable[Any]]) -> None:
+    def __init__(self, status: Callable[[], Any]) -> None:
         self.status = status
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
@@ -38,7 +38,7 @@ class _Projections(Collector):
         )
         head = GaugeMetricFamily("timeline_store_head_position", "Last stored position")
         try:
-            statuses = list(self.status())
+            statuses = [self.status()]
         except Exception:  # the store is away: report nothing rather than fail the scrape
             statuses = []
         for s in statuses:
@@ -51,7 +51,7 @@ class _Projections(Collector):
 
 
 class Metrics:
-    def __init__(self, status: Callable[[], Iterable[Any]]) -> None:
+    def __init__(self, status: Callable[[], Any]) -> None:
         self.multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
         self.registry = CollectorRegistry()
         self.requests = Counter(

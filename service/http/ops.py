@@ -19,7 +19,6 @@ from litestar.response import ServerSentEventMessage, Stream
 
 from domain.application import Timeline
 from domain.writers import Author
-from projections.topics import topic_cycles
 from service.files.backfill import load, new_batch_id
 from service.http import params, schemas
 from service.http.context import Services, services
@@ -30,7 +29,9 @@ from service.http.routing import Routes
 from service.http.waiting import Busy, Message
 
 routes = Routes()
-READY_LAG = 10_000  # events a read model may trail by and still be ready
+READY_LAG = 10_000  # events the projection may trail by and still be ready
+# The API's answers read from the projection's view, as `/projections` lists them.
+ANSWERS = ("timeline", "who-said-what", "actors", "topics")
 KEEP_ALIVE = 15.0  # seconds of quiet before a stream sends a comment
 KEEP_ALIVE_FRAME = ServerSentEventMessage(comment="keep-alive").encode()
 STREAM_HEADERS = {"Cache-Control": "no-store"}
@@ -117,30 +118,27 @@ async def _stream(s: Services, after: int) -> AsyncIterator[bytes]:
 
 @_route("/projections", schemas.ProjectionList, (401, 403, 503))
 def get_projections(state: State) -> Response[bytes]:
-    """Each projection's position, the store's head, the lag, its state, and the read
-    models it keeps."""
+    """The projection's position, the store's head, the lag, its state, and the answers
+    read from its view."""
     s = services(state)
     warnings = [
         f"the topics {' -> '.join([*cycle, cycle[0]])} form a cycle; /topics lists them "
         f"from {cycle[0]!r}"
-        for cycle in topic_cycles(s.models.view("topics"))
+        for cycle in s.models.view().topic_cycles()
     ]
-    items = [
-        schemas.ProjectionOut(
-            name=st.name,
-            state=st.state,
-            position=st.position,
-            head=st.head,
-            lag=st.lag,
-            error=st.error,
-            error_position=st.error_position,
-            read_models=list(st.read_models),
-            warnings=warnings if "topics" in st.read_models else [],
-        )
-        for st in s.models.status()
-    ]
-    head = items[0].head if items else 0
-    return json_answer(msgspec.json.encode(schemas.ProjectionList(items=items)), head)
+    st = s.models.status()
+    item = schemas.ProjectionOut(
+        name=st.name,
+        state=st.state,
+        position=st.position,
+        head=st.head,
+        lag=st.lag,
+        error=st.error,
+        error_position=st.error_position,
+        read_models=list(ANSWERS),
+        warnings=warnings,
+    )
+    return json_answer(msgspec.json.encode(schemas.ProjectionList(items=[item])), st.head)
 
 
 @routes.add(
@@ -162,27 +160,27 @@ async def health() -> schemas.Health:
     opt={"returns": schemas.Health, "errors": (503,)},
 )
 def ready(state: State) -> Response[bytes]:
-    """The store answers and every read model runs within a bound of the head."""
+    """The store answers and the projection runs within a bound of the head."""
     s = services(state)
     checks: dict[str, str] = {}
-    reached: list[int] = []
+    reached: int | None = None
     try:
-        for st in s.models.status():
-            reached.append(st.position)
-            if st.state == "failed":
-                checks[st.name] = f"failed at event {st.error_position}: {st.error}"
-            elif st.lag > READY_LAG:
-                checks[st.name] = f"{st.lag} events behind"
-            else:
-                checks[st.name] = "ok"
+        st = s.models.status()
+        reached = st.position
+        if st.state == "failed":
+            checks[st.name] = f"failed at event {st.error_position}: {st.error}"
+        elif st.lag > READY_LAG:
+            checks[st.name] = f"{st.lag} events behind"
+        else:
+            checks[st.name] = "ok"
         checks["store"] = "ok"
     except Exception as e:
         checks["store"] = f"unreachable: {type(e).__name__}"
     ok = all(v == "ok" for v in checks.values())
     body = schemas.Health(status="ok" if ok else "unavailable", checks=checks)
     headers = {} if ok else {"Retry-After": "5"}
-    if reached:  # the position every read model has reached
-        headers["X-Timeline-Position"] = str(min(reached))
+    if reached is not None:  # the position the view has reached
+        headers["X-Timeline-Position"] = str(reached)
     return Response(
         msgspec.json.encode(body),
         status_code=200 if ok else 503,

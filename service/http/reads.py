@@ -27,10 +27,9 @@ from domain.errors import TimelineError
 from domain.ids import record_id
 from domain.records import KINDS
 from domain.usecases import recorded_at
-from projections import actors, topics, whosaid
-from projections.rows import RowsView, utc_text
-from projections.timeline import TimelineQuery, positions, record, timeline
-from projections.whosaid import entity, who_said_what
+from projections.answers import said_page
+from projections.rows import utc_text
+from projections.view import Entity, TimelineQuery, TimelineView
 from service.http import params, schemas
 from service.http.caching import mark_fixed, tag
 from service.http.context import Services, services
@@ -79,9 +78,9 @@ class Reading:
     fixed: bool = False
 
     @property
-    def view(self) -> RowsView:
-        """The read models' view that readers use now."""
-        return self.s.models.view("timeline")
+    def view(self) -> TimelineView:
+        """The view that readers use now."""
+        return self.s.models.view()
 
     def position(self) -> int:
         """What the answer reflects (`X-Timeline-Position`): the position asked for, or
@@ -131,7 +130,7 @@ async def position_as_of(s: Services, instant: datetime, field: str) -> tuple[in
     event that may have been recorded by then (`as_of`, and the ends of `/changes`); and
     whether it is final: whether an event recorded after the instant is in the log, so
     that no write to come can be recorded by it."""
-    view = s.models.view("timeline")
+    view = s.models.view()
     at, final, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
     if head is not None:  # the log holds events the read models have not read yet
         await reach(s, head, field)
@@ -139,7 +138,9 @@ async def position_as_of(s: Services, instant: datetime, field: str) -> tuple[in
     return at, final
 
 
-def _position_at(s: Services, view: RowsView, instant: datetime) -> tuple[int, bool, int | None]:
+def _position_at(
+    s: Services, view: TimelineView, instant: datetime
+) -> tuple[int, bool, int | None]:
     """The last position recorded by the instant, as the read models know it, and
     whether it is final; and, if the log may hold one recorded by then that they have
     not read, the head to wait for before asking again. (High waters never go back: once
@@ -280,7 +281,7 @@ def get_timeline(
         at=position,
         q=params.search(q),
     )
-    page = timeline(view, query)
+    page = view.page(query)
     following = None if page.next is None else [utc_text(page.next[0]), page.next[1]]
     body = (
         b'{"items":['
@@ -292,10 +293,10 @@ def get_timeline(
     return json_answer(body, position)
 
 
-def known(view: RowsView, what: str, value: str | None, at: int | None) -> str | None:
+def known(view: TimelineView, what: Entity, value: str | None, at: int | None) -> str | None:
     """The slug of a topic or an actor that was defined then (404 naming it if not)."""
     slug = params.slug(value, what)
-    if slug is not None and entity(view, what, slug, at) is None:
+    if slug is not None and not view.knows(what, slug, at):
         then = "" if at is None else " at that point"
         raise HttpProblem(404, f"no {what} {slug!r}{then}", field=what)
     return slug
@@ -326,12 +327,12 @@ def get_who_said_what(
     start, end = params.window(since, until)
     size = params.limit(limit)
     position, after = at.listed(cursor, offset)
-    answer = who_said_what(at.view, slug, start, end, position, raw=True)
+    answer = at.view.who_said_what(slug, start, end, position, raw=True)
     if answer is None:
         raise HttpProblem(
             404, f"no topic {slug!r}" + ("" if at.at is None else " at that point"), field="id"
         )
-    found, following = whosaid.page(answer, after or 0, size)
+    found, following = said_page(answer, after or 0, size)
     body = {**found, "next_cursor": next_cursor(position, following)}
     return json_answer(msgspec.json.encode(body), position)
 
@@ -357,7 +358,7 @@ def _record_routes(kind: str) -> None:
         """Every event of the record in version order, with the position of each. Now
         is the log's head: the events the read models have not read yet show position 0."""
         s = at.s
-        known = positions(at.view, str(id))
+        known = at.view.history(str(id))
         position, after = pinned(at.at, at.fixed, cursor, s.timeline.head_position, _versions)
         if after is not None and position > s.timeline.head_position():
             raise params.not_a_cursor()
@@ -424,7 +425,7 @@ def _record(kind: str, id: UUID, at: Reading, field: str, called: str) -> Respon
     """A record's item; `field` and `called` name the record as the path did, when there
     is none."""
     position = at.position()
-    found = record(at.view, kind, str(id), at.at)
+    found = at.view.record(kind, str(id), at.at)
     if found is None:
         _missing(at.s, kind, id, at, field, called)
     assert found is not None
@@ -486,7 +487,7 @@ def list_actors(
     """Every actor, in id order."""
     position, after = at.listed(cursor, _actor_after)
     size = params.limit(limit)
-    found = actors.actors(at.view, position, size, after)
+    found = at.view.actors(position, size, after)
     following = found[size - 1]["id"] if len(found) > size else None
     page = {"items": found[:size], "next_cursor": next_cursor(position, following)}
     return json_answer(msgspec.json.encode(page), position)
@@ -505,7 +506,7 @@ def get_actor(at: NamedDependency[Reading], id: FromPath[str]) -> Response[bytes
     slug = params.slug(id, "id")
     assert slug is not None
     position = at.position()
-    found = actors.profile(at.view, slug, at.at)
+    found = at.view.actor(slug, at.at)
     if found is None:
         raise HttpProblem(404, f"no actor {slug!r}", field="id")
     return json_answer(msgspec.json.encode(found), position)
@@ -520,7 +521,7 @@ def list_topics(
     """The topic tree, depth first, with counts (direct, and with descendants)."""
     position, after = at.listed(cursor, offset)
     start, size = after or 0, params.limit(limit)
-    tree = topics.topic_tree(at.view, position)
+    tree = at.view.topic_tree(position)
     following = start + size if len(tree) > start + size else None
     page = {"items": tree[start : start + size], "next_cursor": next_cursor(position, following)}
     return json_answer(msgspec.json.encode(page), position)
@@ -530,7 +531,7 @@ def list_topics(
 def get_topic(at: NamedDependency[Reading], id: FromPath[str]) -> Response[bytes]:
     slug = params.slug(id, "id")
     position = at.position()
-    found = next((t for t in topics.topic_tree(at.view, at.at) if t["id"] == slug), None)
+    found = next((t for t in at.view.topic_tree(at.at) if t["id"] == slug), None)
     if found is None:
         raise HttpProblem(404, f"no topic {slug!r}", field="id")
     return json_answer(msgspec.json.encode(found), position)

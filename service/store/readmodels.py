@@ -1,4 +1,5 @@
-"""Where the read models meet the configured store: which view, which lease, which wake-up."""
+"""Where the timeline's view meets the configured store: which view, which lease, which
+wake-up."""
 
 from __future__ import annotations
 
@@ -10,32 +11,33 @@ from pathlib import Path
 import psycopg
 
 from domain.application import Timeline
-from projections.models import PROJECTIONS, Lease, ReadModels
-from projections.postgres import ADVANCED_CHANNEL, AdvisoryLease, PostgresRows, make_pool
-from projections.rows import RowsView
-from projections.sqlite import MEMORY, FileLease, SqliteDatabase, SqliteRows, ThreadLease
+from projections.postgres import ADVANCED_CHANNEL, AdvisoryLease, PostgresView, make_pool
+from projections.sqlite import MEMORY, FileLease, SqliteDatabase, SqliteView, ThreadLease
+from projections.sqlview import NAME
+from projections.view import TimelineView
+from projections.workers import Lease, ReadModels
 from service.store.database import ServingDatastore, Store, SweptPool
 
 log = logging.getLogger("timeline.projections")
 
 
 def open_read_models(store: Store, app: Timeline) -> ReadModels:
-    """The read models in the same database as the events."""
+    """The view in the same database as the events, and its worker."""
     if store.kind == "postgres":
         return _postgres(store, app, store.views)
     path = MEMORY if store.kind == "memory" else store.sqlite_path
     db = SqliteDatabase(path)
-    locks = {name: threading.Lock() for name in PROJECTIONS}
+    lock = threading.Lock()
 
-    def view(name: str, generation: int) -> RowsView:
-        return SqliteRows(db, name, generation)
+    def view(generation: int) -> TimelineView:
+        return SqliteView(db, generation)
 
-    def lease(name: str) -> Lease:
+    def lease() -> Lease:
         if path == MEMORY:
-            return ThreadLease(locks[name])
-        return FileLease(str(Path(path).with_name(f"{Path(path).name}.{name}.lock")))
+            return ThreadLease(lock)
+        return FileLease(str(Path(path).with_name(f"{Path(path).name}.{NAME}.lock")))
 
-    # SQLite cannot notify other processes: writes here wake the runners, others poll.
+    # SQLite cannot notify other processes: writes here wake the runner, others poll.
     return ReadModels(app, view, lease, poll_interval=0.5)
 
 
@@ -61,26 +63,26 @@ def _postgres(store: Store, app: Timeline, pool_size: int) -> ReadModels:
         )
     key_base = f"{store.env['POSTGRES_DBNAME']}.{schema or 'public'}"
 
-    def view(name: str, generation: int) -> RowsView:
-        return PostgresRows(pool, name, generation)
+    def view(generation: int) -> TimelineView:
+        return PostgresView(pool, generation)
 
-    def lease(name: str) -> Lease:
-        return AdvisoryLease(conninfo, f"timeline-projection:{key_base}:{name}")
+    def lease() -> Lease:
+        return AdvisoryLease(conninfo, f"timeline-projection:{key_base}:{NAME}")
 
-    models = ReadModels(app, view, lease, poll_interval=5.0, parallel=True)
+    models = ReadModels(app, view, lease, poll_interval=5.0)
     closed = threading.Event()
     listener = threading.Thread(
         target=_listen, args=(conninfo, models, closed), daemon=True, name="projection-listen"
     )
     listener.start()
-    # Closing the read models ends their listener and their pool: no session stays open.
+    # Closing the worker ends its listener and its pool: no session stays open.
     models.on_close += [closed.set, lambda: listener.join(5.0), pool.close]
     return models
 
 
 def _listen(conninfo: str, models: ReadModels, closed: threading.Event) -> None:
-    """Wake the runners (and the live streams) on the event store's notifications, and
-    the requests waiting for a position on the read models'; all of them read what is
+    """Wake the runner (and the live streams) on the event store's notifications, and
+    the requests waiting for a position on the view's; all of them read what is
     stored, so a lost notification only costs a poll interval."""
     while not closed.is_set():
         try:

@@ -29,6 +29,7 @@ from psycopg import ClientCursor, sql
 from bench.history import write
 from service.http.app import build_services, create_app
 from service.settings import Settings
+from tests.projections.workers_support import in_sql
 
 pytestmark = pytest.mark.postgres
 
@@ -77,7 +78,7 @@ def store(postgres_database: str) -> Iterator[Store]:
             ).fetchall()
             if rows > LARGE
         }
-        rows = services.models.view("timeline").prefix + "_rows"
+        rows = in_sql(services.models.view()).prefix + "_rows"
         (record,) = conn.execute(
             f"SELECT ref FROM {rows} WHERE kind = 'statement' LIMIT 1"
         ).fetchone() or ("",)

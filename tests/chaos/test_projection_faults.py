@@ -447,10 +447,10 @@ def _crash_run(cluster: Cluster, tmp_path: Path, figures: Figures, events: int) 
             models = open_read_models(pg.store, main)
             try:
                 for name in NAMES:
-                    lease = models.make_lease(name)
+                    lease = models.make_lease()
                     assert lease.acquire(), f"a worker still holds {name}"
                     try:
-                        models.rebuild(name)
+                        models.rebuild()
                     finally:
                         lease.release()
             finally:

@@ -442,7 +442,7 @@ def test_every_connection_of_a_serving_process_has_the_statement_timeout(
             recorder: Any = s.timeline.recorder
             lock = recorder.lock_table_statements[0].as_string(conn)
         assert lock == "SET LOCAL lock_timeout = '0.5s'"
-        view: Any = s.models.view("timeline")
+        view: Any = s.models.view()
         (views,) = view.query("SHOW statement_timeout")[0]
         assert (events, views) == ("2500ms", "2500ms")
         assert datastore.pool.timeout == view.pool.timeout == 0.7

@@ -31,16 +31,10 @@ from domain.errors import TimelineError
 from domain.usecases import Written
 from domain.when import parse_when
 from domain.writers import Author, writing_as
-from projections.actors import profile
-from projections.models import ReadModels
-from projections.postgres import PostgresRows, make_pool
-from projections.rows import RowsView
+from projections.postgres import PostgresView, make_pool
 from projections.sqlite import ThreadLease
-from projections.timeline import TimelineQuery
-from projections.timeline import record as record_at
-from projections.timeline import timeline as timeline_at
-from projections.topics import topic_tree
-from projections.whosaid import who_said_what
+from projections.view import TimelineQuery, TimelineView
+from projections.workers import ReadModels
 from service.store.commits import StoreTimeline
 from service.store.database import Store, open_timeline
 from service.store.readmodels import open_read_models
@@ -125,10 +119,10 @@ def _read_models(store: Store, app: Timeline) -> ReadModels:
     pool = make_pool(conninfo, size=2)
     lock = threading.Lock()
 
-    def view(name: str, generation: int) -> RowsView:
-        return PostgresRows(pool, name, generation)
+    def view(generation: int) -> TimelineView:
+        return PostgresView(pool, generation)
 
-    models = ReadModels(app, view, lambda _: ThreadLease(lock))
+    models = ReadModels(app, view, lambda: ThreadLease(lock))
     models.on_close.append(pool.close)
     return models
 
@@ -388,14 +382,14 @@ def apply(h: History, op: Operation, n: int) -> None:
 # Comparing ---------------------------------------------------------------------------
 
 
-def items(view: RowsView, query: TimelineQuery) -> list[dict[str, Any]]:
-    return [json.loads(i) for i in timeline_at(view, query).items]
+def items(view: TimelineView, query: TimelineQuery) -> list[dict[str, Any]]:
+    return [json.loads(i) for i in view.page(query).items]
 
 
 def check_timeline(
     models: ReadModels, world: World, at: int | None, windows: list[tuple[Any, Any]]
 ) -> None:
-    view = models.view("timeline")
+    view = models.view()
 
     def same(expected: list[dict[str, Any]], query: TimelineQuery) -> None:
         got = items(view, query)
@@ -422,7 +416,7 @@ def check_timeline(
     paged: list[dict[str, Any]] = []
     after = None
     while True:
-        page = timeline_at(view, TimelineQuery(at=at, limit=3, after=after))
+        page = view.page(TimelineQuery(at=at, limit=3, after=after))
         paged += [json.loads(i) for i in page.items]
         if page.next is None:
             break
@@ -430,22 +424,22 @@ def check_timeline(
     assert paged == world.timeline()
     # One record at a time, retracted ones included.
     for ref, rec in world.records.items():
-        found = record_at(view, rec.kind, ref, at)
+        found = view.record(rec.kind, ref, at)
         assert (None if found is None else json.loads(found)) == world.record(ref)
 
 
 def check_others(
     models: ReadModels, world: World, at: int | None, windows: list[tuple[Any, Any]]
 ) -> None:
-    said = models.view("who-said-what")
+    said = models.view()
     for topic in ALL_TOPICS:
-        assert who_said_what(said, topic, None, None, at) == world.who_said_what(topic), topic
+        assert said.who_said_what(topic, None, None, at) == world.who_said_what(topic), topic
     for since, until in windows:
-        got = who_said_what(said, "world", since, until, at)
+        got = said.who_said_what("world", since, until, at)
         assert got == world.who_said_what("world", since, until), (since, until)
-    assert topic_tree(models.view("topics"), at) == world.topic_tree()
+    assert models.view().topic_tree(at) == world.topic_tree()
     for slug in SLUGS:
-        assert profile(models.view("actors"), slug, at) == world.profile(slug), slug
+        assert models.view().actor(slug, at) == world.profile(slug), slug
 
 
 def check(models: ReadModels, world: World, at: int | None, windows: list[tuple[Any, Any]]) -> None:
@@ -550,16 +544,16 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
     )
     at = second.position
     read_models.catch_up()
-    view = read_models.view("timeline")
+    view = read_models.view()
 
     def answer(at: int | None) -> list[str]:
-        return timeline_at(view, TimelineQuery(at=at, limit=100)).items
+        return view.page(TimelineQuery(at=at, limit=100)).items
 
     then = answer(at)
     assert [json.loads(i)["id"] for i in then] == [str(second.id), str(first.id)]
-    said_then = who_said_what(read_models.view("who-said-what"), "world", None, None, at)
-    tree_then = topic_tree(read_models.view("topics"), at)
-    ana_then = profile(read_models.view("actors"), "ana", at)
+    said_then = read_models.view().who_said_what("world", None, None, at)
+    tree_then = read_models.view().topic_tree(at)
+    ana_then = read_models.view().actor("ana", at)
 
     timeline.correct("statement", first.id, {"occurred_at": "2014", "speaker": "bo"}, "misdated")
     timeline.retract("occurrence", second.id, "never happened")
@@ -577,10 +571,10 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
     read_models.catch_up()
 
     assert answer(at) == then  # byte for byte
-    assert who_said_what(read_models.view("who-said-what"), "world", None, None, at) == said_then
-    assert topic_tree(read_models.view("topics"), at) == tree_then
-    assert profile(read_models.view("actors"), "ana", at) == ana_then
-    assert profile(read_models.view("actors"), "ana", None) != ana_then
+    assert read_models.view().who_said_what("world", None, None, at) == said_then
+    assert read_models.view().topic_tree(at) == tree_then
+    assert read_models.view().actor("ana", at) == ana_then
+    assert read_models.view().actor("ana", None) != ana_then
     now = answer(None)
     assert now != then
     assert [json.loads(i)["id"] for i in now] == [str(backfilled.id), str(first.id)]

@@ -11,11 +11,11 @@ import pytest
 
 from domain.application import Timeline
 from domain.writers import Author
-from projections.models import ReadModels
-from projections.rows import RowsView
-from projections.runner import Runner
+from projections.sqlview import SqlView
 from projections.timeline import TimelineProjection
+from projections.workers import ReadModels, Runner
 from service.files.backfill import load, load_files, seed_files
+from tests.projections.workers_support import in_sql
 
 
 def _changes() -> list[tuple[int, bytes]]:
@@ -52,7 +52,7 @@ def _history(timeline: Timeline) -> None:
     assert not report.rejected, report.rejected[:3]
 
 
-def _stored(view: RowsView) -> list[tuple[Any, ...]]:
+def _stored(view: SqlView) -> list[tuple[Any, ...]]:
     """Every row version and link, by entity and position (row ids come from a
     sequence, so they are left out)."""
     p = view.prefix
@@ -69,7 +69,7 @@ def _stored(view: RowsView) -> list[tuple[Any, ...]]:
 
 def _reference(timeline: Timeline, read_models: ReadModels) -> list[tuple[Any, ...]]:
     """The same log applied in one batch, written in place, in a generation of its own."""
-    view = read_models.make_view("timeline", 9)
+    view = in_sql(read_models.make_view(9))
     view.drop_tables()
     view.create_tables()
     view.pipelined = False
@@ -83,11 +83,11 @@ def test_batches_of_three_built_while_the_last_is_written_store_what_one_batch_d
     _history(timeline)
     # Applied three events at a time: a record changed in one batch changes again in the
     # next, while the first is still being written.
-    runner = read_models.runner("timeline")
+    runner = read_models.runner()
     runner.batch_size = 3
     log = timeline.recorder.select_notifications(start=1, limit=100_000)
     assert runner.catch_up() == len(log)
-    view = read_models.view("timeline")
+    view = in_sql(read_models.view())
     assert view.position() == timeline.head_position()
     assert _stored(view) == _reference(timeline, read_models)
 
@@ -96,9 +96,9 @@ def test_a_failed_write_drops_the_batch_built_on_it_and_the_next_step_resumes(
     timeline: Timeline, read_models: ReadModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _history(timeline)
-    runner = read_models.runner("timeline")
+    runner = read_models.runner()
     runner.batch_size = 10
-    view = runner.view
+    view = in_sql(runner.view)
     commit = view.commit
     calls = {"n": 0}
 

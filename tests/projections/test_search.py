@@ -13,19 +13,19 @@ import pytest
 
 from domain.application import Timeline
 from domain.writers import Author
-from projections.models import ReadModels
 from projections.sqlite import TOKENIZER, fts_query
-from projections.timeline import TimelineQuery, topic_slugs
-from projections.timeline import timeline as timeline_page
+from projections.view import TimelineQuery
+from projections.workers import ReadModels
 from service.files.backfill import load_files, seed_files
+from tests.projections.workers_support import in_sql
 
 SEARCHES = ["crimea", "Putin talks", "G7", "ukraine's", "annexed crimea 2014"]
 
 
 def answers(models: ReadModels) -> dict[str, list[str]]:
-    view = models.view("timeline")
+    view = models.view()
     return {
-        q: [json.loads(i)["id"] for i in timeline_page(view, TimelineQuery(q=q, limit=500)).items]
+        q: [json.loads(i)["id"] for i in view.page(TimelineQuery(q=q, limit=500)).items]
         for q in SEARCHES
     }
 
@@ -37,9 +37,9 @@ def test_a_rebuild_in_place_or_beside_finds_the_same_records(
     read_models.catch_up()
     before = answers(read_models)
     assert all(before.values()), before
-    read_models.rebuild("timeline")
+    read_models.rebuild()
     assert answers(read_models) == before
-    read_models.rebuild_beside("timeline")
+    read_models.rebuild_beside()
     assert answers(read_models) == before
 
 
@@ -49,7 +49,7 @@ def test_a_store_written_before_the_index_has_its_versions_indexed_once(
     load_files(timeline, seed_files(), Author("seed"))
     read_models.catch_up()
     before = answers(read_models)
-    view = read_models.view("timeline")
+    view = in_sql(read_models.view())
     found, params = view.matching("the")
 
     def versions() -> tuple[int, int]:
@@ -71,11 +71,11 @@ def test_a_store_written_before_the_index_has_its_versions_indexed_once(
 
 def pages(models: ReadModels, query: TimelineQuery) -> list[str]:
     """Every record a search finds, three a page."""
-    view = models.view("timeline")
+    view = models.view()
     found: list[str] = []
     after = None
     while True:
-        page = timeline_page(view, replace(query, limit=3, after=after))
+        page = view.page(replace(query, limit=3, after=after))
         found += [json.loads(i)["key"] for i in page.items]
         if page.next is None:
             return found
@@ -88,14 +88,13 @@ def test_a_search_with_a_filter_finds_what_the_search_alone_finds_that_the_filte
     # (SQLite checks each row of the filter's links; the search alone reads its index.)
     load_files(timeline, seed_files(), Author("seed"))
     read_models.catch_up()
-    view = read_models.view("timeline")
-    subtree = set(topic_slugs(view, "negotiations", None))
+    view = read_models.view()
+    subtree = set(view.subtopics("negotiations", None))
     at = timeline.head_position() // 2
     for q in ("the", "trump", "Putin talks", "crimea"):
         for position in (None, at):
             alone = [
-                json.loads(i)
-                for i in timeline_page(view, TimelineQuery(q=q, at=position, limit=500)).items
+                json.loads(i) for i in view.page(TimelineQuery(q=q, at=position, limit=500)).items
             ]
             by_actor = [i["key"] for i in alone if "donald-trump" in named(i)]
             on_topic = [i["key"] for i in alone if subtree & set(i["topics"])]

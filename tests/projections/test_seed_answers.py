@@ -1,4 +1,4 @@
-"""The read models answer the analysts' first questions about the seed."""
+"""The timeline's view answers the analysts' first questions about the seed."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ import pytest
 from domain.application import Timeline
 from domain.when import parse_when
 from domain.writers import Author
-from projections import actors, topics
-from projections.models import ReadModels
-from projections.timeline import TimelineQuery, timeline
-from projections.whosaid import who_said_what
+from projections.view import TimelineQuery
+from projections.workers import ReadModels
 from service.files.backfill import load_files, seed_files
 
 
@@ -28,7 +26,7 @@ def seeded(timeline: Timeline, read_models: ReadModels) -> ReadModels:
 def test_who_said_what_about_negotiations_lists_the_speakers_with_their_statements(
     seeded: ReadModels,
 ) -> None:
-    answer = who_said_what(seeded.view("who-said-what"), "negotiations", None, None, None)
+    answer = seeded.view().who_said_what("negotiations", None, None, None)
     assert answer is not None
     speakers = {s["actor"]["id"]: s for s in answer["speakers"]}
     # Zelensky, Trump, Hegseth, the Kremlin and the others, with their records.
@@ -48,7 +46,7 @@ def test_the_timeline_since_the_annexation_runs_from_crimea_to_13_february_2025(
     seeded: ReadModels,
 ) -> None:
     since = parse_when("2014-03-01").start
-    page = timeline(seeded.view("timeline"), TimelineQuery(since=since, limit=500))
+    page = seeded.view().page(TimelineQuery(since=since, limit=500))
     items = [json.loads(i) for i in page.items]
     assert page.next is None
     assert "annex" in items[0]["title"].lower() and "crimea" in items[0]["title"].lower()
@@ -58,52 +56,52 @@ def test_the_timeline_since_the_annexation_runs_from_crimea_to_13_february_2025(
 
 
 def test_filters_by_topic_with_descendants_actor_and_kind(seeded: ReadModels) -> None:
-    view = seeded.view("timeline")
-    crimea = [json.loads(i) for i in timeline(view, TimelineQuery(topic="crimea")).items]
-    territory = [json.loads(i) for i in timeline(view, TimelineQuery(topic="territory")).items]
+    view = seeded.view()
+    crimea = [json.loads(i) for i in view.page(TimelineQuery(topic="crimea")).items]
+    territory = [json.loads(i) for i in view.page(TimelineQuery(topic="territory")).items]
     # Records on Crimea are also records on territory, its parent.
     assert crimea and {i["id"] for i in crimea} < {i["id"] for i in territory}
-    putin = [json.loads(i) for i in timeline(view, TimelineQuery(actor="vladimir-putin")).items]
+    putin = [json.loads(i) for i in view.page(TimelineQuery(actor="vladimir-putin")).items]
     assert any(i["kind"] == "occurrence" for i in putin)  # as a participant
     assert any(i["kind"] == "statement" for i in putin)  # as a mention
-    occurrences = timeline(view, TimelineQuery(kind="occurrence")).items
+    occurrences = view.page(TimelineQuery(kind="occurrence")).items
     assert {json.loads(i)["kind"] for i in occurrences} == {"occurrence"}
 
 
 def test_a_window_respects_each_record_s_precision(seeded: ReadModels) -> None:
-    view = seeded.view("timeline")
+    view = seeded.view()
     # A day record of 2014-03-18 is inside a window starting at noon that day...
     noon = datetime(2014, 3, 18, 12, tzinfo=UTC)
-    items = timeline(view, TimelineQuery(since=noon, until=parse_when("2014-03-18").end)).items
+    items = view.page(TimelineQuery(since=noon, until=parse_when("2014-03-18").end)).items
     assert [json.loads(i)["occurred_as_given"] for i in items] == ["2014-03-18"]
     # ...and nothing of 2014 is inside a window on 2013.
     year_2013 = parse_when("2013")
-    assert timeline(view, TimelineQuery(since=year_2013.start, until=year_2013.end)).items == []
+    assert view.page(TimelineQuery(since=year_2013.start, until=year_2013.end)).items == []
 
 
 def test_keyset_pages_cover_the_timeline_once(seeded: ReadModels) -> None:
-    view = seeded.view("timeline")
+    view = seeded.view()
     seen: list[str] = []
     after = None
     while True:
-        page = timeline(view, TimelineQuery(limit=7, after=after))
+        page = view.page(TimelineQuery(limit=7, after=after))
         seen += [json.loads(i)["id"] for i in page.items]
         if page.next is None:
             break
         after = page.next
-    everything = [json.loads(i)["id"] for i in timeline(view, TimelineQuery(limit=500)).items]
+    everything = [json.loads(i)["id"] for i in view.page(TimelineQuery(limit=500)).items]
     assert seen == everything
     assert len(set(seen)) == len(seen) == 34
 
 
 def test_actor_profiles_and_the_topic_tree(seeded: ReadModels) -> None:
-    hegseth = actors.profile(seeded.view("actors"), "pete-hegseth", None)
+    hegseth = seeded.view().actor("pete-hegseth", None)
     assert hegseth is not None
     assert hegseth["roles"][0]["title"]
     assert hegseth["records"] >= 6
     assert hegseth["latest"][0]["actor_role"]["since"] == "2025-01-25"
     assert sum(t["count"] for t in hegseth["by_topic"]) >= hegseth["records"]
-    tree = {t["id"]: t for t in topics.topic_tree(seeded.view("topics"), None)}
+    tree = {t["id"]: t for t in seeded.view().topic_tree(None)}
     assert tree["territory"]["total"] >= tree["crimea"]["total"] >= 1
     assert tree["territory"]["parent"] == "negotiations"
     assert "crimea" in tree["territory"]["children"]

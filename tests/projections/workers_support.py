@@ -28,11 +28,13 @@ from domain.application import Timeline
 from domain.ids import record_id
 from domain.usecases import Written
 from domain.writers import Author, writing_as
-from projections.models import PROJECTIONS, ReadModels
+from projections.sqlview import NAME, SqlView
+from projections.view import TimelineView
+from projections.workers import ReadModels
 from service.store.commits import StoreTimeline
 from service.store.database import Store, open_timeline, parse_url
 
-NAMES = tuple(PROJECTIONS)  # one projection keeps all four read models (decision 008)
+NAMES = (NAME,)  # the one projection's tables, status and lease (decision 008)
 TIMELINE_SCRIPT = str(Path(sys.executable).with_name("timeline"))
 AUTHOR = Author("robustness")
 ACTORS = [
@@ -106,13 +108,19 @@ def _safely(seen: Callable[[], object]) -> str:
         return f"(could not be read: {e!r})"
 
 
-def view_reached(models: ReadModels, name: str, position: int, timeout: float = PATIENCE) -> float:
-    """Seconds until a read model reached the position (AssertionError after the timeout)."""
+def in_sql(view: TimelineView) -> SqlView:
+    """The view as the SQL it stores, for a test that reads its tables."""
+    assert isinstance(view, SqlView)
+    return view
+
+
+def view_reached(models: ReadModels, position: int, timeout: float = PATIENCE) -> float:
+    """Seconds until the view reached the position (AssertionError after the timeout)."""
     return wait_until(
-        f"the {name} read model reached {position}",
-        lambda: models.view(name).position() >= position,
+        f"the view reached {position}",
+        lambda: models.view().position() >= position,
         timeout,
-        seen=lambda: f"{name} at {models.view(name).position()}",
+        seen=lambda: f"at {models.view().position()}",
     )
 
 

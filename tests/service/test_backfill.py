@@ -16,9 +16,8 @@ import pytest
 from domain.application import Timeline
 from domain.ids import record_id
 from domain.writers import Author, writing_as
-from projections.models import ReadModels
-from projections.timeline import TimelineQuery
-from projections.timeline import timeline as timeline_page
+from projections.view import TimelineQuery
+from projections.workers import ReadModels
 from service.files.backfill import load, open_lines
 from service.store.database import Store, open_timeline
 from tests.projections.workers_support import wait_until
@@ -195,10 +194,10 @@ def test_history_stays_history_after_a_backfill(
 ) -> None:
     run(timeline, ndjson(tmp_path / "a.ndjson", OUT_OF_ORDER))
     read_models.catch_up()
-    view = read_models.view("timeline")
+    view = read_models.view()
     before_position = view.position()
     asked = TimelineQuery(at=before_position, limit=500)
-    answer_then = timeline_page(view, asked).items
+    answer_then = view.page(asked).items
     # Years of older history arrive later, with a correction of a known record.
     older = [statement(f"old-{n}", f"{2015 + n % 9}-0{1 + n % 9}-1{n % 9}") for n in range(40)]
     older.append(
@@ -213,9 +212,9 @@ def test_history_stays_history_after_a_backfill(
     assert report.accepted == 41
     read_models.catch_up()
     # As of before the backfill: byte for byte the same answer.
-    assert timeline_page(view, asked).items == answer_then
+    assert view.page(asked).items == answer_then
     # Now: the backfilled records are in, in occurred order.
-    current = [json.loads(i) for i in timeline_page(view, TimelineQuery(limit=500)).items]
+    current = [json.loads(i) for i in view.page(TimelineQuery(limit=500)).items]
     assert len(current) == len(answer_then) + 40
     assert [c["occurred_at"] for c in current] == sorted(c["occurred_at"] for c in current)
 

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from domain.application import Timeline
 from domain.ids import record_id
 from domain.writers import Author, writing_as
-from projections.models import ReadModels
+from projections.workers import ReadModels
 from service import cli
 from service.files.backfill import REVIEW_FILE, load_files, seed_files
 from service.files.backup import BackupRefused, export_events, read_backup, restore_events

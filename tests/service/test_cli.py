@@ -1,5 +1,5 @@
 """The `timeline` command line as a user meets it: every option explained in `--help`,
-closed sets shown as choices, read models named as the API names them, summaries on the
+closed sets shown as choices, one rebuild for the one view, summaries on the
 terminal, `-o -` for standard output, and a demo that checks its port first."""
 
 from __future__ import annotations
@@ -19,15 +19,14 @@ from typer.models import ParameterInfo
 from typer.testing import CliRunner
 
 from domain.records import KINDS
-from projections.models import READ_MODELS
 from service import cli
-from service.files.replay import EXPORTS, FORMATS
+from service.files.replay import EXPORTS, FORMATS, QUESTIONS
 from service.store.keys import SCOPES
 from tests.reliability.serving import TIMELINE, environment
 
 COMMAND = [sys.executable, "-m", "service.cli"]
 # Every closed set an option takes, as the code checks it.
-CLOSED_SETS: list[tuple[str, ...]] = [SCOPES, FORMATS, EXPORTS, KINDS, tuple(READ_MODELS)]
+CLOSED_SETS: list[tuple[str, ...]] = [SCOPES, FORMATS, EXPORTS, KINDS, QUESTIONS]
 
 
 def _commands(app: typer.Typer, path: str = "") -> Iterator[tuple[str, Callable[..., Any]]]:
@@ -79,43 +78,36 @@ def test_each_choice_is_the_set_the_code_checks_and_help_shows_it() -> None:
     assert get_args(cli.Format) == FORMATS
     assert get_args(cli.Export) == EXPORTS
     assert get_args(cli.Kind) == KINDS
-    assert get_args(cli.ReadModel) == tuple(READ_MODELS)
-    assert set(get_args(cli.ReplayModel)) <= set(READ_MODELS)
+    assert get_args(cli.ReplayModel) == QUESTIONS
     runner = CliRunner()
-    shown = {
-        ("keys", "create"): "read|write|admin",
-        ("replay",): "json|ndjson|csv",
-        ("export",): "ndjson|csv|timelinejs|events",
-        ("rebuild",): "timeline|who-said-what|actors|topics",
-    }
-    for args, choices in shown.items():
+    shown = [
+        (("keys", "create"), "read|write|admin"),
+        (("replay",), "json|ndjson|csv"),
+        (("replay",), "timeline|who-said-what"),
+        (("export",), "ndjson|csv|timelinejs|events"),
+    ]
+    for args, choices in shown:
         result = runner.invoke(cli.app, [*args, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, result.output
         assert choices in result.output
 
 
-def test_rebuild_takes_the_apis_read_model_names_and_lists_them_for_a_wrong_one(
-    tmp_path: Path,
-) -> None:
+def test_rebuild_needs_no_name_and_refuses_one(tmp_path: Path) -> None:
     env = {**os.environ, "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/store"}
     subprocess.run([*COMMAND, "seed"], env=env, check=True, capture_output=True)
-    # The name the API's path uses, with its hyphen: the one projection that keeps it.
-    done = subprocess.run(
-        [*COMMAND, "rebuild", "who-said-what"], env=env, capture_output=True, text=True
-    )
+    # The one projection, once.
+    done = subprocess.run([*COMMAND, "rebuild"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("timeline: rebuilt from ")
-    # No name: the projection, once.
-    everything = subprocess.run([*COMMAND, "rebuild"], env=env, capture_output=True, text=True)
-    assert everything.returncode == 0, everything.stderr
-    assert everything.stdout.count("rebuilt from") == 1
-    # A wrong name (the old spelling too) is refused with the names listed.
-    wrong = subprocess.run(
-        [*COMMAND, "rebuild", "who_said_what"], env=env, capture_output=True, text=True
+    assert done.stdout.count("rebuilt from") == 1
+    # A name, as the command once took one, is refused and nothing is rebuilt.
+    named = subprocess.run(
+        [*COMMAND, "rebuild", "who-said-what"], env=env, capture_output=True, text=True
     )
-    assert wrong.returncode == 2
-    said = "".join(wrong.stderr.replace("│", "").split())
-    assert "'who_said_what'isnotoneof'timeline','who-said-what','actors','topics'" in said
+    assert named.returncode == 2
+    assert "rebuilt from" not in named.stdout
+    said = "".join(named.stderr.replace("│", "").split())
+    assert "extraargument(s)(who-said-what)" in said
 
 
 def test_backfill_with_a_report_file_still_prints_a_summary(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ from litestar.testing import TestClient
 from domain.application import Timeline
 from domain.errors import TimelineError
 from domain.writers import Author, writing_as
-from projections.models import ReadModels
-from projections.timeline import TimelineQuery
+from projections.view import TimelineQuery
+from projections.workers import ReadModels
 from service.files.backfill import load, load_files, seed_files
 from service.files.replay import all_items, backfill_lines, replay, timelinejs, who_said
 from service.http.app import create_app, wire
@@ -64,16 +64,16 @@ def test_replay_answers_as_the_api_does_at_every_mark(
 ) -> None:
     marks = _history(timeline)
     read_models.catch_up()
-    views = replay(timeline, ["timeline", "who-said-what", "actors", "topics"])
+    view = replay(timeline)
     with _api(store, timeline, read_models) as client:
         for at in [*marks, None]:
             params = "" if at is None else f"&as_of_position={at}"
             for extra in ("", "&topic=negotiations", "&since=2025-02-13", "&actor=donald-trump"):
                 api = client.get(f"/timeline?limit=500{params}{extra}").json()["items"]
                 query = _query(extra, at)
-                assert all_items(views["timeline"], query) == api, (at, extra)
+                assert all_items(view, query) == api, (at, extra)
             api_wsw = client.get(f"/topics/negotiations/who-said-what?limit=500{params}").json()
-            assert who_said(views["who-said-what"], "negotiations", _query("", at)) == api_wsw
+            assert who_said(view, "negotiations", _query("", at)) == api_wsw
 
 
 def _query(extra: str, at: int | None) -> TimelineQuery:
@@ -92,22 +92,22 @@ def test_an_export_reimports_into_an_empty_store_with_the_same_ids_and_read_mode
     timeline: Timeline, tmp_path: Path
 ) -> None:
     _history(timeline)
-    views = replay(timeline, ["timeline", "who-said-what", "actors", "topics"])
-    lines = backfill_lines(views, None)
+    view = replay(timeline)
+    lines = backfill_lines(view, None)
     raw = [(n, json.dumps(line).encode()) for n, line in enumerate(lines, start=1)]
     fresh = open_timeline(
         Store("memory://", "memory", {"PERSISTENCE_MODULE": "eventsourcing.popo"})
     )
     report = load(fresh, raw, Author("reimport"))
     assert report.rejected == []
-    again = replay(fresh, ["timeline", "actors", "topics"])
+    again = replay(fresh)
 
     def content(view_items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         drop = {"version", "position", "recorded_at", "first_recorded_at"}
         return [{k: v for k, v in i.items() if k not in drop} for i in view_items]
 
-    before = all_items(views["timeline"], TimelineQuery())
-    after = all_items(again["timeline"], TimelineQuery())
+    before = all_items(view, TimelineQuery())
+    after = all_items(again, TimelineQuery())
     assert [i["id"] for i in after] == [i["id"] for i in before]
     assert content(after) == content(before)
     # TimelineJS: one event per record, dated by its precision.
@@ -158,8 +158,8 @@ def test_the_timelinejs_export_shows_hostile_text_as_text_and_links_only_web_add
         content = {**body, "occurred_at": "2025-02-14", "topics": ["negotiations"]}
         with writing_as(Author("hostile")):
             timeline.record(kind, {**content, "sources": sources})
-    views = replay(timeline, ["timeline"])
-    items = all_items(views["timeline"], TimelineQuery(since=None))
+    view = replay(timeline)
+    items = all_items(view, TimelineQuery(since=None))
     # And a source whose address is a script (which the store itself would refuse).
     items[-1]["sources"].append({"publisher": "P", "url": "javascript:alert(1)"})
     document = timelinejs(items, HOSTILE["title"])
@@ -248,14 +248,14 @@ def test_on_random_histories_replay_answers_as_the_api(
             except TimelineError:
                 continue  # the domain refused it: nothing was stored
         models.catch_up()
-        views = replay(app, ["timeline", "who-said-what"])
+        view = replay(app)
         with _api(store, app, models) as client:
             for at in [*(h.positions[p % len(h.positions)] for p in picks), None]:
                 params = "" if at is None else f"&as_of_position={at}"
                 api = client.get(f"/timeline?limit=500{params}").json()["items"]
-                assert all_items(views["timeline"], TimelineQuery(at=at)) == api
+                assert all_items(view, TimelineQuery(at=at)) == api
                 wsw = client.get(f"/topics/world/who-said-what?limit=500{params}")
-                offline = who_said(views["who-said-what"], "world", TimelineQuery(at=at))
+                offline = who_said(view, "world", TimelineQuery(at=at))
                 # Before the topic was defined both say so: 404 here, None offline.
                 assert offline == (wsw.json() if wsw.status_code == 200 else None)
                 assert wsw.status_code in (200, 404)

@@ -1,27 +1,35 @@
-"""Running the projections: batches from the notification log, one worker per read model.
+"""The workers: leases, batches and status of the one projection and its view.
 
 A runner reads the events after its view's tracking position in batches and applies each
 batch in one transaction with the new tracking position, so that a crash loses or repeats
 nothing. It sleeps until woken by a write in this process, a PostgreSQL notification, or
-its poll interval. A handler that raises halts that projection only, at that event, with
-the error in its status; a restart resumes there.
+its poll interval. A handler that raises halts the projection at that event, with the
+error in its status; a restart resumes there.
+
+`ReadModels` runs the runner in a background thread while it holds the lease (a hot
+standby waits for it otherwise), hands readers the view of the generation in use, and
+rebuilds: in place, or beside the live generation before switching readers to it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 from eventsourcing.persistence import Notification, Tracking
 
 from domain.application import Timeline
-from projections.base import RowsProjection
-from projections.rows import APPLICATION, Carry, Pending, RowsView, TrackingConflict
+from projections.rows import APPLICATION, Carry, Pending, TrackingConflict
+from projections.shared import Shared
+from projections.timeline import TimelineProjection
+from projections.view import TimelineView
 
 log = logging.getLogger("timeline.projections")
 
@@ -34,7 +42,6 @@ class Status:
     head: int
     error: str | None = None
     error_position: int | None = None
-    read_models: tuple[str, ...] = ()  # the read models served from its rows
 
     @property
     def lag(self) -> int:
@@ -49,19 +56,19 @@ class ProjectionFailed(Exception):
 
 
 class Runner:
-    """Applies one projection to one view, batch by batch."""
+    """Applies the projection to one generation of the view, batch by batch."""
 
     def __init__(
         self,
         app: Timeline,
-        projection: RowsProjection,
+        projection: TimelineProjection,
         *,
         batch_size: int = 500,
         poll_interval: float = 1.0,
     ) -> None:
         self.app = app
         self.projection = projection
-        self.view: RowsView = projection.view
+        self.view: TimelineView = projection.view
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.wake = threading.Event()
@@ -232,3 +239,209 @@ def _in_thread(commit: Callable[[], None]) -> Future[None]:
 
 def _trace(error: BaseException) -> str:
     return "".join(traceback.format_exception(error)).strip()
+
+
+REGISTRY_TTL = 1.0  # how long readers trust the generation they looked up
+
+
+class Lease(Protocol):
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+ViewFactory = Callable[[int], TimelineView]  # the view of a generation
+LeaseFactory = Callable[[], Lease]
+
+
+class ReadModels:
+    """The view for readers (following rebuilds), and the worker that keeps it current."""
+
+    def __init__(
+        self,
+        app: Timeline,
+        make_view: ViewFactory,
+        make_lease: LeaseFactory,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.make_view = make_view
+        self.make_lease = make_lease
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.shared = Shared()  # decoded events and items, computed once for every runner
+        self._runner: Runner | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.on_close: list[Callable[[], None]] = []
+        # Told when the view may have advanced (a commit here, or elsewhere as the
+        # database notifies), and when the log may have grown (written elsewhere).
+        self.on_advance: list[Callable[[], None]] = []
+        self.on_log: list[Callable[[], None]] = []
+        # Told while the worker does its job: after each step of a leader, and each time
+        # a hot standby finds the lease held by another.
+        self.on_beat: list[Callable[[], None]] = []
+        self._view = (self._open(), time.monotonic())
+        app.listeners.append(self._nudge)
+
+    def _open(self) -> TimelineView:
+        probe = self._make(1)
+        probe.create_tables()
+        generation = probe.generation_in_use()
+        if generation is None:
+            probe.use_generation(1)
+            return probe
+        if generation == 1:
+            return probe
+        view = self._make(generation)
+        view.create_tables()
+        return view
+
+    def _make(self, generation: int) -> TimelineView:
+        view = self.make_view(generation)
+        view.listeners.append(self.advanced)
+        return view
+
+    def advanced(self) -> None:
+        """The view may have advanced: tell whoever waits."""
+        for listener in self.on_advance:
+            listener()
+
+    # Reading ------------------------------------------------------------------------
+
+    def view(self) -> TimelineView:
+        """The view readers use now; follows a rebuild beside the live one."""
+        view, checked = self._view
+        if time.monotonic() - checked > REGISTRY_TTL:
+            generation = view.generation_in_use() or view.generation
+            if generation != view.generation:
+                view = self._make(generation)
+            self._view = (view, time.monotonic())
+        return view
+
+    def status(self) -> Status:
+        head = self.app.head_position()
+        view = self.view()
+        state, error, error_position = view.status()
+        return Status(TimelineProjection.name, state, view.position(), head, error, error_position)
+
+    # Working ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the projection in a background thread (as leader or hot standby)."""
+        self._stop.clear()  # again after stop(): e.g. once a failed projection is fixed
+        self._thread = threading.Thread(target=self._work, name="projection", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._runner is not None:
+            self._runner.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._nudge in self.app.listeners:
+            self.app.listeners.remove(self._nudge)
+        for closer in self.on_close:
+            closer()
+
+    def run_forever(self) -> None:
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                time.sleep(0.5)
+        finally:
+            self.stop()
+
+    def _work(self) -> None:
+        lease = self.make_lease()
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not lease.acquire():
+                        self._beat()
+                        self._stop.wait(1.0)  # hot standby: take over when the leader goes
+                        continue
+                    runner = self.runner()
+                    runner.run(self._stop, still_current=partial(self._is_current, runner))
+                except Exception as e:  # the store is away between batches: again, later
+                    log.warning("projection: %s; retrying", e)
+                    lease.release()  # its session may have died with the server
+                    self._stop.wait(1.0)
+                    continue
+                if runner.state == "failed":
+                    return
+        finally:
+            lease.release()
+
+    def runner(self) -> Runner:
+        """A runner of the projection over the view readers use."""
+        runner = self._runner = self._new_runner(self.view(), poll_interval=self.poll_interval)
+        runner.beat = self._beat
+        return runner
+
+    def _new_runner(self, view: TimelineView, poll_interval: float = 1.0) -> Runner:
+        projection = TimelineProjection(view, self.shared)
+        return Runner(self.app, projection, batch_size=self.batch_size, poll_interval=poll_interval)
+
+    def _beat(self) -> None:
+        for listener in self.on_beat:
+            listener()
+
+    def _is_current(self, runner: Runner) -> bool:
+        view = runner.view
+        return (view.generation_in_use() or view.generation) == view.generation
+
+    def _nudge(self, _: int) -> None:
+        # Read once: writers and the listener call this while the worker replaces it.
+        runner = self._runner
+        if runner is not None:
+            runner.wake.set()
+
+    def wake_all(self) -> None:
+        """The log has grown (written by another process)."""
+        self._nudge(0)
+        for listener in self.on_log:
+            listener()
+
+    def catch_up(self) -> int:
+        """Bring the view to the head of the log (tests, commands)."""
+        return self.runner().catch_up()
+
+    # Rebuilding ---------------------------------------------------------------------
+
+    def rebuild(self) -> int:
+        """Rebuild in place from position 0. The caller holds the lease."""
+        view = self.view()
+        view.drop_tables()
+        view.create_tables(indexed=False)
+        view.save_status("rebuilding", None, None)
+        applied = self._new_runner(view).catch_up()
+        view.create_tables()  # the readers' indexes, built once over the filled tables
+        view.save_status("running", None, None)
+        return applied
+
+    def rebuild_beside(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Build a new generation next to the live one; switch readers once caught up."""
+        old = self.view()
+        new = self._make(old.generation + 1)
+        new.drop_tables()
+        new.create_tables(indexed=False)
+        runner = self._new_runner(new)
+        applied = 0
+        while step := runner.step():
+            applied += step
+            if on_progress:
+                on_progress(new.position())
+        new.create_tables()  # the readers' indexes, built once before readers switch
+        new.use_generation(new.generation)
+        applied += runner.catch_up()
+        self._view = (new, time.monotonic())
+        # Readers trust their lookup for REGISTRY_TTL: keep the old tables until then.
+        time.sleep(REGISTRY_TTL * 2)
+        old.drop_tables()
+        return applied
