@@ -37,6 +37,17 @@ STORES = ["memory", "sqlite", "postgres"]
 _LIBRARY_PREFIXES = ("PERSISTENCE_", "POSTGRES_", "SQLITE_", "TIMELINE_DATABASE", "TIMELINE_HOME")
 
 
+def opens_and_writes(store: Store) -> None:
+    """The store opens and takes a write (an actor), which it numbers."""
+    app = open_timeline(store)
+    try:
+        with writing_as(Author("t")):
+            written = app.register_actor({"id": "nato", "name": "NATO", "kind": "organization"})
+        assert written.position >= 1
+    finally:
+        app.close()
+
+
 @pytest.fixture(autouse=True)
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):

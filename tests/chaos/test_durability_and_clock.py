@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from domain.writers import Author, writing_as
 from service.http.app import build_services
 from service.settings import Settings
 from service.store.database import StoreError, open_timeline, parse_url
 from tests.chaos.cluster import throwaway_cluster
 from tests.chaos.conftest import Figures
+from tests.conftest import opens_and_writes
 from tests.service.conftest import ApiFactory, statement
 from tests.service.conftest import api_factory as api_factory  # the fixture, shared
 
@@ -78,13 +78,7 @@ def test_a_server_with_fsync_or_synchronous_commit_off_is_refused_by_every_entry
         cluster.stop()
         cluster.settings.update(synchronous_commit="on")
         cluster.start()
-        app = open_timeline(parse_url(cluster.url))
-        try:
-            with writing_as(Author("t")):
-                written = app.register_actor({"id": "nato", "name": "NATO", "kind": "organization"})
-            assert written.position >= 1
-        finally:
-            app.close()
+        opens_and_writes(parse_url(cluster.url))
     figures(refused=sorted(refused), durable_server_opened=True)
 
 

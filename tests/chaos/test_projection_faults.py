@@ -114,7 +114,10 @@ def _hold(pg: PgStore, conn: Conn, outcome: str, tag: str) -> dict[str, Any]:
             t = Timed(time.monotonic())
             writes.append(t)
             try:
-                written = timeline.record("statement", body("statement", f"later-{tag}-{w}-{n}", n))
+                with writing_as(AUTHOR):
+                    written = timeline.record(
+                        "statement", body("statement", f"later-{tag}-{w}-{n}", n)
+                    )
                 t.position = written.position
             except Exception as e:  # reported below
                 t.error = repr(e)
@@ -293,6 +296,10 @@ class Acked:
     done: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
+        with writing_as(AUTHOR):
+            self._run()
+
+    def _run(self) -> None:
         try:
             written, j = 0, 0
             while written < self.events or not self.faulted.is_set():

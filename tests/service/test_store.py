@@ -14,8 +14,8 @@ import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from domain.writers import Author, writing_as
 from service.store.database import StoreError, Sweeper, SweptPool, open_timeline, parse_url
+from tests.conftest import opens_and_writes
 
 
 def test_memory_sqlite_and_postgres_urls_become_library_settings(tmp_path: Path) -> None:
@@ -73,13 +73,7 @@ def test_postgres_with_synchronous_commit_off_is_refused(lax_database: str) -> N
 
 @pytest.mark.postgres
 def test_postgres_with_durable_settings_opens(postgres_database: str) -> None:
-    app = open_timeline(parse_url(postgres_database, schema="durable_check"))
-    try:
-        with writing_as(Author("t")):
-            written = app.register_actor({"id": "nato", "name": "NATO", "kind": "organization"})
-        assert written.position >= 1
-    finally:
-        app.close()
+    opens_and_writes(parse_url(postgres_database, schema="durable_check"))
 
 
 def test_an_unreachable_postgres_is_a_clear_error() -> None:
