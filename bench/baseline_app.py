@@ -249,8 +249,11 @@ async def _flat(
         "exactly": list(exactly),
         "limit": limit,
     }
+    # Planned for its values each time, never prepared: after five runs of a prepared
+    # statement the server may keep one generic plan, which for the wide topic (its
+    # topic and window unknown) sorts every entry of the topic: 12 ms a page, not 0.6 ms.
     async with _pool(state).connection() as conn:
-        return await (await conn.execute(FLAT_PAGE, values, prepare=True)).fetchall()
+        return await (await conn.execute(FLAT_PAGE, values, prepare=False)).fetchall()
 
 
 @get("/flat/timeline", media_type=JSON)
