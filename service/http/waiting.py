@@ -23,6 +23,11 @@ import anyio
 
 log = logging.getLogger("timeline.waiting")
 
+# How long a read as of now trusts the read models' position it last read, when nothing
+# has said they advanced since (a notification lost while the listener reconnects costs
+# at most this).
+TRUSTED = 1.0
+
 
 def _ignore(count: float) -> None:
     """No one is told."""
@@ -91,13 +96,10 @@ class Watch(Poller):
     """One number that only grows (the read models' position), and the requests that
     wait for it to reach theirs. Poked when it grows (a commit here, a notification)."""
 
-    def __init__(
-        self, read: Callable[[], int], *, limit: int, interval: float, ttl: float = 1.0
-    ) -> None:
+    def __init__(self, read: Callable[[], int], *, limit: int, interval: float) -> None:
         super().__init__("watch", interval=interval)
         self._read = read  # blocking: the current value, from the store
         self.limit = limit
-        self.ttl = ttl
         self.known = 0  # the highest value read so far
         self._pokes = 0
         self._fresh: tuple[int, float] | None = None  # pokes and time when `known` was read
@@ -114,11 +116,10 @@ class Watch(Poller):
 
     def now(self) -> int:
         """The value now, read from the store only when it may have grown: after a poke,
-        or `ttl` after the last read (a notification lost while the listener reconnects
-        costs at most that). Every read answering as of now takes it, not a statement
-        a request. Blocking."""
+        or `TRUSTED` seconds after the last read. Every read answering as of now takes it,
+        not a statement a request. Blocking."""
         pokes, fresh = self._pokes, self._fresh
-        if fresh is not None and fresh[0] == pokes and time.monotonic() - fresh[1] < self.ttl:
+        if fresh is not None and fresh[0] == pokes and time.monotonic() - fresh[1] < TRUSTED:
             return self.known
         self.known = max(self.known, self._read())
         self._fresh = (pokes, time.monotonic())
