@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID, uuid5
@@ -41,6 +42,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -189,38 +191,47 @@ async def _run(state: State, read: Callable[[Capture], T]) -> T:
             answers.append(await (await conn.execute(sql, params, prepare=True)).fetchall())
 
 
-@get("/timeline", media_type=JSON)
-async def timeline_page(
-    state: State,
-    topic: FromQuery[str | None] = None,
-    since: FromQuery[str | None] = None,
-    until: FromQuery[str | None] = None,
-    limit: FromQuery[int] = 50,
-) -> Response[bytes]:
-    start, end = _window(since, until)
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What the query of a page read through the service's SQL says of its window."""
 
+    start: datetime | None
+    end: datetime | None
+    limit: int
+
+
+def _window_of(since: str | None = None, until: str | None = None, limit: int = 50) -> Window:
+    return Window(*_window(since, until), limit)
+
+
+WINDOW = {"window": Provide(_window_of, sync_to_thread=False)}
+
+
+@get("/timeline", media_type=JSON, dependencies=WINDOW)
+async def timeline_page(
+    state: State, window: Window, topic: FromQuery[str | None] = None
+) -> Response[bytes]:
     def read(view: Capture) -> Page:
-        at = view.position()
-        return view.page(TimelineQuery(topic=topic, since=start, until=end, limit=limit, at=at))
+        return view.page(
+            TimelineQuery(
+                topic=topic,
+                since=window.start,
+                until=window.end,
+                limit=window.limit,
+                at=view.position(),
+            )
+        )
 
     page = await _run(state, read)
     body = b'{"items":[' + ",".join(page.items).encode() + b'],"next_cursor":null}'
     return Response(body, media_type=JSON)
 
 
-@get("/topics/{id:str}/who-said-what", media_type=JSON)
-async def who_said_what_page(
-    state: State,
-    id: FromPath[str],
-    since: FromQuery[str | None] = None,
-    until: FromQuery[str | None] = None,
-    limit: FromQuery[int] = 50,
-) -> Response[bytes]:
-    start, end = _window(since, until)
-
+@get("/topics/{id:str}/who-said-what", media_type=JSON, dependencies=WINDOW)
+async def who_said_what_page(state: State, id: FromPath[str], window: Window) -> Response[bytes]:
     def read(view: Capture) -> dict[str, Any] | None:
-        answer = view.who_said_what(id, start, end, view.position(), raw=True)
-        return None if answer is None else said_page(answer, 0, limit)[0]
+        answer = view.who_said_what(id, (window.start, window.end), view.position(), raw=True)
+        return None if answer is None else said_page(answer, 0, window.limit)[0]
 
     answer = await _run(state, read)
     if answer is None:

@@ -12,6 +12,8 @@ from psycopg_pool import ConnectionPool
 
 from projections.rows import (
     APPLICATION,
+    LAYOUT,
+    LAYOUT_TABLE,
     Pending,
     Row,
     TrackingConflict,
@@ -20,7 +22,6 @@ from projections.rows import (
     read_indexes,
     schema,
     stored_texts,
-    upgrade_links,
 )
 from projections.sqlview import SqlView
 
@@ -73,10 +74,18 @@ class PostgresView(SqlView):
                 "WHERE table_schema = current_schema() AND table_name = %s",
                 (f"{self.prefix}_links",),
             ).fetchall()
-            upgrade = upgrade_links(self.prefix, "bigint", "timestamptz")
-            for statement in (upgrade if columns and ("to_pos",) not in columns else []) + schema(
-                self.prefix, "bigint", "timestamptz"
-            ):
+            conn.execute(LAYOUT_TABLE)
+            stored = conn.execute(
+                "SELECT version FROM rm_layout WHERE prefix = %s", (self.prefix,)
+            ).fetchone()
+            if columns and (stored is None or stored[0] < LAYOUT):
+                self._drop(conn)  # an earlier layout: projected again from the log
+            conn.execute(
+                "INSERT INTO rm_layout VALUES (%s, %s) "
+                "ON CONFLICT (prefix) DO UPDATE SET version = excluded.version",
+                (self.prefix, LAYOUT),
+            )
+            for statement in schema(self.prefix, "bigint", "timestamptz"):
                 conn.execute(statement)
             self._create_search(conn)
             if indexed:
@@ -116,9 +125,12 @@ class PostgresView(SqlView):
 
     def drop_tables(self) -> None:
         with self.pool.connection() as conn, conn.transaction():
-            for statement in drop(self.prefix):
-                conn.execute(statement)
-            conn.execute(f"DROP SEQUENCE IF EXISTS {self.prefix}_row_seq")
+            self._drop(conn)
+
+    def _drop(self, conn: psycopg.Connection[Any]) -> None:
+        for statement in drop(self.prefix):
+            conn.execute(statement)
+        conn.execute(f"DROP SEQUENCE IF EXISTS {self.prefix}_row_seq")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.pool.connection() as conn:
@@ -156,13 +168,31 @@ class PostgresView(SqlView):
         p = self.prefix
         self.reserve_ids(pending.rows)
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if pending.unfiled:
+                row_ids, topics, positions = zip(*pending.unfiled, strict=True)
+                cur.execute(
+                    f"UPDATE {p}_links AS l SET to_pos = v.to_pos FROM unnest(%s::bigint[], "
+                    "%s::text[], %s::bigint[]) AS v(row_id, value, to_pos) "
+                    "WHERE l.row_id = v.row_id AND l.rel = 'under' AND l.value = v.value "
+                    "AND l.to_pos IS NULL",
+                    (list(row_ids), list(topics), list(positions)),
+                )
+            if pending.filed:
+                # Before the closes: a version filed anew may be closed in the same batch.
+                with cur.copy(
+                    f"COPY {p}_links (row_id, rel, value, start_at, first_pos, from_pos, to_pos)"
+                    " FROM STDIN"
+                ) as copy:
+                    for link in pending.filed:
+                        copy.write_row(link)
             if pending.closes:
-                # By row id: a join on (kind, ref) may scan every current row.
-                for table in ("rows", "links"):
+                # By row id: a join on (kind, ref) may scan every current row. A link
+                # closed before (filed elsewhere) keeps its end.
+                for table, still_open in (("rows", ""), ("links", " AND r.to_pos IS NULL")):
                     cur.execute(
                         f"UPDATE {p}_{table} AS r SET to_pos = v.to_pos "
                         f"FROM unnest(%s::bigint[], %s::bigint[]) AS v(row_id, to_pos) "
-                        f"WHERE r.row_id = v.row_id",
+                        f"WHERE r.row_id = v.row_id{still_open}",
                         (list(pending.closes), list(pending.closes.values())),
                     )
             if pending.rows:

@@ -4,7 +4,9 @@ The view is a set of rows, each one version of an entity (a record, an actor, a 
 valid over a range of positions: `from_pos` (the event that opened it) up to `to_pos`
 (the event that closed it, NULL while current). Current answers read open rows; an answer
 `as_of_position=P` reads rows with `from_pos <= P < to_pos`. Links tag a row version with
-the actors and topics it concerns, for filters.
+the actors and topics it concerns, for filters, and file a record version `under` every
+topic above its own, each over a range of positions of its own: a move of the tree files
+the versions current then anew.
 
 The projection writes through the view in batches: many events, one transaction, one
 tracking update (`Pending`).
@@ -109,18 +111,13 @@ def read_indexes(prefix: str) -> list[str]:
     ]
 
 
-def upgrade_links(prefix: str, bigint: str, instant: str) -> list[str]:
-    """Give links stored before they carried their row's order and positions those
-    columns, copied from their rows (run before `schema` when `to_pos` is missing)."""
-    columns = {"start_at": instant, "first_pos": bigint, "from_pos": bigint, "to_pos": bigint}
-    return [
-        *(f"ALTER TABLE {prefix}_links ADD COLUMN {c} {t}" for c, t in columns.items()),
-        f"UPDATE {prefix}_links SET "
-        + ", ".join(
-            f"{c} = (SELECT r.{c} FROM {prefix}_rows r WHERE r.row_id = {prefix}_links.row_id)"
-            for c in columns
-        ),
-    ]
+# The tables' layout. A generation stored in an earlier one is emptied when it is opened
+# and projected again from the log: 2 files each record version under every topic above
+# its own (`under` links), so that a subtree is two index ranges, not one per topic.
+LAYOUT = 2
+LAYOUT_TABLE = (
+    "CREATE TABLE IF NOT EXISTS rm_layout (prefix text PRIMARY KEY, version integer NOT NULL)"
+)
 
 
 def drop(prefix: str) -> list[str]:
@@ -175,6 +172,10 @@ class Pending:
     closes: dict[int, int] = field(default_factory=dict)  # stored row id: position
     clock: list[tuple[int, datetime]] = field(default_factory=list)
     touched: set[tuple[str, str]] = field(default_factory=set)  # entities opened or closed
+    # Stored record versions filed anew after a move of the tree (`TimelineView.refile`):
+    # their `under` links closed, `(row_id, topic, position)`, and opened (link rows).
+    unfiled: list[tuple[int, str, int]] = field(default_factory=list)
+    filed: list[tuple[Any, ...]] = field(default_factory=list)
 
     def carry(self) -> Carry:
         """The current rows of what this batch changed: where the next batch starts from
@@ -201,6 +202,18 @@ def stored_texts(
         after = int(chunk[-1][0])
         texts = ((int(row_id), search_text(_decode(body))) for row_id, body in chunk)
         yield [(row_id, text) for row_id, text in texts if text is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """A stored record version as the tree files it: its own topics, and the topics it
+    is filed under now (every topic above its own)."""
+
+    row_id: int
+    start_at: datetime | None
+    first_pos: int
+    topics: frozenset[str]
+    under: frozenset[str]
 
 
 def stored_row(values: Sequence[Any]) -> Row:

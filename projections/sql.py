@@ -55,7 +55,7 @@ def subtree(prefix: str, topic: str, at: int | None) -> Sql:
 def in_order(
     select: str,
     prefix: str,
-    links: tuple[str, list[str]] | None,
+    links: list[tuple[str, str]] | None,
     kinds: tuple[str, ...] | list[str],
     window: tuple[datetime | None, datetime | None],
     at: int | None,
@@ -69,24 +69,25 @@ def in_order(
     window, after the cursor and meeting `where` (on `r`), in timeline order, each once.
 
     They come from a UNION ALL of scans that each read an index in timeline order, and
-    stop at `limit`: of the rows, or of the links `(rel, [values])` for each value. The
-    database merges them and reads about as many index entries as the page needs, not
-    every row of a topic. (A scan per value, each with its ORDER BY and LIMIT: PostgreSQL
-    15 sorts all a scan of `value IN (...)` finds, and merges UNION ALL branches in order
-    only when each is ordered on its own.)
+    stop at `limit`: of the rows, or of each of the links `(rel, value)`. The database
+    merges them and reads about as many index entries as the page needs, not every row
+    of a topic. (A scan per link, each with its ORDER BY and LIMIT: PostgreSQL 15 sorts
+    all a scan of `value IN (...)` finds, and merges UNION ALL branches in order only
+    when each is ordered on its own.)
 
     A window's rows are those that start in it, or that started before it and are still
     open at its start: the few starts `starts_open_at` names, not all history before it.
     """
     scan = _Scan(prefix, links, kinds, window, at, where, after, limit)
-    # A row may come from the scans of two of the values (a record with two topics of a
-    # subtree): the scans then also order by row, and the duplicates are dropped.
+    # A row may come from the scans of two of the links (a record linked to a topic and
+    # filed under it through another): the scans then also order by row, and the
+    # duplicates are dropped.
     q = Sql().add(f"SELECT {select} FROM (SELECT {'DISTINCT ' if scan.several else ''}* FROM (")
-    branches = [(value, piece) for value in scan.values for piece in starts(*window)]
-    for n, (value, piece) in enumerate(branches):
+    branches = [(link, piece) for link in scan.links_or_rows for piece in starts(*window)]
+    for n, (link, piece) in enumerate(branches):
         if n:
             q.add("UNION ALL")
-        scan.branch(q, value, piece).add(f") a{n}")
+        scan.branch(q, link, piece).add(f") a{n}")
     q.add(f") u ORDER BY {scan.order.replace(scan.alias + '.', 'u.')}")
     if limit is not None:
         q.add("LIMIT %s", limit)
@@ -98,7 +99,7 @@ class _Scan:
     """One branch of `in_order`'s UNION ALL: an index read in timeline order."""
 
     prefix: str
-    links: tuple[str, list[str]] | None
+    links: list[tuple[str, str]] | None
     kinds: tuple[str, ...] | list[str]
     window: tuple[datetime | None, datetime | None]
     at: int | None
@@ -111,12 +112,12 @@ class _Scan:
         return "r" if self.links is None else "l"
 
     @property
-    def values(self) -> list[str | None]:
-        return [None] if self.links is None else list(self.links[1])
+    def links_or_rows(self) -> list[tuple[str, str] | None]:
+        return [None] if self.links is None else list(self.links)
 
     @property
     def several(self) -> bool:
-        return len(self.values) > 1
+        return len(self.links_or_rows) > 1
 
     @property
     def order(self) -> str:
@@ -133,18 +134,19 @@ class _Scan:
             or self.where is not None
         )
 
-    def branch(self, q: Sql, value: str | None, piece: list[tuple[str, datetime]]) -> Sql:
+    def branch(
+        self, q: Sql, link: tuple[str, str] | None, piece: list[tuple[str, datetime]]
+    ) -> Sql:
         a, p = self.alias, self.prefix
         q.add(f"SELECT * FROM (SELECT {a}.row_id, {a}.start_at, {a}.first_pos")
-        if value is None:
+        if link is None:
             q.add(f"FROM {p}_rows r WHERE")
             in_list(q, "r.kind", self.kinds).add("AND")
         else:
-            assert self.links is not None
             q.add(f"FROM {p}_links l")
             if self.join:
                 q.add(f"JOIN {p}_rows r ON r.row_id = l.row_id")
-            q.add("WHERE l.rel = %s AND l.value = %s AND", self.links[0], value)
+            q.add("WHERE l.rel = %s AND l.value = %s AND", *link)
             if self.join:
                 in_list(q, "r.kind", self.kinds).add("AND")
         visible(q, a, self.at)

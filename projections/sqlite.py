@@ -14,6 +14,8 @@ from eventsourcing.persistence import Tracking
 
 from projections.rows import (
     APPLICATION,
+    LAYOUT,
+    LAYOUT_TABLE,
     Pending,
     TrackingConflict,
     clock_rows,
@@ -22,7 +24,6 @@ from projections.rows import (
     read_indexes,
     schema,
     stored_texts,
-    upgrade_links,
     utc_text,
     words,
 )
@@ -96,11 +97,20 @@ class SqliteView(SqlView):
 
     def create_tables(self, *, indexed: bool = True) -> None:
         with self.db.transaction() as conn:
-            columns = [c[1] for c in conn.execute(f"PRAGMA table_info({self.prefix}_links)")]
-            upgrade = upgrade_links(self.prefix, "INTEGER", "TEXT")
-            for statement in (upgrade if columns and "to_pos" not in columns else []) + schema(
-                self.prefix, "INTEGER", "TEXT"
-            ):
+            made = conn.execute(f"PRAGMA table_info({self.prefix}_links)").fetchall()
+            conn.execute(LAYOUT_TABLE)
+            stored = conn.execute(
+                "SELECT version FROM rm_layout WHERE prefix = ?", (self.prefix,)
+            ).fetchone()
+            if made and (stored is None or stored[0] < LAYOUT):
+                for statement in drop(self.prefix):  # an earlier layout: projected again
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO rm_layout VALUES (?, ?) "
+                "ON CONFLICT (prefix) DO UPDATE SET version = excluded.version",
+                (self.prefix, LAYOUT),
+            )
+            for statement in schema(self.prefix, "INTEGER", "TEXT"):
                 conn.execute(statement)
             self._create_search(conn)
             for statement in read_indexes(self.prefix) if indexed else []:
@@ -174,9 +184,20 @@ class SqliteView(SqlView):
     def _write(self, pending: Pending, tracking: Tracking) -> None:
         p = self.prefix
         with self.db.transaction() as conn:
-            for table in ("rows", "links"):
+            conn.executemany(
+                f"UPDATE {p}_links SET to_pos = ? "
+                "WHERE row_id = ? AND rel = 'under' AND value = ? AND to_pos IS NULL",
+                [(pos, row_id, topic) for row_id, topic, pos in pending.unfiled],
+            )
+            # Before the closes: a version filed anew may be closed in the same batch.
+            conn.executemany(
+                f"INSERT INTO {p}_links VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [tuple(map(_param, link)) for link in pending.filed],
+            )
+            # A link closed before (filed elsewhere) keeps its end.
+            for table, still_open in (("rows", ""), ("links", " AND to_pos IS NULL")):
                 conn.executemany(
-                    f"UPDATE {p}_{table} SET to_pos = ? WHERE row_id = ?",
+                    f"UPDATE {p}_{table} SET to_pos = ? WHERE row_id = ?{still_open}",
                     [(pos, row_id) for row_id, pos in pending.closes.items()],
                 )
             (next_id,) = conn.execute(

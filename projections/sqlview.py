@@ -23,6 +23,7 @@ from projections.rows import (
     ANALYZE_AFTER,
     APPLICATION,
     Carry,
+    Filing,
     Pending,
     Row,
     parse_utc,
@@ -40,6 +41,7 @@ from projections.view import (
     Page,
     TimelineQuery,
     TimelineView,
+    Window,
 )
 
 NAME = "timeline"  # the view's tables, status, registry entry and lease are named for it
@@ -126,26 +128,28 @@ class SqlView(TimelineView):
     def page(self, query: TimelineQuery) -> Page:
         p = self.prefix
         kinds = [query.kind] if query.kind else list(RECORD_KINDS)
-        slugs = None if query.topic is None else self.subtopics(query.topic, query.at)
-        # Read in order from the most selective index: the actor's links, the topics'
-        # links (a page from each, merged), or the rows themselves.
+        # Read in order from the most selective index: the actor's links, the topic's
+        # (its records, and those filed under it: its whole subtree in two ranges,
+        # merged), or the rows themselves.
         links = None
         if query.actor is not None:
-            links = ("actor", [query.actor])
-        elif slugs is not None:
-            links = ("topic", slugs)
+            links = [("actor", query.actor)]
+        elif query.topic is not None:
+            links = _subtree(query.topic)
         where = None
-        if query.actor is not None and slugs is not None:
+        if query.actor is not None and query.topic is not None:
             where = Sql().add(
                 f"EXISTS (SELECT 1 FROM {p}_links lt WHERE lt.row_id = r.row_id "
-                "AND lt.rel = 'topic' AND"
+                "AND lt.rel IN ('topic', 'under') AND lt.value = %s AND",
+                query.topic,
             )
-            in_list(where, "lt.value", slugs).add(")")
+            visible(where, "lt", query.at).add(")")
         if query.q is not None:
             # A search reads from its index, unless it is cheaper to check each row as
             # the timeline is read in order (`row_matches`).
             check = self.row_matches(query.q, filtered=links is not None)
             if check is None:
+                slugs = None if query.topic is None else self.subtopics(query.topic, query.at)
                 return self._paged(self._found(query, slugs), query)
             where = (Sql() if where is None else where.add("AND")).add(check[0], *check[1])
         q = in_order(
@@ -342,13 +346,7 @@ class SqlView(TimelineView):
         )
 
     def who_said_what(
-        self,
-        topic: str,
-        since: datetime | None,
-        until: datetime | None,
-        at: int | None,
-        *,
-        raw: bool = False,
+        self, topic: str, window: Window, at: int | None, *, raw: bool = False
     ) -> dict[str, Any] | None:
         """`{topic, speakers: [{actor, count, first_at, first_precision, last_at,
         last_precision, records}]}`: the records in order, each naming its speakers
@@ -356,8 +354,7 @@ class SqlView(TimelineView):
         found = self._entity("topic", topic, at)
         if found is None:
             return None
-        slugs = self.subtopics(topic, at)
-        q = in_order("r.body, d.start_at", self.prefix, ("topic", slugs), SAID, (since, until), at)
+        q = in_order("r.body, d.start_at", self.prefix, _subtree(topic), SAID, window, at)
         rows = self.query(*_statement(q.add("ORDER BY d.start_at, d.first_pos")))
         items = zip(self._labelled([r[0] for r in rows], at), [r[1] for r in rows], strict=True)
         said = answers.said_by(items, raw=raw)
@@ -640,6 +637,59 @@ class SqlView(TimelineView):
                     for kind in kinds:
                         pending.current.setdefault((kind, ref), None)
 
+    def parents(self) -> dict[str, str | None]:
+        found: dict[str, str | None] = {
+            str(ref): parent
+            for ref, parent in self.query(
+                f"SELECT t.ref, l.value FROM {self.prefix}_rows t LEFT JOIN {self.prefix}_links l "
+                "ON l.row_id = t.row_id AND l.rel = 'parent' "
+                "WHERE t.kind = 'topic' AND t.to_pos IS NULL"
+            )
+        }
+        for (kind, ref), row in self._pending().current.items():
+            if kind == "topic":
+                if row is None:
+                    found.pop(ref, None)
+                else:
+                    found[ref] = row.body.get("parent")
+        return found
+
+    def filed_under(self, topic: str) -> list[Filing]:
+        pending = self._pending()
+        if pending.rows or pending.closes:
+            raise RuntimeError("a change of the tree must start a batch of its own")
+        p = self.prefix
+        order: dict[int, tuple[Any, int]] = {}
+        links: dict[tuple[int, str], set[str]] = {}
+        for row_id, start_at, first_pos, rel, value in self.query(
+            f"SELECT l.row_id, l.start_at, l.first_pos, l.rel, l.value FROM {p}_links u "
+            f"JOIN {p}_links l ON l.row_id = u.row_id AND l.rel IN ('topic', 'under') "
+            "AND l.to_pos IS NULL "
+            "WHERE u.rel IN ('topic', 'under') AND u.value = %s AND u.to_pos IS NULL",
+            (topic,),
+        ):
+            order[int(row_id)] = (start_at, int(first_pos))
+            links.setdefault((int(row_id), str(rel)), set()).add(str(value))
+        return [
+            Filing(
+                row_id,
+                None if start_at is None else parse_utc(start_at),
+                first_pos,
+                frozenset(links.get((row_id, "topic"), ())),
+                frozenset(links.get((row_id, "under"), ())),
+            )
+            for row_id, (start_at, first_pos) in order.items()
+        ]
+
+    def refile(self, filing: Filing, under: frozenset[str], position: int) -> None:
+        pending = self._pending()
+        for topic in sorted(filing.under - under):
+            pending.unfiled.append((filing.row_id, topic, position))
+        for topic in sorted(under - filing.under):
+            pending.filed.append(
+                (filing.row_id, "under", topic, filing.start_at, filing.first_pos, position, None)
+            )
+
     def tick(self, position: int, recorded_at: datetime) -> None:
         self._pending().clock.append((position, recorded_at))
 
@@ -648,6 +698,11 @@ class SqlView(TimelineView):
         if pending is None:
             raise RuntimeError("rows are written inside view.batch()")
         return pending
+
+
+def _subtree(topic: str) -> list[tuple[str, str]]:
+    """The links of a topic's subtree: its records, and those filed under it."""
+    return [("topic", topic), ("under", topic)]
 
 
 def _statement(q: Sql) -> tuple[str, list[Any]]:

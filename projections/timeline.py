@@ -2,7 +2,10 @@
 
 Actors, topics and records become row versions: opened by the event that creates or
 changes them, closed by the next (or a retraction). Each record version is linked to
-the actors it names (`actor`: speakers too) and to its topics; each topic to its parent.
+the actors it names (`actor`: speakers too) and to its topics, and filed `under` every
+topic above them, so that a topic's page reads its whole subtree from two index ranges
+(its own links and those filing records under it); each topic is linked to its parent.
+A move of a topic files the records below it anew from the move's position.
 (Who-said-what finds the speakers in the records themselves: links of their own cost a
 backfill a fifth more links.) The view (`projections/view.py`) stores what it is given.
 """
@@ -43,11 +46,22 @@ class TimelineProjection(Projection[TimelineView]):
         self.shared = shared or Shared(size=2_000)
         self._names: dict[str, str] = {}  # actor names never change once registered
         self._slugs: dict[UUID, str] = {}
+        # The tree as the events so far left it: read from the view once, then kept by
+        # the events (a batch dropped after a failed write is built again from the first
+        # event not stored, and a move starts a batch only once those before are stored).
+        self._parents: dict[str, str | None] | None = None
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Events the view keeps no rows of only move the clock."""
         self._tick(domain_event, tracking)
+
+    @staticmethod
+    def settles(event: object) -> bool:
+        """Whether an event reads the view as stored, so that it starts a batch of its
+        own once every batch before it is stored: a move of a topic finds the records
+        to file anew in the view."""
+        return isinstance(event, Topic.Moved)
 
     def prepare(self, events: Iterable[object]) -> None:
         """Fetch, in one query, the current rows of the records a batch changes."""
@@ -116,6 +130,8 @@ class TimelineProjection(Projection[TimelineView]):
             "description": event.description,
         }
         self._open_entity("topic", event.slug, body, event, tracking)
+        # No record names a topic before it is defined (the domain's rule): none to file.
+        self._tree()[event.slug] = event.parent
 
     @process_event.register
     def _(self, event: Topic.Relabelled, tracking: Tracking) -> None:
@@ -123,7 +139,32 @@ class TimelineProjection(Projection[TimelineView]):
 
     @process_event.register
     def _(self, event: Topic.Moved, tracking: Tracking) -> None:
+        slug = self._slug_of("topic", event)
+        filings = self.view.filed_under(slug)  # first: the batch is still empty
         self._change_entity("topic", event, tracking, lambda b: {**b, "parent": event.parent})
+        self._tree()[slug] = event.parent
+        for filing in filings:
+            under = self._under(filing.topics) - filing.topics
+            if under != filing.under:
+                self.view.refile(filing, under, tracking.notification_id)
+
+    def _tree(self) -> dict[str, str | None]:
+        if self._parents is None:
+            self._parents = self.view.parents()
+        return self._parents
+
+    def _under(self, topics: Iterable[str]) -> frozenset[str]:
+        """The topics and every topic above them, as the tree stands (a cycle, which an
+        old store may hold, is walked once). A record is filed under those above its
+        own: its own are its `topic` links."""
+        parents = self._tree()
+        found: set[str] = set()
+        for topic in topics:
+            slug: str | None = topic
+            while slug is not None and slug not in found:
+                found.add(slug)
+                slug = parents.get(slug)
+        return frozenset(found)
 
     def _open_entity(
         self,
@@ -274,7 +315,10 @@ class TimelineProjection(Projection[TimelineView]):
     ) -> Item:
         occurred = parse_when(state["content"]["occurred_at"])
         body = self.item(state, version, position, recorded_at, occurred)
-        links = list(dict.fromkeys(_links(state["content"])))
+        content = state["content"]
+        topics = content.get("topics", [])
+        under = sorted(self._under(topics) - set(topics))
+        links = [*dict.fromkeys(_links(content)), *(("under", topic) for topic in under)]
         return Item(body, state, dumps(body), dumps(state), occurred.start, occurred.end, links)
 
     def item(

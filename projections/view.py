@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
 
-from projections.rows import Carry, Pending, Row
+from projections.rows import Carry, Filing, Pending, Row
 
 Bucket = Literal["day", "week", "month", "year"]
 Entity = Literal["actor", "topic"]
+# An occurred-time window, UTC: the start of `since` up to the end of `until` (exclusive).
+Window = tuple[datetime | None, datetime | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +106,7 @@ class TimelineView(TrackingRecorder):
 
     @abstractmethod
     def who_said_what(
-        self,
-        topic: str,
-        since: datetime | None,
-        until: datetime | None,
-        at: int | None,
-        *,
-        raw: bool = False,
+        self, topic: str, window: Window, at: int | None, *, raw: bool = False
     ) -> dict[str, Any] | None:
         """A topic's speakers and their records; None when the topic is not defined."""
 
@@ -209,6 +205,20 @@ class TimelineView(TrackingRecorder):
     @abstractmethod
     def close(self, kind: str, ref: str, position: int) -> None:
         """Close an entity's current version at a position (a retraction)."""
+
+    @abstractmethod
+    def parents(self) -> dict[str, str | None]:
+        """Each current topic's parent (None: a root), as the batch stands."""
+
+    @abstractmethod
+    def filed_under(self, topic: str) -> list[Filing]:
+        """The current record versions of a topic's subtree (linked to it, or filed
+        under it), as stored: a change of the tree starts a batch of its own, after every
+        batch before it is stored (`TimelineProjection.settles`)."""
+
+    @abstractmethod
+    def refile(self, filing: Filing, under: frozenset[str], position: int) -> None:
+        """From `position` on, file a stored record version under these topics."""
 
     @abstractmethod
     def tick(self, position: int, recorded_at: datetime) -> None:

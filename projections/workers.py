@@ -93,6 +93,7 @@ class Runner:
         if not notes:
             self.flush()
             return 0
+        notes = self._settled(notes)
         built, failed_at = self._build(after, notes, carry)
         if failed_at is not None:
             # Keep what came before the failing event, then halt at it.
@@ -123,15 +124,34 @@ class Runner:
                 batches.get(key, lambda: found)
         return found
 
+    def _settled(self, notes: Sequence[Notification]) -> Sequence[Notification]:
+        """The batch ends before an event that reads the view as stored, and such an
+        event starts its batch once every batch before it is stored."""
+        for index, note in enumerate(notes):
+            try:
+                event = self._event(note)
+            except Exception:  # `_build` reports it
+                return notes
+            if self.projection.settles(event):
+                if index:
+                    return notes[:index]
+                self.flush()
+        return notes
+
+    def _event(self, note: Notification) -> object:
+        """A notification's domain event, decoded once for every runner of the process."""
+        return self.projection.shared.events.get(
+            note.id, partial(self.app.mapper.to_domain_event, note)
+        )
+
     def _build(
         self, after: int, notes: Sequence[Notification], carry: Carry
     ) -> tuple[Pending | None, tuple[int, BaseException] | None]:
         """Fold the events into a batch of rows, or say which event failed."""
-        to_event = self.app.mapper.to_domain_event
         events = []
         for index, note in enumerate(notes):
             try:
-                events.append(self.projection.shared.events.get(note.id, partial(to_event, note)))
+                events.append(self._event(note))
             except Exception as e:  # an event that cannot be read: report it, never skip it
                 return None, (index, e)
         with self.view.batch(after, carry) as pending:

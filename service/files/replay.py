@@ -60,7 +60,7 @@ def _fields(query: TimelineQuery) -> dict[str, Any]:
 
 def who_said(view: TimelineView, topic: str, query: TimelineQuery) -> dict[str, Any] | None:
     """The whole answer, as the API's one page that holds every record."""
-    answer = view.who_said_what(topic, query.since, query.until, query.at)
+    answer = view.who_said_what(topic, (query.since, query.until), query.at)
     if answer is None:
         return None
     every = sum(speaker["count"] for speaker in answer["speakers"])

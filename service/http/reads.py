@@ -327,7 +327,7 @@ def get_who_said_what(
     start, end = params.window(since, until)
     size = params.limit(limit)
     position, after = at.listed(cursor, offset)
-    answer = at.view.who_said_what(slug, start, end, position, raw=True)
+    answer = at.view.who_said_what(slug, (start, end), position, raw=True)
     if answer is None:
         raise HttpProblem(
             404, f"no topic {slug!r}" + ("" if at.at is None else " at that point"), field="id"

@@ -433,9 +433,9 @@ def check_others(
 ) -> None:
     said = models.view()
     for topic in ALL_TOPICS:
-        assert said.who_said_what(topic, None, None, at) == world.who_said_what(topic), topic
+        assert said.who_said_what(topic, (None, None), at) == world.who_said_what(topic), topic
     for since, until in windows:
-        got = said.who_said_what("world", since, until, at)
+        got = said.who_said_what("world", (since, until), at)
         assert got == world.who_said_what("world", since, until), (since, until)
     assert models.view().topic_tree(at) == world.topic_tree()
     for slug in SLUGS:
@@ -551,7 +551,7 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
 
     then = answer(at)
     assert [json.loads(i)["id"] for i in then] == [str(second.id), str(first.id)]
-    said_then = read_models.view().who_said_what("world", None, None, at)
+    said_then = read_models.view().who_said_what("world", (None, None), at)
     tree_then = read_models.view().topic_tree(at)
     ana_then = read_models.view().actor("ana", at)
 
@@ -571,7 +571,7 @@ def test_an_answer_as_of_a_position_never_changes_afterwards(
     read_models.catch_up()
 
     assert answer(at) == then  # byte for byte
-    assert read_models.view().who_said_what("world", None, None, at) == said_then
+    assert read_models.view().who_said_what("world", (None, None), at) == said_then
     assert read_models.view().topic_tree(at) == tree_then
     assert read_models.view().actor("ana", at) == ana_then
     assert read_models.view().actor("ana", None) != ana_then

@@ -26,7 +26,7 @@ def seeded(timeline: Timeline, read_models: ReadModels) -> ReadModels:
 def test_who_said_what_about_negotiations_lists_the_speakers_with_their_statements(
     seeded: ReadModels,
 ) -> None:
-    answer = seeded.view().who_said_what("negotiations", None, None, None)
+    answer = seeded.view().who_said_what("negotiations", (None, None), None)
     assert answer is not None
     speakers = {s["actor"]["id"]: s for s in answer["speakers"]}
     # Zelensky, Trump, Hegseth, the Kremlin and the others, with their records.

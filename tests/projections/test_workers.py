@@ -72,7 +72,7 @@ def _writer() -> Iterator[None]:
 # 1. Concurrent writers ------------------------------------------------------------------
 
 
-# Issue 7's size (make chaos): 10,000 records per writer, each writer a process's worth of
+# The full size (make chaos): 10,000 records per writer, each writer a process's worth of
 # 8 threads sharing transactions by group commit, so that 4 committers race at once.
 SIZES = [
     pytest.param(RECORDS_PER_WRITER, 1, id="small"),
