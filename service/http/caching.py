@@ -9,10 +9,10 @@ may be kept for a year; any other read must be checked again before each use.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
+import xxhash
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,8 +27,10 @@ _BODY_HEADERS = ("content-type", "content-length", "content-encoding")
 
 def tag(body: bytes) -> str:
     """A weak tag: the same for the body as sent plain or gzipped, which are equivalent
-    but not byte for byte the same (RFC 9110 8.8.1)."""
-    return f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    but not byte for byte the same (RFC 9110 8.8.1). XXH3's 128 bits: a tag tells
+    answers apart and guards nothing, and a page of 60 KB hashes in 6 µs, not the 150
+    µs of BLAKE2b, a tenth of a page's work in the API process."""
+    return f'W/"{xxhash.xxh3_128_hexdigest(body)}"'
 
 
 def mark_fixed(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
