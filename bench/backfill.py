@@ -3,9 +3,9 @@ psycopg COPY of equivalent rows, measured in the same run.
 
     python -m bench.backfill --records 20000
 
-The first row is the figure of issue 5: `timeline backfill` and `timeline project` run as
-deployed, each in its own process, timed until the read models have reached the last
-event. The others load in this process, as the commands would.
+The first row is the figure the backfill's target is judged by: `timeline backfill` and
+`timeline project` run as deployed, each in its own process, timed until the read models
+have reached the last event. The others load in this process, as the commands would.
 """
 
 from __future__ import annotations

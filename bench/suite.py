@@ -1,4 +1,4 @@
-"""The benchmark suite (issue 6): a generated history loaded into PostgreSQL, the service
+"""The benchmark suite: a generated history loaded into PostgreSQL, the service
 and its baselines run side by side, every scenario measured against its baseline in the
 same run, the table written as JSON and Markdown.
 
@@ -691,7 +691,7 @@ def measure_http(
             runs.profile("appends", service, spec(service, script))
 
 
-# Reads that wait and live streams, beside the writes (issue 16) -------------------------
+# Reads that wait and live streams, beside the writes ------------------------------------
 
 WAITERS, STREAMS, STARVE_CONNECTIONS = 100, 300, 8
 
@@ -1229,7 +1229,7 @@ def scenario_changes(cfg: Config, runs: Runs, w: Workload) -> dict[str, Any]:
         "rows": [row],
         "targets": [
             report.target(
-                f"p99 < 25 ms at {cfg.connections} connections (a page, as issue 6's)",
+                f"p99 < 25 ms at {cfg.connections} connections",
                 p99,
                 p99 < 25,
                 f"{p99:.1f} ms",
@@ -1327,7 +1327,7 @@ def scenario_backfill(loaded: dict[str, Any], module: dict[str, Any]) -> dict[st
         "rows": rows,
         "targets": [
             report.target(
-                "≥ 5,000 records/s into PostgreSQL, read models caught up (issue 5)",
+                "≥ 5,000 records/s into PostgreSQL, read models caught up",
                 rate,
                 rate >= 5000,
                 f"{rate:,.0f} records/s ({best})",

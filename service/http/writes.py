@@ -65,7 +65,7 @@ def change(
     and is applied again, since its caller asked for no particular version. Conditional:
     exactly one of the writers that expected version N wins; every other one — whether it
     collided with the winner in the store or arrived after it — is a `409` with the
-    current version as `ETag` (issue 7: a lost race is a conflict). `If-Match` naming a
+    current version as `ETag` (a lost race is a conflict). `If-Match` naming a
     version the aggregate has not reached yet is a `412`.
     """
 

@@ -10,7 +10,7 @@ derives from who, the occurred day, the words and the first source); each correc
 retraction or backfilled change makes a new version at the position the service reports
 (a token the model only records); a correction that changes nothing or touches a
 retracted record is a 422; `If-Match` behind the current version is a 409, ahead of it a
-412 (issue 7); a retracted record leaves the timeline and reads as 410; the timeline is
+412; a retracted record leaves the timeline and reads as 410; the timeline is
 every current record in occurred order (UTC start, then first position); asked
 `as_of_position=P`, every answer is the model folded over the versions at or before P;
 asked `as_of=T`, over the longest prefix of the log recorded at or before T (README,

@@ -291,7 +291,7 @@ def test_if_match_makes_a_write_conditional_on_one_version_compared_strongly(api
     # The version the client saw: the write goes through.
     ok = api.post(f"{base}/corrections", change, headers={"If-Match": '"1"'})
     assert assert_written(ok, 200, duplicate=False)["version"] == 2
-    # A version overtaken by another write: 409 (issue 7), nothing stored, and the current
+    # A version overtaken by another write: 409, nothing stored, and the current
     # ETag to retry with.
     head = api.services.timeline.head_position()
     stale = api.post(f"{base}/corrections", change, headers={"If-Match": '"1"'})
