@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from litestar.testing import TestClient
 
+from projections.postgres import PostgresView
 from service.http.app import build_services, create_app
 from service.settings import Settings
 from service.store.database import StoreError
@@ -182,7 +183,9 @@ def test_a_long_read_on_the_replica_survives_vacuum_on_the_primary(
     primary, replica = pair
     record, position = write(api)
     assert get(api, f"/statements/{record}", min_position=position)[0] == 200
-    rows = f"{api.services.models.view().prefix}_rows"
+    view = api.services.models.view()
+    assert isinstance(view, PostgresView)
+    rows = f"{view.prefix}_rows"
     with replica.connect(autocommit=False) as reader:
         # A long read as of this position: one snapshot, read twice.
         reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
