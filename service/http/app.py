@@ -85,16 +85,27 @@ def wire(
     feed.counted = metrics.streams.set
     s = Services(settings, store, timeline, models, keys, metrics, reached, feed)
     if replica is not None:
-        # The replica's position, read there (it sends no notifications: its watch
-        # looks again when the primary's view says it advanced, or polls).
-        copied = Watch(replica.position, limit=settings.max_waiters, interval=0.05)
-        models.on_advance.append(copied.poke)
-        waiting = (reached, copied)
-        for watch in waiting:
-            watch.counted = lambda _: metrics.waiting.set(sum(w.waiting for w in waiting))
-        replica.on_look.append(metrics.replica)
-        s.replica = (replica, Side(replica.view, copied))
+        s.replica = (replica, replica_side(s, replica))
     return s
+
+
+def replica_side(s: Services, replica: Replica) -> Side:
+    """Where reads go while the replica serves: its view, and a watch of its position,
+    read there. It sends no notifications: the watch looks again when the primary's view
+    advanced, and when a look at the replica found it further on."""
+    copied = Watch(replica.position, limit=s.settings.max_waiters, interval=0.05)
+    s.models.on_advance.append(copied.poke)
+    waiting = (s.reached, copied)
+    for watch in waiting:
+        watch.counted = lambda _: s.metrics.waiting.set(sum(w.waiting for w in waiting))
+
+    def looked(replica: Replica) -> None:
+        s.metrics.replica(replica)
+        if replica.known > copied.known:
+            copied.poke()
+
+    replica.on_look.append(looked)
+    return Side(replica.view, copied)
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
