@@ -30,6 +30,7 @@ from service.store.commits import StoreTimeline
 from service.store.database import Bounds, Store, capacity_warning, open_timeline, parse_url
 from service.store.keys import open_keys
 from service.store.readmodels import open_read_models
+from service.store.recorders import PostgresRecorder
 from service.store.replicas import Replica, open_replica
 
 log = logging.getLogger("timeline.http")
@@ -105,7 +106,9 @@ def replica_side(s: Services, replica: Replica) -> Side:
             copied.poke()
 
     replica.on_look.append(looked)
-    return Side(replica.view, copied)
+    recorder = s.timeline.recorder
+    assert isinstance(recorder, PostgresRecorder)  # as `open_replica` requires
+    return Side(replica.view, copied, functools.partial(replica.log, recorder))
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

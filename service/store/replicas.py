@@ -1,7 +1,7 @@
 """The read models' copy on PostgreSQL streaming replicas (`TIMELINE_READ_DATABASE_URL`).
 
 Physical replication copies every table, so a replica holds the view and its tracking
-position as the primary had them a moment ago. Readers ask it while it answers and is
+position, and the log, as the primary had them a moment ago. Readers ask it while it answers and is
 near enough (`max_lag` seconds behind the primary's view); otherwise, and for any one
 query the replica fails, they ask the primary, which has at least as much. Writes, the
 projection's worker, LISTEN/NOTIFY and the lease stay on the primary (decision 028).
@@ -17,11 +17,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import Notification
 from psycopg_pool import PoolTimeout
 
 from projections.postgres import PostgresView, make_pool
 from projections.workers import ReadModels
 from service.store.database import Bounds, Store, StoreError
+from service.store.recorders import PostgresRecorder
 
 log = logging.getLogger("timeline.replicas")
 FAULTS = (psycopg.Error, PoolTimeout)  # anything a replica may answer instead of rows
@@ -100,6 +102,20 @@ class Replica:
         except FAULTS as e:
             self.fault(e)
         return self.known
+
+    def log(
+        self, recorder: PostgresRecorder, after: int, limit: int
+    ) -> tuple[Sequence[Notification], int]:
+        """The log's events after a position, and its head, as the replica has them;
+        the primary's, if the replica fails."""
+        if self.usable:
+            try:
+                with self.pool.connection() as conn:
+                    return recorder.notifications_after(conn, after, limit), recorder.head_on(conn)
+            except FAULTS as e:
+                self.fault(e)
+        notes = recorder.select_notifications(after, limit, inclusive_of_start=False)
+        return notes, recorder.max_notification_id() or 0
 
     def fault(self, error: BaseException) -> None:
         """A query failed on the replica: readers go to the primary until it answers."""

@@ -117,13 +117,17 @@ def test_without_min_position_the_position_trails_and_then_catches_up(
     try:
         _, position = write(api)
         wait_until("the primary's view has it", lambda: api.services.reached.now() >= position)
-        # The replica answers with what it has, and says so.
+        # The replica answers with what it has, and says so: its read models, its log.
         status, trailing, _ = get(api, "/timeline")
         assert status == 200
         assert trailing < position
+        status, head, page = get(api, "/events", after=position - 1)
+        assert (status, page["events"]) == (200, [])
+        assert head < position
     finally:
         replay(replica, paused=False)
     wait_until("the replica's answer catches up", lambda: get(api, "/timeline")[1] >= position)
+    assert get(api, "/events", after=position - 1)[2]["events"][0]["position"] == position
 
 
 def test_a_replica_further_behind_than_the_bound_is_skipped_for_the_primary(
@@ -161,6 +165,7 @@ def test_with_the_replica_stopped_reads_still_answer_from_the_primary(
                 (f"/statements/{record}", "min_position"),
                 ("/timeline/counts", "min_position"),
                 ("/changes", "to_position"),
+                ("/events", "after"),
             ):
                 status, reached, _ = get(api, path, **{waits: position})
                 assert (path, status) == (path, 200)
