@@ -1,9 +1,9 @@
 """The read models' copy on PostgreSQL streaming replicas (`TIMELINE_READ_DATABASE_URL`).
 
-Physical replication copies every table, so a replica holds the view and its tracking
-position, and the log, as the primary had them a moment ago. Readers ask it while it answers and is
-near enough (`max_lag` seconds behind the primary's view); otherwise, and for any one
-query the replica fails, they ask the primary, which has at least as much. Writes, the
+Physical replication copies every table, so a replica holds the view, its tracking
+position and the log as the primary had them a moment ago. Readers ask it while it
+answers and is near enough (`max_lag` seconds behind the primary's view); otherwise, and
+for any one query the replica fails, they ask the primary, which has at least as much. Writes, the
 projection's worker, LISTEN/NOTIFY and the lease stay on the primary (decision 028).
 """
 
@@ -27,6 +27,8 @@ from service.store.recorders import PostgresRecorder
 
 log = logging.getLogger("timeline.replicas")
 FAULTS = (psycopg.Error, PoolTimeout)  # anything a replica may answer instead of rows
+# The replica is away, or cut the query off (recovery conflicts, shutdown, timeouts).
+AWAY = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
 class ReplicaView(PostgresView):
@@ -44,7 +46,10 @@ class ReplicaView(PostgresView):
             try:
                 return super().query(sql, params)
             except FAULTS as e:
-                self.replica.fault(e)
+                # Asked again of the primary, where an error of the query itself recurs;
+                # only a replica that is away is skipped.
+                if isinstance(e, AWAY):
+                    self.replica.fault(e)
         primary = self.replica.primary.view()
         assert isinstance(primary, PostgresView)  # as `open_replica` requires
         return primary.query(sql, params)
@@ -112,8 +117,9 @@ class Replica:
             try:
                 with self.pool.connection() as conn:
                     return recorder.notifications_after(conn, after, limit), recorder.head_on(conn)
-            except FAULTS as e:
-                self.fault(e)
+            except FAULTS as e:  # as `ReplicaView.query`
+                if isinstance(e, AWAY):
+                    self.fault(e)
         notes = recorder.select_notifications(after, limit, inclusive_of_start=False)
         return notes, recorder.max_notification_id() or 0
 
