@@ -150,6 +150,15 @@ def test_a_replica_further_behind_than_the_bound_is_skipped_for_the_primary(
     copy.max_lag = 30.0
 
 
+def test_a_query_the_replica_refuses_for_what_it_asks_does_not_skip_it(api: Api) -> None:
+    copy = the_replica(api)
+    assert copy.usable
+    # Asked again of the primary, which refuses it too; the replica still serves.
+    with pytest.raises(psycopg.errors.UndefinedColumn):
+        copy.view().query("SELECT no_such_column FROM rm_registry")
+    assert copy.usable
+
+
 def test_with_the_replica_stopped_reads_still_answer_from_the_primary(
     api: Api, pair: tuple[Cluster, Cluster]
 ) -> None:
