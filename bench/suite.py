@@ -1496,14 +1496,21 @@ def parse(argv: list[str] | None = None) -> Config:
     parser.add_argument(
         "--scaling-only",
         action="store_true",
-        help="only many API processes and the replica, on a cluster of its own (14-16)",
+        help="only many API processes and the replica, on a cluster of its own (14-16); "
+        "writes its report to a temp dir unless --json/--markdown say where",
     )
     parser.add_argument(
         "--no-profile", action="store_true", help="skip the py-spy profiles of each scenario"
     )
     args = parser.parse_args(argv)
     events = 5000 if args.smoke and args.events == 1_000_000 else args.events
-    out = Path(tempfile.gettempdir()) / "timeline-bench-smoke" if args.smoke else ROOT / "docs"
+    # The full run's report is docs/benchmarks.*; a smaller run writes beside it only
+    # when told where.
+    out = (
+        Path(tempfile.gettempdir()) / "timeline-bench-smoke"
+        if args.smoke or args.scaling_only
+        else ROOT / "docs"
+    )
     return Config(
         events=events,
         smoke=args.smoke,
