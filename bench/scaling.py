@@ -30,24 +30,7 @@ from typing import Any
 import psycopg
 import psycopg.sql
 
-from bench import load, report
-from bench.suite import (
-    ACTORS,
-    TOPICS,
-    Config,
-    Proc,
-    Runs,
-    backfill_file,
-    build_read_models,
-    calibrate,
-    cli,
-    environment,
-    free_port,
-    http_row,
-    running,
-    settle,
-    write_history,
-)
+from bench import load, report, suite
 from tests.clusters import primary_and_replica
 
 MAX_EVENTS = 100_000
@@ -56,35 +39,35 @@ SERVER = {"shared_buffers": "256MB", "max_connections": "200"}
 PROBE_EVERY = 0.05  # seconds between the prober's statements
 
 
-def measure(cfg: Config, runs: Runs, logs: Path) -> list[dict[str, Any]]:
+def measure(cfg: suite.Config, runs: suite.Runs, logs: Path) -> list[dict[str, Any]]:
     """Scenarios 14-16, each as the suite's report takes a scenario."""
     events = min(cfg.events, MAX_EVENTS)
     with primary_and_replica(settings=SERVER) as (primary, replica):
-        env = environment(primary.url)
+        env = suite.environment(primary.url)
         print(f"scaling: a primary and a replica, {events:,} events", flush=True)
-        write_history(logs / "scaling.ndjson", events)
-        backfill_file(env, logs / "scaling.ndjson", logs)
+        suite.write_history(logs / "scaling.ndjson", events)
+        suite.backfill_file(env, logs / "scaling.ndjson", logs)
         (logs / "scaling.ndjson").unlink()
-        build_read_models(primary.url)
-        key = cli(["keys", "create", "scaling-writer", "--scope", "write"], env).split()[-1]
+        suite.build_read_models(primary.url)
+        key = suite.cli(["keys", "create", "scaling-writer", "--scope", "write"], env).split()[-1]
         reading = {**env, "TIMELINE_READ_DATABASE_URL": replica.url}
         lags: list[list[float]] = []
         with ExitStack() as stack:
 
-            def serve(name: str, environ: dict[str, str], *more: str) -> Proc:
-                port = free_port()
+            def serve(name: str, environ: dict[str, str], *more: str) -> suite.Proc:
+                port = suite.free_port()
                 args = ["-m", "service.cli", "serve", "--port", str(port), *more]
-                return stack.enter_context(running(name, args, environ, logs, port))
+                return stack.enter_context(suite.running(name, args, environ, logs, port))
 
             stack.enter_context(
-                running("scaling-projector", ["-m", "service.cli", "project"], env, logs)
+                suite.running("scaling-projector", ["-m", "service.cli", "project"], env, logs)
             )
             two = serve("serve --workers 2", reading, "--workers", "2")
             from_primary = serve("pages from the primary", env)
             from_replica = serve("pages from the replica", reading)
-            port = free_port()
+            port = suite.free_port()
             baseline = stack.enter_context(
-                running(
+                suite.running(
                     "scaling baseline",
                     [
                         "-m",
@@ -99,31 +82,31 @@ def measure(cfg: Config, runs: Runs, logs: Path) -> list[dict[str, Any]]:
                     port,
                 )
             )
-            w = calibrate(from_primary.url)
+            w = suite.calibrate(from_primary.url)
             pages = [
                 ("timeline", w.timeline),
                 ("who-said-what", w.who_said_what),
             ]
-            actors = [f"actor-{i}" for i in range(0, ACTORS, 20)]
-            topics = [f"topic-{i}" for i in range(0, TOPICS, 5)]
+            actors = [f"actor-{i}" for i in range(0, suite.ACTORS, 20)]
+            topics = [f"topic-{i}" for i in range(0, suite.TOPICS, 5)]
 
-            def spec(proc: Proc, script: str) -> load.Load:
+            def spec(proc: suite.Proc, script: str) -> load.Load:
                 return load.Load(proc.url, script, cfg.connections, 2, cfg.duration)
 
             for rep in range(cfg.repeats):
                 print(f"scaling, repeat {rep + 1} of {cfg.repeats}", flush=True)
                 for name, paths in pages:
                     for proc in (from_primary, from_replica):
-                        settle(from_primary.url, 300)
+                        suite.settle(from_primary.url, 300)
                         script = load.get_paths(paths)
                         runs.run(f"{name}: {proc.name}", proc, spec(proc, script))
                 tag = f"s{rep}-{uuid.uuid4().hex[:6]}"
-                settle(from_primary.url, 300)
+                suite.settle(from_primary.url, 300)
                 script = load.post_statements("/statements", key, tag, actors, topics)
                 with probing(two.url, key, replica.url, tag) as lag:
                     runs.run("appends: serve --workers 2", two, spec(two, script))
                 lags.append(lag)
-                settle(from_primary.url, 300)
+                suite.settle(from_primary.url, 300)
                 script = load.post_statements("/append-save", key, f"{tag}-b", actors, topics)
                 runs.run("appends: save() per request (scaling)", baseline, spec(baseline, script))
     return [scenario_appends(cfg, runs), scenario_lag(lags), scenario_pages(runs)]
@@ -180,14 +163,14 @@ def post(base: str, key: str, name: str) -> int:
         return int(json.loads(answer.read())["position"])
 
 
-def scenario_appends(cfg: Config, runs: Runs) -> dict[str, Any]:
-    save = http_row(
+def scenario_appends(cfg: suite.Config, runs: suite.Runs) -> dict[str, Any]:
+    save = suite.http_row(
         runs,
         "appends: save() per request (scaling)",
         "bare handler: eventsourcing save() of one aggregate per request",
         short="save() per request",
     )
-    two = http_row(
+    two = suite.http_row(
         runs, "appends: serve --workers 2", "service: POST /statements, serve --workers 2", save
     )
     two["unit"] = "statements/s"
@@ -246,17 +229,17 @@ def scenario_lag(lags: list[list[float]], bound: float = 2.0) -> dict[str, Any]:
     }
 
 
-def scenario_pages(runs: Runs) -> dict[str, Any]:
+def scenario_pages(runs: suite.Runs) -> dict[str, Any]:
     rows, targets = [], []
     for name in ("timeline", "who-said-what"):
-        primary = http_row(
+        primary = suite.http_row(
             runs,
             f"{name}: pages from the primary",
             f"{name}, one API process reading the primary",
             short="the primary",
         )
         rows += [
-            http_row(
+            suite.http_row(
                 runs,
                 f"{name}: pages from the replica",
                 f"{name}, one API process reading the replica",
