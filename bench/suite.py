@@ -4,11 +4,13 @@ same run, the table written as JSON and Markdown.
 
     python -m bench.suite --smoke              # about a minute; CI runs it
     python -m bench.suite --events 1000000     # the full run: docs/benchmarks.{md,json}
+    python -m bench.suite --scaling-only       # 14-16 alone: serve --workers 2, a replica
 
 The service runs as in production: `timeline serve` (one uvicorn worker) and `timeline
 project` in their own processes, loaded by wrk (`bench/load.py`) from a third. The
 history is loaded with `timeline backfill` and the read models built with the rebuild
-path; `bench.catchup` and `bench.backfill` are run for their own figures.
+path; `bench.catchup` and `bench.backfill` are run for their own figures. Scenarios 14-16
+(`bench/scaling.py`) run last, on a primary and a replica of their own.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import msgspec
 import psycopg
 from psycopg import sql
 
-from bench import load, page, profile, report
+from bench import load, page, profile, report, scaling
 from bench.baseline_app import FLAT, fill_flat
 from bench.history import record_body, vocabulary
 from projections.sql import RECORD_KINDS
@@ -83,6 +85,7 @@ class Config:
     command: str
     profile: bool = False  # sample the processes with py-spy (bench/profile.py)
     pages_only: bool = False  # scenarios 2 and 13 alone
+    scaling_only: bool = False  # scenarios 14-16 alone (bench/scaling.py)
 
 
 def records_for(events: int) -> int:
@@ -140,8 +143,16 @@ class Proc:
         return vmhwm_mb(self.pid)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU time of its process group (a server and the workers it started)."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[2]) == self.pid:  # its process group
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         """Stop it and whatever it started (a server's workers): its process group."""
@@ -1483,11 +1494,23 @@ def parse(argv: list[str] | None = None) -> Config:
         help="only the pages against the physical limit and the servers (scenarios 2, 13)",
     )
     parser.add_argument(
+        "--scaling-only",
+        action="store_true",
+        help="only many API processes and the replica, on a cluster of its own (14-16); "
+        "writes its report to a temp dir unless --json/--markdown say where",
+    )
+    parser.add_argument(
         "--no-profile", action="store_true", help="skip the py-spy profiles of each scenario"
     )
     args = parser.parse_args(argv)
     events = 5000 if args.smoke and args.events == 1_000_000 else args.events
-    out = Path(tempfile.gettempdir()) / "timeline-bench-smoke" if args.smoke else ROOT / "docs"
+    # The full run's report is docs/benchmarks.*; a smaller run writes beside it only
+    # when told where.
+    out = (
+        Path(tempfile.gettempdir()) / "timeline-bench-smoke"
+        if args.smoke or args.scaling_only
+        else ROOT / "docs"
+    )
     return Config(
         events=events,
         smoke=args.smoke,
@@ -1503,6 +1526,7 @@ def parse(argv: list[str] | None = None) -> Config:
         keep=args.keep,
         profile=not args.no_profile and profile.available(),
         pages_only=args.pages_only,
+        scaling_only=args.scaling_only,
         command="python -m bench.suite " + shlex.join(sys.argv[1:] if argv is None else argv),
     )
 
@@ -1523,6 +1547,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     machine = report.machine(parse_url(cfg.url).conninfo())
     runs = Runs(wrk)
+    if cfg.scaling_only:
+        return scaling_only(cfg, runs, machine, started)
     with (
         tempfile.TemporaryDirectory(prefix="timeline-bench-") as tmp,
         bench_database(cfg.url, cfg.keep) as db,
@@ -1624,6 +1650,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 scenario_backup(backup),
                 scenario_servers(cfg, runs, servers),
             ]
+            print("many API processes and a replica", flush=True)
+            scenarios += scaling.measure(cfg, runs, logs)
+            t = phase("scaling: serve --workers 2 and a replica", t)
     results: dict[str, Any] = {
         "suite": {
             "command": cfg.command,
@@ -1652,6 +1681,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report.print_table(results)
     minutes = results["suite"]["wall_s"] / 60
     print(f"\nwrote {cfg.json_path} and {cfg.markdown_path} in {minutes:.1f} min")
+    return results
+
+
+def scaling_only(
+    cfg: Config, runs: Runs, machine: dict[str, Any], started: datetime
+) -> dict[str, Any]:
+    """Scenarios 14-16 alone, on a primary and a replica of their own."""
+    clock = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="timeline-bench-") as tmp:
+        scenarios = scaling.measure(cfg, runs, Path(tmp))
+    results: dict[str, Any] = {
+        "suite": {
+            "command": cfg.command,
+            "started_at": started.isoformat(),
+            "events": cfg.events,
+            "events_stored": min(cfg.events, scaling.MAX_EVENTS),
+            "smoke": cfg.smoke,
+            "duration_s": cfg.duration,
+            "repeats": cfg.repeats,
+            "connections": cfg.connections,
+            "module_records": 0,
+            "wall_s": time.perf_counter() - clock,
+            "phases_s": {},
+        },
+        "machine": machine,
+        "scenarios": scenarios,
+        "runs": runs.as_dict(),
+        "profiles": {},
+        "modules": {},
+    }
+    report.write(results, cfg.json_path, cfg.markdown_path)
+    report.print_table(results)
+    print(f"\nwrote {cfg.json_path} and {cfg.markdown_path}")
     return results
 
 

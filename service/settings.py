@@ -38,6 +38,13 @@ class Settings:
     database_url: str = field(
         default_factory=lambda: os.environ.get("TIMELINE_DATABASE_URL") or f"sqlite:///{_home()}"
     )
+    # Streaming replicas that answer the reads (libpq's URL: several hosts may be listed,
+    # `?target_session_attrs=prefer-standby`); none: every read goes to the primary.
+    read_database_url: str | None = field(
+        default_factory=lambda: os.environ.get("TIMELINE_READ_DATABASE_URL") or None
+    )
+    # How far, in seconds, a replica may trail the primary's read models and still serve.
+    replica_max_lag: float = field(default_factory=lambda: _float("TIMELINE_REPLICA_MAX_LAG", 2.0))
     wait_timeout: float = field(default_factory=lambda: _float("TIMELINE_WAIT_TIMEOUT", 5.0))
     # Requests of one process waiting for a position, and live streams it keeps open;
     # past either, a request is answered 503 at once.

@@ -30,6 +30,7 @@ REQUIRE_POSTGRES = os.environ.get("TIMELINE_REQUIRE_POSTGRES", "") == "1"
 # What CI must have: a test marked with one of these that would skip fails instead.
 REQUIRED = {
     "postgres": ("PostgreSQL", REQUIRE_POSTGRES),
+    "replica": ("a PostgreSQL streaming replica", REQUIRE_POSTGRES),
     "browser": ("the browser", os.environ.get("TIMELINE_REQUIRE_BROWSER", "") == "1"),
 }
 STORES = ["memory", "sqlite", "postgres"]

@@ -18,7 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from projections.workers import ReadModels
 from service.http import browse, compression, openapi, ops, page, params, reads, writes
 from service.http.caching import conditional
-from service.http.context import Services, services
+from service.http.context import Services, Side, services
 from service.http.cors import cors
 from service.http.metrics import Metrics
 from service.http.ops import feed_messages
@@ -30,6 +30,8 @@ from service.store.commits import StoreTimeline
 from service.store.database import Bounds, Store, capacity_warning, open_timeline, parse_url
 from service.store.keys import open_keys
 from service.store.readmodels import open_read_models
+from service.store.recorders import PostgresRecorder
+from service.store.replicas import Replica, open_replica
 
 log = logging.getLogger("timeline.http")
 MAX_BODY = 1024 * 1024  # writes; the admin backfill has its own limit
@@ -50,11 +52,22 @@ def build_services(settings: Settings) -> Services:
         timeline.enable_group_commit()
     models = open_read_models(store, timeline)
     models.batch_size = settings.batch_size
-    return wire(settings, store, timeline, models)
+    replica = None
+    if settings.read_database_url:
+        replica = open_replica(settings.read_database_url, store, models, settings.replica_max_lag)
+        models.on_close.append(replica.close)
+    return wire(settings, store, timeline, models, replica)
 
 
-def wire(settings: Settings, store: Store, timeline: StoreTimeline, models: ReadModels) -> Services:
-    """What the handlers share, on a write model and read models opened already."""
+def wire(
+    settings: Settings,
+    store: Store,
+    timeline: StoreTimeline,
+    models: ReadModels,
+    replica: Replica | None = None,
+) -> Services:
+    """What the handlers share, on a write model and read models opened already (and
+    the replica that answers reads, if any)."""
     reached = Watch(lambda: models.view().position(), limit=settings.max_waiters, interval=0.05)
     models.on_advance.append(reached.poke)
     feed = Feed(
@@ -71,7 +84,31 @@ def wire(settings: Settings, store: Store, timeline: StoreTimeline, models: Read
     metrics = Metrics(models.status)
     reached.counted = metrics.waiting.set
     feed.counted = metrics.streams.set
-    return Services(settings, store, timeline, models, keys, metrics, reached, feed)
+    s = Services(settings, store, timeline, models, keys, metrics, reached, feed)
+    if replica is not None:
+        s.replica = (replica, replica_side(s, replica))
+    return s
+
+
+def replica_side(s: Services, replica: Replica) -> Side:
+    """Where reads go while the replica serves: its view, and a watch of its position,
+    read there. It sends no notifications: the watch looks again when the primary's view
+    advanced, and when a look at the replica found it further on."""
+    copied = Watch(replica.position, limit=s.settings.max_waiters, interval=0.05)
+    s.models.on_advance.append(copied.poke)
+    waiting = (s.reached, copied)
+    for watch in waiting:
+        watch.counted = lambda _: s.metrics.waiting.set(sum(w.waiting for w in waiting))
+
+    def looked(replica: Replica) -> None:
+        s.metrics.replica(replica)
+        if replica.known > copied.known:
+            copied.poke()
+
+    replica.on_look.append(looked)
+    recorder = s.timeline.recorder
+    assert isinstance(recorder, PostgresRecorder)  # as `open_replica` requires
+    return Side(replica.view, copied, functools.partial(replica.log, recorder))
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

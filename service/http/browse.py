@@ -19,7 +19,7 @@ from litestar.params import FromQuery, QueryParameter
 from projections.view import ChangesQuery, TimelineQuery
 from service.http import params, schemas
 from service.http.caching import mark_fixed
-from service.http.context import services
+from service.http.context import Side, services
 from service.http.problems import HttpProblem
 from service.http.reads import (
     Reading,
@@ -51,6 +51,7 @@ class Span:
     end: int
     fixed: bool
     asked: bool
+    side: Side  # where the span's ends were read, and its changes are
 
 
 async def spanning(
@@ -76,23 +77,24 @@ async def spanning(
     until = None if to is None else params.instant(to, "to")
     if since is not None and until is not None and since > until:
         raise HttpProblem(422, "must not be after to", field="from")
-    view = s.models.view()
+    side = s.reader()
+    view = side.view()
     start, fixed_start = from_position or 0, True
     if since is not None:
-        start, fixed_start = await position_as_of(s, since, "from")
+        start, fixed_start = await position_as_of(s, side, since, "from")
     if to_position is not None:
         if to_position:
-            await reach(s, to_position, "to_position")
+            await reach(s, side, to_position, "to_position")
         end, fixed_end = to_position, True
     elif until is not None:
-        end, fixed_end = await position_as_of(s, until, "to")
+        end, fixed_end = await position_as_of(s, side, until, "to")
     else:
         end, fixed_end = await anyio.to_thread.run_sync(view.position), False
     if fixed_start and fixed_end:
         mark_fixed(request)
     _ordered(start, end, "from" if from_ is not None else "from_position")
     asked = to is not None or to_position is not None
-    return Span(start, end, asked and fixed_end, asked)
+    return Span(start, end, asked and fixed_end, asked, side)
 
 
 def _ordered(start: int, end: int, field: str) -> None:
@@ -123,7 +125,7 @@ def get_changes(
     behind(s, end, span.end)
     _ordered(span.start, end, "cursor")
     size = params.limit(limit)
-    view = s.models.view()
+    view = span.side.view()
     query = ChangesQuery(
         start=span.start,
         end=end,

@@ -18,6 +18,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from service.store.replicas import Replica
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -89,6 +91,18 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.replica_lag = Gauge(
+            "timeline_replica_lag_seconds",
+            "How long the replica's read models trail the primary's (TIMELINE_REPLICA_MAX_LAG)",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.replica_serving = Gauge(
+            "timeline_replica_serving",
+            "1 while reads go to the replica, 0 while they go to the primary",
+            registry=self.registry,
+            multiprocess_mode="livemin",
+        )
         if self.multiprocess:  # what every worker wrote, not this process's own registry
             self.registry = CollectorRegistry()
             MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
@@ -98,6 +112,11 @@ class Metrics:
     def observe(self, method: str, route: str, status: int, started: float) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(time.perf_counter() - started)
+
+    def replica(self, replica: Replica) -> None:
+        """Told after each look at the replica."""
+        self.replica_lag.set(replica.lag)
+        self.replica_serving.set(1.0 if replica.usable else 0.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

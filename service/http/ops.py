@@ -45,25 +45,20 @@ def _route(
     return read_route(routes, path, returns, errors)
 
 
-def _events(s: Services, after: int, limit: int) -> list[schemas.Event]:
-    notes = s.timeline.recorder.select_notifications(
-        start=after, limit=limit, inclusive_of_start=False
-    )
-    return [event_out(s.timeline.mapper.to_domain_event(n), n.id) for n in notes]
-
-
 @_route("/events", schemas.EventPage, (400, 401, 403, 422, 503))
 def get_events(
     state: State,
     after: FromQuery[int] = 0,
     limit: FromQuery[int] = 100,
 ) -> Response[bytes]:
-    """Every domain event after a position, in position order."""
+    """Every domain event after a position, in position order; from a replica, as far as
+    it has the log (its head is the position the answer tells)."""
     s = services(state)
     params.position(after, "after")
-    events = _events(s, after, params.limit(limit))
+    notes, head = s.reader().log(after, params.limit(limit))
+    events = [event_out(s.timeline.mapper.to_domain_event(n), n.id) for n in notes]
     page = schemas.EventPage(events=events, next_after=events[-1].position if events else after)
-    return json_answer(msgspec.json.encode(page), s.timeline.head_position())
+    return json_answer(msgspec.json.encode(page), head)
 
 
 @routes.add(

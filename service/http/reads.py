@@ -32,7 +32,7 @@ from projections.rows import utc_text
 from projections.view import Entity, TimelineQuery, TimelineView
 from service.http import params, schemas
 from service.http.caching import mark_fixed, tag
-from service.http.context import Services, services
+from service.http.context import Services, Side, services
 from service.http.problems import HttpProblem
 from service.http.routing import PLURAL, Routes
 from service.http.waiting import Busy
@@ -68,29 +68,31 @@ def _route(
 @dataclass(frozen=True, slots=True)
 class Reading:
     """Where every read of the read models starts (the `at` dependency): what the
-    handlers share, the request, and the position the answer is as of; None: as the
-    read models stand now. `fixed`: no write can move it (a position asked for, or an
-    instant a later event has passed)."""
+    handlers share, the request, the side that answers (a replica or the primary), and
+    the position the answer is as of; None: as that side's read models stand now.
+    `fixed`: no write can move it (a position asked for, or an instant a later event
+    has passed)."""
 
     s: Services
     request: Request[Any, Any, Any]
+    side: Side
     at: int | None
     fixed: bool = False
 
     @property
     def view(self) -> TimelineView:
-        """The view that readers use now."""
-        return self.s.models.view()
+        """The view that readers use now, on the side that answers."""
+        return self.side.view()
 
     def position(self) -> int:
         """What the answer reflects (`X-Timeline-Position`): the position asked for, or
         the read models' now (taken before the answer, which reflects at least that)."""
-        return self.s.reached.now() if self.at is None else self.at
+        return self.side.reached.now() if self.at is None else self.at
 
     def listed(self, cursor: str | None, read: Callable[[Any], T]) -> tuple[int, T | None]:
         """`pinned`, for a list of the read models: now is the position they have
         reached. A page after the first is as of a position, so its answer is fixed."""
-        position, start = pinned(self.at, self.fixed, cursor, self.s.reached.now, read)
+        position, start = pinned(self.at, self.fixed, cursor, self.side.reached.now, read)
         if start is not None:
             behind(self.s, position, self.view.position())
             mark_fixed(self.request)
@@ -106,34 +108,38 @@ async def reading(
 ) -> Reading:
     """The `as_of` family every read model takes: the position the answer is as of, once
     the read models have reached it (and `min_position`). The wait holds no thread. An
-    answer as of a position, or of an instant that a later event has passed, is fixed."""
+    answer as of a position, or of an instant that a later event has passed, is fixed.
+    The positions are those of the side that answers (a replica's own)."""
     s = services(state)
+    side = s.reader()
     if as_of is not None and as_of_position is not None:
         raise HttpProblem(400, "give as_of or as_of_position, not both", field="as_of")
     for name, value in (("as_of_position", as_of_position), ("min_position", min_position)):
         params.position(value, name)
         if value:
-            await reach(s, value, name)
+            await reach(s, side, value, name)
     if as_of is not None:
-        at, final = await position_as_of(s, params.instant(as_of, "as_of"), "as_of")
+        at, final = await position_as_of(s, side, params.instant(as_of, "as_of"), "as_of")
         if final:
             mark_fixed(request)
-        return Reading(s, request, at, final)
+        return Reading(s, request, side, at, final)
     if as_of_position is not None:
         mark_fixed(request)
-        return Reading(s, request, as_of_position, True)
-    return Reading(s, request, None)
+        return Reading(s, request, side, as_of_position, True)
+    return Reading(s, request, side, None)
 
 
-async def position_as_of(s: Services, instant: datetime, field: str) -> tuple[int, bool]:
+async def position_as_of(
+    s: Services, side: Side, instant: datetime, field: str
+) -> tuple[int, bool]:
     """The last position recorded by the instant, once the read models have read every
     event that may have been recorded by then (`as_of`, and the ends of `/changes`); and
     whether it is final: whether an event recorded after the instant is in the log, so
     that no write to come can be recorded by it."""
-    view = s.models.view()
+    view = side.view()
     at, final, head = await anyio.to_thread.run_sync(_position_at, s, view, instant)
     if head is not None:  # the log holds events the read models have not read yet
-        await reach(s, head, field)
+        await reach(s, side, head, field)
         at, final = await anyio.to_thread.run_sync(view.position_at, instant)
     return at, final
 
@@ -160,9 +166,10 @@ def _position_at(
     return at, False, s.timeline.head_position()
 
 
-async def reach(s: Services, position: int, field: str) -> None:
-    """Wait, bounded, for the read models to reach a position that the log holds."""
-    if position <= s.reached.known:
+async def reach(s: Services, side: Side, position: int, field: str) -> None:
+    """Wait, bounded, for one side's read models to reach a position that the log
+    holds."""
+    if position <= side.reached.known:
         return
     head = await anyio.to_thread.run_sync(s.timeline.head_position)
     if position > head:
@@ -172,7 +179,7 @@ async def reach(s: Services, position: int, field: str) -> None:
             field=field,
         )
     try:
-        reached = await s.reached.reached(position, s.settings.wait_timeout)
+        reached = await side.reached.reached(position, s.settings.wait_timeout)
     except Busy as e:
         raise HttpProblem(
             503, f"{e}; retry shortly", field=field, headers={"Retry-After": "1"}

@@ -1,6 +1,9 @@
 """Where `TIMELINE_DATABASE_URL` becomes the event store's settings: the one place.
 
-`memory://`, `sqlite:///path/to/dir-or-file` or `postgresql://user:pw@host:port/db`.
+`memory://`, `sqlite:///path/to/dir-or-file` or `postgresql://user:pw@host:port/db`. A
+PostgreSQL URL may list hosts (`host1:5432,host2:5432`): every session then goes to the
+one that takes writes (`target_session_attrs=read-write`), so that after a replica is
+promoted the processes find it as they reconnect.
 The PostgreSQL store refuses to start on a server that may lose acknowledged writes. A
 serving process gives it `Bounds`: every statement and the events table's lock are waited
 for a bounded time, a pooled connection too, and a failed call is not retried but raised at
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -118,6 +122,7 @@ class Store:
             user=e["POSTGRES_USER"],
             password=e["POSTGRES_PASSWORD"] or None,
             connect_timeout=e["POSTGRES_CONNECT_TIMEOUT"],
+            target_session_attrs=e.get(TARGET_SESSION_ATTRS),
         )
 
 
@@ -203,17 +208,35 @@ def _sqlite_env(path: str) -> dict[str, str]:
     }
 
 
+TARGET_SESSION_ATTRS = "POSTGRES_TARGET_SESSION_ATTRS"  # not the library's: ours
+_HOST = re.compile(r"(\[[^\]]*\]|[^:\[\]]*)(?::([0-9]{1,5}))?")
+
+
+def _hosts(parts: SplitResult) -> tuple[str, str]:
+    """libpq's `host` and `port` for the URL's hosts, each comma-separated."""
+    listed = parts.netloc.rpartition("@")[2].split(",")
+    hosts, ports = [], []
+    for item in listed:
+        found = _HOST.fullmatch(item)
+        if found is None:
+            raise StoreError(f"TIMELINE_DATABASE_URL: {item!r} is not host[:port]")
+        hosts.append(unquote(found[1]).strip("[]") or "127.0.0.1")
+        ports.append(found[2] or "5432")
+    return ",".join(hosts), ",".join(ports)
+
+
 def _postgres_env(
     parts: SplitResult, events: int, schema: str, bounds: Bounds | None
 ) -> dict[str, str]:
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     dbname = unquote(parts.path.lstrip("/")) or "postgres"
+    host, port = _hosts(parts)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "APPLICATION_RECORDER_TOPIC": "service.store.recorders:PostgresRecorder",
         "POSTGRES_DBNAME": dbname,
-        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_HOST": host,
+        "POSTGRES_PORT": port,
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         # Fail fast instead of the library's default of waiting forever for the table lock
@@ -229,6 +252,11 @@ def _postgres_env(
         # could skip events: never on.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
     }
+    # With several hosts, the writer's sessions go to the one that takes writes.
+    attrs = query.get("target_session_attrs", "read-write" if "," in host else "")
+    if attrs:
+        env[TARGET_SESSION_ATTRS] = attrs
+        env["PERSISTENCE_MODULE"] = f"{__name__}:TimelinePostgresFactory"
     if bounds is not None:
         if "lock_timeout" in query:
             bounds = replace(bounds, lock_timeout=float(query["lock_timeout"]))
@@ -358,11 +386,23 @@ class SweptPool(PsycopgPool[Any]):
         super().putconn(conn)
 
 
-class ServingPostgresFactory(PostgresFactory):
-    """The library's PostgreSQL factory, with the datastore of a serving process."""
+class TimelinePostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory; its sessions go to the host that
+    `POSTGRES_TARGET_SESSION_ATTRS` asks for (libpq tries the hosts in turn)."""
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)  # reads and checks every setting; opens nothing yet
+        attrs = self.env.get(TARGET_SESSION_ATTRS)
+        kwargs = self.datastore.pool.kwargs
+        if attrs and isinstance(kwargs, dict):  # read at each connection the pool makes
+            kwargs["target_session_attrs"] = attrs
+
+
+class ServingPostgresFactory(TimelinePostgresFactory):
+    """The library's PostgreSQL factory, with the datastore of a serving process."""
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        super().__init__(env)
         self.datastore = ServingDatastore(self.datastore, Bounds.from_env(self.env))
 
 

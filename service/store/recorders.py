@@ -23,7 +23,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.errors import InterfaceError, OperationalError
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
@@ -50,6 +50,7 @@ class PostgresRecorder(PostgresApplicationRecorder):
             " FROM {schema}.{table} WHERE notification_id > %s"
             " ORDER BY notification_id LIMIT %s"
         ).format(**names)
+        self._select_head = SQL("SELECT max(notification_id) FROM {schema}.{table}").format(**names)
         self._select_many = SQL(
             "SELECT originator_id, originator_version, topic, state FROM {schema}.{table}"
             " WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
@@ -82,7 +83,15 @@ class PostgresRecorder(PostgresApplicationRecorder):
             )
             return found
         after = start if not inclusive_of_start else start - 1
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        with self.datastore.get_connection() as conn:
+            return self.notifications_after(conn, after, limit)
+
+    def notifications_after(
+        self, conn: Connection[Any], after: int, limit: int
+    ) -> list[Notification]:
+        """The events after a position, read on a connection to this store or to a
+        replica of it."""
+        with conn.cursor(row_factory=tuple_row) as curs:
             curs.execute(self._select_after, (after, limit), prepare=True)
             return [
                 Notification(
@@ -94,6 +103,12 @@ class PostgresRecorder(PostgresApplicationRecorder):
                 )
                 for nid, oid, version, topic, state in curs.fetchall()
             ]
+
+    def head_on(self, conn: Connection[Any]) -> int:
+        """The log's last position, as a connection to this store or a replica sees it."""
+        with conn.cursor(row_factory=tuple_row) as curs:
+            found = curs.execute(self._select_head).fetchone()
+        return int(found[0] or 0) if found else 0
 
     def select_many(self, ids: Sequence[UUID]) -> list[StoredEvent]:
         found: list[StoredEvent] = []

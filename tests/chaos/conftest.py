@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.cluster import Cluster, throwaway_cluster
+from tests.clusters import Cluster, throwaway_cluster
 
 HERE = Path(__file__).parent
 RESULTS = HERE.parents[1] / ".timeline" / "chaos-results.json"

@@ -26,7 +26,7 @@ from domain.application import Timeline
 from domain.writers import Author
 from service.store.database import open_timeline, parse_url
 from service.store.keys import open_keys
-from tests.chaos.cluster import free_port
+from tests.clusters import free_port
 from tests.projections.workers_support import percentile
 
 PROBLEM_JSON = "application/problem+json"

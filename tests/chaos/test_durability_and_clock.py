@@ -24,8 +24,8 @@ import pytest
 from service.http.app import build_services
 from service.settings import Settings
 from service.store.database import StoreError, open_timeline, parse_url
-from tests.chaos.cluster import throwaway_cluster
 from tests.chaos.conftest import Figures
+from tests.clusters import throwaway_cluster
 from tests.conftest import opens_and_writes
 from tests.service.conftest import ApiFactory, statement
 from tests.service.conftest import api_factory as api_factory  # the fixture, shared

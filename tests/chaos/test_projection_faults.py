@@ -30,9 +30,9 @@ from domain.ids import record_id
 from domain.writers import writing_as
 from service.store.database import open_timeline, parse_url
 from service.store.readmodels import open_read_models
-from tests.chaos.cluster import Cluster, throwaway_cluster
 from tests.chaos.conftest import Figures
 from tests.chaos.support import api_server, make_key, ms, server_errors, time_figures
+from tests.clusters import Cluster, throwaway_cluster
 from tests.projections.workers_support import (
     AUTHOR,
     NAMES,

@@ -24,7 +24,6 @@ from service.http.app import build_services
 from service.settings import Settings
 from service.store.database import ServingDatastore, open_timeline, parse_url, share
 from service.store.readmodels import open_read_models
-from tests.chaos.cluster import Cluster
 from tests.chaos.conftest import Figures
 from tests.chaos.support import (
     AUTHOR,
@@ -41,6 +40,7 @@ from tests.chaos.support import (
     statement,
     write_model,
 )
+from tests.clusters import Cluster
 from tests.projections.workers_support import seed
 
 OUTAGE = 5.0  # seconds PostgreSQL is away

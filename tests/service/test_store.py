@@ -39,6 +39,21 @@ def test_memory_sqlite_and_postgres_urls_become_library_settings(tmp_path: Path)
     assert float(pg["POSTGRES_CONNECT_TIMEOUT"]) > 0
 
 
+def test_a_url_of_several_hosts_sends_every_session_to_the_one_that_takes_writes() -> None:
+    store = parse_url("postgresql://ann@db-1:6543,db-2,[::1]:7/timeline")
+    assert (store.env["POSTGRES_HOST"], store.env["POSTGRES_PORT"]) == (
+        "db-1,db-2,::1",
+        "6543,5432,7",
+    )
+    assert "target_session_attrs=read-write" in store.conninfo()
+    # One host: as libpq's default; asked for: as asked.
+    assert "target_session_attrs" not in parse_url("postgresql://db-1/timeline").conninfo()
+    asked = parse_url("postgresql://db-1,db-2/t?target_session_attrs=primary").conninfo()
+    assert "target_session_attrs=primary" in asked
+    with pytest.raises(StoreError, match="host"):
+        parse_url("postgresql://db-1:x,db-2/timeline")
+
+
 def test_an_unknown_scheme_is_refused_with_the_choices() -> None:
     with pytest.raises(StoreError, match="memory://, sqlite:/// or postgresql://"):
         parse_url("mysql://localhost/timeline")

@@ -1,6 +1,8 @@
-"""A throwaway PostgreSQL cluster for the fault tests: `initdb` into a temporary
-directory, a free port on 127.0.0.1, trust authentication, `fsync` on; started, stopped
-in any `pg_ctl` mode (`immediate` is a crash), restarted, and always removed.
+"""Throwaway PostgreSQL clusters for the fault and replica tests: `initdb` into a
+temporary directory, a free port on 127.0.0.1, trust authentication, `fsync` on; started,
+stopped in any `pg_ctl` mode (`immediate` is a crash), restarted, and always removed. A
+streaming replica is a second cluster made by `pg_basebackup -R -X stream` from the first
+(`primary_and_replica`), and can be promoted.
 
 Run as root, every server command runs as the `postgres` user (`initdb` refuses root),
 which owns the directory. The binaries come from `TIMELINE_PG_BIN`, else `pg_config
@@ -119,6 +121,30 @@ class Cluster:
             "--no-sync",  # the template files only; the running server syncs every commit
         )
 
+    def copy_of(self, primary: Cluster) -> None:
+        """Instead of `init`: this cluster's data as a streaming standby of `primary`
+        (a base backup with the WAL it needs, `-R` writing its connection to it)."""
+        self._checked(
+            "pg_basebackup",
+            "-D",
+            str(self.data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-R",
+            "-X",
+            "stream",
+            "--checkpoint=fast",
+            "--no-sync",
+        )
+
+    def promote(self, timeout: float = 30.0) -> None:
+        """A standby becomes a primary (`pg_ctl promote`, waiting until it takes writes)."""
+        self._checked("pg_ctl", "-D", str(self.data), "-w", "-t", str(int(timeout)), "promote")
+
     def start(self, timeout: float = 30.0) -> float:
         """Start and wait until it accepts connections; the seconds it took."""
         options = [
@@ -214,13 +240,9 @@ class Cluster:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-@contextmanager
-def throwaway_cluster(
-    *, settings: Mapping[str, str] | None = None, start: bool = True
-) -> Iterator[Cluster]:
-    """A new cluster in a temporary directory (owned by `postgres` when run as root),
-    started unless asked not to; stopped and removed on exit, whatever happened."""
-    root = Path(tempfile.mkdtemp(prefix="timeline-chaos-pg-"))
+def _root() -> Path:
+    """A temporary directory, owned by `postgres` when run as root."""
+    root = Path(tempfile.mkdtemp(prefix="timeline-pg-"))
     if os.geteuid() == 0:
         try:
             user = pwd.getpwnam(SERVER_USER)
@@ -230,7 +252,16 @@ def throwaway_cluster(
                 f"running as root, the cluster needs a `{SERVER_USER}` user to run as"
             ) from None
         os.chown(root, user.pw_uid, user.pw_gid)
-    cluster = Cluster(root, settings=settings)
+    return root
+
+
+@contextmanager
+def throwaway_cluster(
+    *, settings: Mapping[str, str] | None = None, start: bool = True
+) -> Iterator[Cluster]:
+    """A new cluster in a temporary directory, started unless asked not to; stopped and
+    removed on exit, whatever happened."""
+    cluster = Cluster(_root(), settings=settings)
     try:
         cluster.init()
         if start:
@@ -238,3 +269,28 @@ def throwaway_cluster(
         yield cluster
     finally:
         cluster.destroy()
+
+
+# A replica as docs/scaling.md asks for one: it tells the primary which rows its reads
+# still need (so VACUUM there keeps them), each second; a conflict that remains cancels
+# its query after a second rather than holding replay back for the default 30.
+REPLICA_SETTINGS = {
+    "hot_standby_feedback": "on",
+    "wal_receiver_status_interval": "1s",
+    "max_standby_streaming_delay": "1s",
+}
+
+
+@contextmanager
+def primary_and_replica(
+    *, settings: Mapping[str, str] | None = None
+) -> Iterator[tuple[Cluster, Cluster]]:
+    """A started primary and a started streaming replica of it; both removed on exit."""
+    with throwaway_cluster(settings=settings) as primary:
+        replica = Cluster(_root(), settings={**(settings or {}), **REPLICA_SETTINGS})
+        try:
+            replica.copy_of(primary)
+            replica.start()
+            yield primary, replica
+        finally:
+            replica.destroy()
