@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,15 +52,19 @@ def extract(
     source: Source,
     actors: Iterable[Actor],
     topics: Iterable[tuple[str, str]] = (),
-    existing: Mapping[tuple[str, str], str] | None = None,
+    existing: Callable[[str, str], str | None] | None = None,
 ) -> Drafts:
-    """The drafts of an article. `topics` are (id, label); `existing` maps (speaker,
-    quote) to the id of a stored record."""
+    """The drafts of an article. `topics` are (id, label); `existing(speaker, quote)` is
+    the id of a stored record with that speaker and quotation, if any."""
     text = plain_text(raw)
-    run = _Run(text, source, Directory(actors), _labels(topics), existing or {})
+    run = _Run(text, source, Directory(actors), _labels(topics), existing or _nothing)
     for number, sentence in enumerate(sentences(text)):
         run.sentence(number, sentence)
     return Drafts(text, run.lines)
+
+
+def _nothing(speaker: str, quote: str) -> None:
+    return None
 
 
 class _Run:
@@ -70,7 +74,7 @@ class _Run:
         source: Source,
         directory: Directory,
         labels: tuple[re.Pattern[str] | None, dict[str, str]],
-        existing: Mapping[tuple[str, str], str],
+        existing: Callable[[str, str], str | None],
     ) -> None:
         self.text, self.source, self.directory = text, source, directory
         self.labels, self.existing = labels, existing
@@ -182,7 +186,7 @@ class _Run:
                 "rule": rule,
                 "sentence": {"start": span.start, "end": span.end},
                 "date_text": dated.text,
-                "existing": self.existing.get((said.actor or "", words or "")),
+                "existing": self.existing(said.actor, words) if said.actor and words else None,
             },
         )
         self.lines.append(line)

@@ -1,7 +1,8 @@
 """How well drafts match a gold set of statements typed by a person from the same text.
 
-A draft matches a gold statement when its sentence holds the gold's excerpt (or the
-excerpt holds the sentence) and, where both quote, one quotation holds the other.
+A draft matches a gold statement when, where both quote, one quotation holds the other;
+where only the draft quotes, the gold's excerpt holds its quotation; where the draft
+reports, its clause holds the gold's excerpt or lies in it.
 Precision: of the drafts that match a gold statement and name a speaker, the share whose
 speaker is the gold's (for an announcement, one of its authors). Recall: the share of gold
 statements matched by a draft with the right speaker (and of those with a quotation).
@@ -50,8 +51,7 @@ def score(
     right_drafts = matched = unattributed = 0
     found: dict[int, Mapping[str, Any]] = {}
     for d in drafted:
-        sentence = d["draft"]["sentence"]
-        hits = [i for i, g in enumerate(golds) if _matches(flat, d, sentence, g)]
+        hits = [i for i, g in enumerate(golds) if _matches(flat, d, g)]
         if not hits:
             continue
         who = _speakers(d)
@@ -92,25 +92,27 @@ class _Flat:
     """The text with its white space squeezed, to find excerpts across the page's wraps."""
 
     def __init__(self, text: str) -> None:
-        self.flat = squeezed(text).casefold()
-        self.text = text
+        self.flat = _flat(text)
 
-    def find(self, excerpt: str) -> bool:
-        return squeezed(excerpt).casefold() in self.flat
-
-    def sentence(self, span: Mapping[str, int]) -> str:
-        return squeezed(self.text[span["start"] : span["end"]]).casefold()
+    def holds(self, excerpt: str) -> bool:
+        return excerpt in self.flat
 
 
-def _matches(
-    flat: _Flat, draft: Mapping[str, Any], span: Mapping[str, int], gold: Mapping[str, Any]
-) -> bool:
-    sentence = flat.sentence(span)
-    excerpts = [squeezed(str(s.get("excerpt", ""))).casefold() for s in gold.get("sources", ())]
-    near = any(e and (e in sentence or sentence in e) for e in excerpts)
+def _matches(flat: _Flat, draft: Mapping[str, Any], gold: Mapping[str, Any]) -> bool:
+    """A quotation matches the gold's quotation (or lies in its excerpt); a reported
+    clause holds the gold's excerpt, or lies in it."""
+    excerpts = [_flat(s.get("excerpt")) for s in gold.get("sources", ())]
+    excerpts = [e for e in excerpts if e and flat.holds(e)]
     quote, gold_quote = (
-        squeezed(str(x or "")).casefold() for x in (draft.get("quote"), gold.get("quote"))
+        _flat(x).strip(" .,;:!?…") for x in (draft.get("quote"), gold.get("quote"))
     )
     if quote and gold_quote:
-        return (quote in gold_quote or gold_quote in quote) and (near or gold_quote in sentence)
-    return near
+        return quote in gold_quote or gold_quote in quote
+    if quote:
+        return any(quote in e for e in excerpts)
+    summary = _flat(draft.get("summary"))
+    return any(e in summary or summary in e for e in excerpts)
+
+
+def _flat(value: object) -> str:
+    return squeezed(str(value or "")).casefold()
