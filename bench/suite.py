@@ -344,6 +344,25 @@ def run_module(module: str, records: int, database_url: str, logs: Path) -> dict
     return found
 
 
+def run_drafts(logs: Path) -> dict[str, Any]:
+    """`python -m bench.drafts` on a megabyte of text (no database)."""
+    out = logs / "bench.drafts.json"
+    with (logs / "bench.drafts.log").open("wb") as log:
+        done = subprocess.run(  # noqa: S603 (our own command line)
+            [sys.executable, "-m", "bench.drafts", "--megabytes", "1", "--json", str(out)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"bench.drafts failed: {(logs / 'bench.drafts.log').read_text()[-2000:]}"
+        )
+    found: dict[str, Any] = json.loads(out.read_text())
+    return found
+
+
 def run_backup(events: int, database_url: str, logs: Path) -> dict[str, Any]:
     """`python -m bench.backup` on PostgreSQL, in schemas of the suite's database."""
     out = logs / "bench.backup.json"
@@ -1448,6 +1467,40 @@ def scenario_backup(figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def scenario_drafts(figures: dict[str, Any]) -> dict[str, Any]:
+    size = float(figures["megabytes"])
+    split = report.row(
+        "splitting into sentences", "MB/s", [size / float(figures["sentences s"])],
+        short="sentence splitting",
+    )  # fmt: skip
+    per_mb = float(figures["draft s"]) / size
+    return {
+        "id": 14,
+        "title": "Drafts from an article",
+        "rows": [
+            report.row(
+                f"drafting {size:.2f} MB of live-page text with the seed's actors",
+                "MB/s",
+                [size / float(figures["draft s"])],
+                baseline=split,
+            ),
+            split,
+        ],
+        "targets": [
+            report.target(
+                "1 MB of text drafted in under 2 s (issue 21)",
+                per_mb,
+                per_mb < 2,
+                f"{per_mb:.2f} s per MB",
+            )
+        ],
+        "notes": [
+            f"`python -m bench.drafts` drafted {int(figures['drafts']):,} statements; the "
+            "median of three runs in one process, the rules alone (no model)."
+        ],
+    }
+
+
 def parse(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1608,7 +1661,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"bench.backup --events {cfg.module_records}", flush=True)
             backup = run_backup(cfg.module_records, db, logs)
             t = phase("bench.backup", t)
-            modules = {"bench.catchup": catchup, "bench.backfill": backfill, "bench.backup": backup}
+            drafting = run_drafts(logs)
+            t = phase("bench.drafts", t)
+            modules = {
+                "bench.catchup": catchup,
+                "bench.backfill": backfill,
+                "bench.backup": backup,
+                "bench.drafts": drafting,
+            }
             scenarios = [
                 scenario_appends(cfg, runs),
                 scenario_pages(cfg, runs, workload),
@@ -1623,6 +1683,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 scenario_page(drawn, built["events"]),
                 scenario_backup(backup),
                 scenario_servers(cfg, runs, servers),
+                scenario_drafts(drafting),
             ]
     results: dict[str, Any] = {
         "suite": {

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from domain.rules import EXCERPT_MAX, LIST_MAX, TEXT_MAX
-from drafting.actors import Actor, Directory
+from drafting.actors import Actor, Directory, Mention
 from drafting.dates import Anchor, Dated, anchor_at, date_in, day_of, posts
-from drafting.speakers import ANNOUNCING, REPORTING, Context, Said, speakers
+from drafting.speakers import ANNOUNCING, MASK, REPORTING, VERB, Context, Said, speakers
 from drafting.text import Span, plain_text, quotes, sentences, squeezed
 
-MASK = "\x01"  # what a quotation's words become while the rules look for its speaker
 _CHANNELS = [
     (name, re.compile(cue, re.I))
     for name, cue in (
@@ -84,16 +84,27 @@ class _Run:
         self.lines: list[dict[str, Any]] = []
         self.keys: set[str] = set()
         self.last: tuple[int, Said, Dated] | None = None
+        self.mentions = directory.mentions(text)  # once: sentences take theirs by offset
+        self.starts = [m.start for m in self.mentions]
 
     def sentence(self, number: int, span: Span) -> None:
         self.context.sentence = number
         anchor = anchor_at(self.posts, span.start, self.page)
         found = quotes(self.text, span)
         masked = _masked(self.text, span, found)
+        if not found and VERB.search(masked) is None:
+            return  # nothing quoted, nothing reported
+        named = [
+            replace(m, start=m.start - span.start, end=m.end - span.start)
+            for m in self.mentions[
+                bisect_left(self.starts, span.start) : bisect_left(self.starts, span.end)
+            ]
+            if m.end <= span.end
+        ]
         start = 0
-        for clause in [*masked.split(";")]:
+        for clause in masked.split(";"):
             end = start + len(clause)
-            self._clause(number, span, masked, start, end, found, anchor)
+            self._clause(number, span, masked, Span(start, end), named, found, anchor)
             start = end + 1
 
     def _clause(
@@ -101,19 +112,20 @@ class _Run:
         number: int,
         span: Span,
         masked: str,
-        start: int,
-        end: int,
+        clause: Span,
+        named: list[Mention],
         found: list[Span],
         anchor: Anchor,
     ) -> None:
+        start, end = clause.start, clause.end
         day = day_of(anchor).value
-        saids = speakers(masked, start, end, self.directory, day, self.context)
+        saids = speakers(masked, start, end, named, self.directory, day, self.context)
         inside = [q for q in found if start <= q.start - span.start < end]
         if not inside:
             said = next((s for s in saids if _reports(s, masked, end)), None)
             if said is not None:
                 dated = _dated(masked, start, end, said, anchor)
-                self._emit(number, span, said, None, Span(start, end), dated, said.rule)
+                self._emit(number, span, said, None, clause, named, dated, said.rule)
             return
         used = set()
         for quote in inside:
@@ -132,14 +144,14 @@ class _Run:
                 continue  # a quotation no one is said to have said: a title, a term
             else:
                 dated = _dated(masked, start, end, said, anchor)
-            self._emit(number, span, said, quote, Span(start, end), dated, rule)
+            self._emit(number, span, said, quote, clause, named, dated, rule)
         # A speaker of the clause whom no quotation went to reports something of their own
         # ("X said talks will be hard, while Y said “…”").
         quoted = {s.actor for s in saids if id(s) in used}
         for said in saids:
             if id(said) not in used and said.actor not in quoted and _reports(said, masked, end):
                 dated = _dated(masked, start, end, said, anchor)
-                self._emit(number, span, said, None, Span(start, end), dated, said.rule)
+                self._emit(number, span, said, None, clause, named, dated, said.rule)
                 break
 
     def _emit(
@@ -149,6 +161,7 @@ class _Run:
         said: Said,
         quote: Span | None,
         clause: Span,
+        named: list[Mention],
         dated: Dated,
         rule: str,
     ) -> None:
@@ -159,11 +172,7 @@ class _Run:
             return
         self.keys.add(key)
         sentence_text = self.text[span.start : span.end]
-        mentioned = [
-            a
-            for m in self.directory.mentions(sentence_text)
-            for a in self.directory.holders(m, dated.value[:10])[:1]
-        ]
+        mentioned = [a for m in named for a in self.directory.holders(m, dated.value[:10])[:1]]
         line: dict[str, Any] = {"type": "statement", "key": key}
         person = said.actor is None or self.directory.actors[said.actor].kind == "person"
         if said.actor is not None and (not person or said.verb in ANNOUNCING):

@@ -139,6 +139,7 @@ _GAP = re.compile(
     r"yesterday|previously|reportedly|repeatedly|would|will|did|went\s+on\s+to|"
     r"continued\s+to|this\s+morning|last\s+night|on\s+\w+day|[a-z]+ly)\s+)*"
 )
+MASK = "\x01"  # what a quotation's words become while the rules look for its speaker
 _INVERTED = re.compile(r"[\s,]*")
 PRONOUNS = frozenset(("he", "she"))
 _PRONOUN = re.compile(r"\b(?:[Hh]e|[Ss]he)\b")
@@ -212,16 +213,29 @@ class Context:
 
     def last_holder(self, candidates: list[str], within: int = 6) -> str | None:
         for number, actor in reversed(self.recent):
-            if self.sentence - number <= within and actor in candidates:
+            if self.sentence - number > within:
+                return None
+            if actor in candidates:
                 return actor
         return None
 
 
 def speakers(
-    masked: str, start: int, end: int, directory: Directory, day: str, context: Context
+    masked: str,
+    start: int,
+    end: int,
+    named: list[Mention],
+    directory: Directory,
+    day: str,
+    context: Context,
 ) -> list[Said]:
-    """Every reporting verb of `masked[start:end]` with the speaker it names, in order."""
-    mentions = [m for m in directory.mentions(masked, start, end) if not _object(masked, m)]
+    """Every reporting verb of `masked[start:end]` with the speaker it names, in order;
+    `named` are the sentence's mentions (offsets in `masked`)."""
+    mentions = [
+        m
+        for m in named
+        if start <= m.start and m.end <= end and masked[m.start] != MASK and not _object(masked, m)
+    ]
     found: list[Said] = []
     for verb in VERB.finditer(masked, start, end):
         said = _subject(masked, start, verb, mentions, directory, day, context) or _after(

@@ -157,10 +157,10 @@ def paragraphs(text: str) -> list[Span]:
 
 def _continues(text: str, before: Span, after: Span) -> bool:
     head = text[before.start : before.end]
-    if _TERMINAL.search(head) and not _unclosed(head):
+    if _TERMINAL.search(head[-8:]) and not _unclosed(head):
         return False
     first = text[after.start]
-    if _OPEN_END.search(head):
+    if _OPEN_END.search(head[-24:]):
         return True
     return first.islower() or first in "–—,;:" or (_unclosed(head) and len(head) < 5000)
 
