@@ -53,10 +53,13 @@ def extract(
     actors: Iterable[Actor],
     topics: Iterable[tuple[str, str]] = (),
     existing: Callable[[str, str], str | None] | None = None,
+    *,
+    html: bool | None = None,
 ) -> Drafts:
     """The drafts of an article. `topics` are (id, label); `existing(speaker, quote)` is
-    the id of a stored record with that speaker and quotation, if any."""
-    text = plain_text(raw)
+    the id of a stored record with that speaker and quotation, if any; `html` says whether
+    the article is HTML (None: as it looks)."""
+    text = plain_text(raw, html)
     run = _Run(text, source, Directory(actors), _labels(topics), existing or _nothing)
     for number, sentence in enumerate(sentences(text)):
         run.sentence(number, sentence)

@@ -101,10 +101,13 @@ def html_text(raw: str) -> str:
     return re.sub(r" ?\n[ \n]*\n ?", "\n\n", text).strip()
 
 
-def plain_text(raw: str) -> str:
-    """What the rules read: the checked text, reduced to text first when it is HTML."""
+def plain_text(raw: str, html: bool | None = None) -> str:
+    """What the rules read: the checked text, reduced to text first when it is HTML
+    (`html`: it is, or is not; None: as it looks)."""
     text = check_text(raw)
-    return check_text(html_text(text)) if looks_like_html(text) else text
+    if html is None:
+        html = looks_like_html(text)
+    return check_text(html_text(text)) if html else text
 
 
 @dataclass(frozen=True, slots=True)

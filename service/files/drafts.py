@@ -55,7 +55,7 @@ def actors(view: TimelineView) -> list[Actor]:
         after = page[_PAGE - 1]["id"]
 
 
-def draft(view: TimelineView, text: str, cite: Source) -> Drafts:
+def draft(view: TimelineView, text: str, cite: Source, *, html: bool | None = None) -> Drafts:
     """The drafts of a text with the store's actors and topics; nothing is stored."""
     topics = [(t["id"], t["label"]) for t in view.topic_tree(None)]
 
@@ -69,4 +69,4 @@ def draft(view: TimelineView, text: str, cite: Source) -> Drafts:
                 return str(item["id"])
         return None
 
-    return extract(text, cite, actors(view), topics, existing)
+    return extract(text, cite, actors(view), topics, existing, html=html)
