@@ -141,7 +141,6 @@ _GAP = re.compile(
 )
 MASK = "\x01"  # what a quotation's words become while the rules look for its speaker
 _INVERTED = re.compile(r"[\s,]*")
-PRONOUNS = frozenset(("he", "she"))
 _PRONOUN = re.compile(r"\b(?:[Hh]e|[Ss]he)\b")
 _NAME = re.compile(r"(?:[A-Z][\w’'.-]+\s){0,3}[A-Z][\w’'-]+")
 # Capitalised words that start sentences and are no one's name.

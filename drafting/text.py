@@ -17,17 +17,19 @@ def check_text(raw: str) -> str:
     """The text itself, or `TextRefused` saying why it is none."""
     if len(raw) > MAX_CHARS:
         raise TextRefused(f"the text is longer than {MAX_CHARS:,} characters")
-    if "\x00" in raw or _CONTROL_SHARE(raw):
+    if "\x00" in raw or _mostly_controls(raw):
         raise TextRefused("this is binary data, not text")
     if not raw.strip():
         raise TextRefused("the text is empty")
     return raw
 
 
-def _CONTROL_SHARE(raw: str) -> bool:  # noqa: N802 - a predicate read as a phrase
+def _mostly_controls(raw: str) -> bool:
+    """More than one in a hundred of its first characters (and more than three) are
+    control characters: a stray one is read as a space."""
     sample = raw[:65536]
     controls = sum(1 for c in sample if c < " " and c not in "\t\n\r\f")
-    return controls > len(sample) // 100
+    return controls > max(3, len(sample) // 100)
 
 
 _HTML = re.compile(r"<(?:!doctype|html|body|head|p|div|br|article|span|a|h[1-6])\b", re.I)
@@ -101,13 +103,19 @@ def html_text(raw: str) -> str:
     return re.sub(r" ?\n[ \n]*\n ?", "\n\n", text).strip()
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def plain_text(raw: str, html: bool | None = None) -> str:
     """What the rules read: the checked text, reduced to text first when it is HTML
-    (`html`: it is, or is not; None: as it looks)."""
+    (`html`: it is, or is not; None: as it looks), its line ends as `\n` and a stray
+    control character as a space (no record may hold one)."""
     text = check_text(raw)
     if html is None:
         html = looks_like_html(text)
-    return check_text(html_text(text)) if html else text
+    if html:
+        text = check_text(html_text(text))
+    return _CONTROLS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +124,6 @@ class Span:
     end: int
 
 
-OPENING = '“"«„'
-CLOSING = {"“": "”", '"': '"', "«": "»", "„": "“"}
 _QUOTE = re.compile(r"“[^“”]*”|\"[^\"]*\"|«[^«»]*»|„[^„“]*“")
 _TERMINAL = re.compile(r"[.!?…][”\"’»)]*$")
 _BREAK = re.compile(r"\n[ \t]*\n\s*")

@@ -6,6 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drafting.actors import actors_from
 from drafting.drafts import Source, extract
@@ -222,3 +224,26 @@ def test_scores_count_right_speakers_found_statements_and_days() -> None:
     assert (result.gold, result.matched) == (2, 2)
     assert (result.precision, result.recall, result.quote_recall) == (0.5, 0.5, 1.0)
     assert result.date_accuracy == 1.0
+
+
+def test_windows_line_ends_and_stray_control_characters_read_as_plain_text() -> None:
+    (line,) = drafts("Headline\r\n\r\nAna Lopez said the deal\x07 was “done”.\r\n")
+    assert (line["speaker"], line["quote"]) == ("ana-lopez", "done")
+    assert "\x07" not in line["summary"] and "\r" not in line["sources"][0]["excerpt"]
+
+
+# Pieces that make sentences, quotations (closed or not), names, pronouns and verbs.
+PIECES = [*"AaBbHhe “”\"«»:;,.–-\n’'", "said", "says", " Berg ", " She ", "\n\n", " on Monday"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=80).map("".join))
+def test_any_text_gives_drafts_or_a_reason_never_another_error(text: str) -> None:
+    try:
+        lines = drafts(text)
+    except TextRefused:
+        return
+    for line in lines:
+        span = line["draft"]["sentence"]
+        assert 0 <= span["start"] < span["end"]
+        assert line["summary"] and line["sources"][0]["excerpt"]
