@@ -244,10 +244,20 @@ def _only_quoted(masked: str) -> bool:
     return masked.lstrip().startswith(("“", '"', "«", "„")) and len(outside.split()) <= 3
 
 
+# Verbs that name whom they were said to before when: "told reporters on Wednesday".
+_TOLD = re.compile(r"\s+(?:the\s+)?\w+(?:\s+\w+)?(?=\s+(?:on|this|last|earlier|yesterday|today))")
+_TO_WHOM = frozenset(
+    ["told", "tells", "tell", "asked", "asks", "urged", "urges", "warned", "warns"]
+)
+
+
 def _dated(masked: str, start: int, end: int, said: Said, anchor: Anchor) -> Dated:
-    """The words before the verb date it, or those that follow it at once."""
+    """The words before the verb date it, or those that follow it at once (after whom it
+    was said to)."""
     before = masked[start : said.verb_start].replace(MASK, " ")
     after = masked[said.verb_end : end].replace(MASK, " ")
+    if said.verb in _TO_WHOM and (whom := _TOLD.match(after)):
+        after = after[whom.end() :]
     return date_in(before, anchor) or date_in(after, anchor, leading=True) or day_of(anchor)
 
 

@@ -123,6 +123,8 @@ def test_a_page_wrapped_mid_sentence_is_read_as_one_sentence() -> None:
         ("Berg said yesterday that", "2025-03-05", None),
         ("On Thursday, Berg said that", "2025-03-06", None),
         ("Berg said on Tuesday that", "2025-03-04", None),
+        ("Berg told reporters on Tuesday that", "2025-03-04", None),
+        ("Berg told the local press yesterday that", "2025-03-05", None),
         ("Last year, Berg said that", "2024", None),
         ("In 2019 Berg said that", "2019", None),
         ("Berg said earlier this week that", "2025-03", "no week precision: its month"),
