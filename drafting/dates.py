@@ -29,8 +29,8 @@ ZONES = {
 _ZONE = "|".join(sorted(ZONES, key=len, reverse=True))
 _POST = re.compile(
     rf"^[ \t]*(?:published|posted|updated) at (?P<h>\d{{1,2}})[:.](?P<min>\d{{2}})\s*"
-    rf"(?P<ampm>[ap]\.?m\.?)?\s*(?P<zone>{_ZONE})?,?\s*(?:on\s+)?(?P<d>\d{{1,2}})\s+"
-    rf"(?P<month>{_MONTH})(?:\s+(?P<y>\d{{4}}))?[ \t]*$",
+    rf"(?P<ampm>[ap]\.?m\.?)?\s*(?P<zone>{_ZONE})?(?:,?\s*(?:on\s+)?(?P<d>\d{{1,2}})\s+"
+    rf"(?P<month>{_MONTH})(?:\s+(?P<y>\d{{4}}))?)?[ \t]*$",
     re.I | re.M,
 )
 _NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
@@ -76,11 +76,16 @@ def posts(text: str, published: datetime) -> list[tuple[int, Anchor]]:
         zone = published.tzinfo
         if m["zone"]:
             zone = timezone(timedelta(minutes=ZONES[m["zone"].lower()]))
+        day = published.astimezone(zone).date()  # a time line without its day: the page's
         try:
             moment = datetime(
-                int(m["y"] or published.year), _month(m["month"]), int(m["d"]), hour,
-                int(m["min"]), tzinfo=zone,
-            )  # fmt: skip
+                int(m["y"] or published.year),
+                _month(m["month"]) if m["month"] else day.month,
+                int(m["d"] or day.day),
+                hour,
+                int(m["min"]),
+                tzinfo=zone,
+            )
         except ValueError:
             continue
         found.append((_headline_start(text, m.start()), Anchor(moment, " ".join(m[0].split()))))

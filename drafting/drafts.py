@@ -14,7 +14,16 @@ from typing import Any
 from domain.rules import EXCERPT_MAX, LIST_MAX, TEXT_MAX
 from drafting.actors import Actor, Directory, Mention
 from drafting.dates import Anchor, Dated, anchor_at, date_in, day_of, posts
-from drafting.speakers import ANNOUNCING, MASK, REPORTING, VERB, Context, Said, speakers
+from drafting.speakers import (
+    ACCORDING,
+    ANNOUNCING,
+    MASK,
+    REPORTING,
+    VERB,
+    Context,
+    Said,
+    speakers,
+)
 from drafting.text import Span, plain_text, quotes, sentences, squeezed
 
 _CHANNELS = [
@@ -125,7 +134,7 @@ class _Run:
         saids = speakers(masked, start, end, named, self.directory, day, self.context)
         inside = [q for q in found if start <= q.start - span.start < end]
         if not inside:
-            said = next((s for s in saids if _reports(s, masked, end)), None)
+            said = next((s for s in saids if _reports(s, masked, start, end)), None)
             if said is not None:
                 dated = _dated(masked, start, end, said, anchor)
                 self._emit(number, span, said, None, clause, named, dated, said.rule)
@@ -136,7 +145,7 @@ class _Run:
             said = min(saids, key=lambda s: _distance(s, q), default=None)
             used.add(id(said))
             rule = said.rule if said is not None else ""
-            if said is not None and masked[: q.start].rstrip(' “"«„').endswith(":"):
+            if said is not None and masked[: q.start].rstrip(' “"«„‘').endswith(":"):
                 rule = "colon"
             if said is None and self.last is not None and _only_quoted(masked):
                 before, said, dated = self.last
@@ -152,7 +161,11 @@ class _Run:
         # ("X said talks will be hard, while Y said “…”").
         quoted = {s.actor for s in saids if id(s) in used}
         for said in saids:
-            if id(said) not in used and said.actor not in quoted and _reports(said, masked, end):
+            if (
+                id(said) not in used
+                and said.actor not in quoted
+                and _reports(said, masked, start, end)
+            ):
                 dated = _dated(masked, start, end, said, anchor)
                 self._emit(number, span, said, None, clause, named, dated, said.rule)
                 break
@@ -227,8 +240,11 @@ def _masked(text: str, span: Span, found: list[Span]) -> str:
     return "".join(parts)
 
 
-def _reports(said: Said, masked: str, end: int) -> bool:
-    """Reported speech: a verb that takes a clause, and a clause after it."""
+def _reports(said: Said, masked: str, start: int, end: int) -> bool:
+    """Reported speech: a verb that takes a clause, and a clause after it (before it, for
+    "according to")."""
+    if said.verb == ACCORDING:
+        return len(masked[start : said.verb_start].split()) >= 3
     return said.verb in REPORTING and len(masked[said.verb_end : end].split()) >= 3
 
 
@@ -240,8 +256,8 @@ def _distance(said: Said, quote: Span) -> int:
 
 def _only_quoted(masked: str) -> bool:
     """A sentence that is a quotation (and at most a few words more): the last speaker's."""
-    outside = masked.replace(MASK, "").strip(' “”"«»„.,;:!?…\n')
-    return masked.lstrip().startswith(("“", '"', "«", "„")) and len(outside.split()) <= 3
+    outside = masked.replace(MASK, "").strip(' “”"«»„‘’.,;:!?…\n')
+    return masked.lstrip().startswith(("“", '"', "«", "„", "‘")) and len(outside.split()) <= 3
 
 
 # Verbs that name whom they were said to before when: "told reporters on Wednesday".

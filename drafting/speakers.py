@@ -130,7 +130,8 @@ REPORTING = frozenset(
     ]
 )
 ANNOUNCING = frozenset(["announced", "announces", "announcing"])
-VERB = re.compile(rf"\b(?:{'|'.join(_VERBS)})\b")
+ACCORDING = "according to"  # the speaker follows: "…, according to the Kremlin"
+VERB = re.compile(rf"\b(?:{'|'.join(_VERBS)}|{ACCORDING})\b")
 # What may stand between a speaker and its verb: an aside between commas, dashes or
 # brackets, then adverbs and auxiliaries ("Trump – who spoke to him – has since said").
 _GAP = re.compile(
@@ -237,9 +238,10 @@ def speakers(
     ]
     found: list[Said] = []
     for verb in VERB.finditer(masked, start, end):
-        said = _subject(masked, start, verb, mentions, directory, day, context) or _after(
-            masked, verb, end, mentions, directory, day, context
-        )
+        said = None if verb.group() == ACCORDING else _subject(
+            masked, start, verb, mentions, directory, day, context
+        )  # fmt: skip
+        said = said or _after(masked, verb, end, mentions, directory, day, context)
         if said is not None and said.rule == "pronoun":
             # "X says he has warned …": the pronoun is the speaker of the same clause.
             earlier = next((s for s in reversed(found) if _person(s, directory)), None)
@@ -265,6 +267,10 @@ def _object(masked: str, mention: Mention) -> bool:
     """A name after a preposition is no verb's subject ("who teaches in Kyiv, says"),
     unless a relative clause makes it one ("remarks from X, who says")."""
     if re.match(r",?\s*who\b", masked[mention.end : mention.end + 8]):
+        return False
+    if re.search(
+        rf"{ACCORDING}\s+(?:the\s+)?$", masked[max(0, mention.start - 24) : mention.start]
+    ):
         return False
     return bool(_PREPOSITION.search(masked, max(0, mention.start - 20), mention.start))
 
@@ -309,13 +315,17 @@ def _after(
     day: str,
     context: Context,
 ) -> Said | None:
-    """The inverted form: `…, says Pekar`."""
+    """The inverted form: `…, says Pekar`, `said Mr Smith`, `according to the Kremlin`."""
     before = masked[max(0, verb.start() - 3) : verb.start()]
-    if "," not in before and "\x01" not in before:
+    if verb.group() != ACCORDING and "," not in before and MASK not in before:
         return None
     for mention in mentions:
         if mention.start >= verb.end() and _INVERTED.fullmatch(masked, verb.end(), mention.start):
             return _resolved(mention, directory, day, context, verb, "inverted")
+    gap = _INVERTED.match(masked, verb.end(), end)
+    name = _NAME.match(masked, gap.end() if gap else verb.end(), end)
+    if name is not None and name.group().split()[0] not in _NOT_NAMES:
+        return Said(None, name.group(), "unknown-name", 0.3, *_verb(verb))
     return None
 
 

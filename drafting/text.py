@@ -124,7 +124,9 @@ class Span:
     end: int
 
 
-_QUOTE = re.compile(r"“[^“”]*”|\"[^\"]*\"|«[^«»]*»|„[^„“]*“")
+# Double quotation marks, guillemets, and single curly ones (‘…’, as headlines use them)
+# whose closing mark is no apostrophe (one followed by a letter: "don’t").
+_QUOTE = re.compile(r"“[^“”]*”|\"[^\"]*\"|«[^«»]*»|„[^„“]*“|‘(?:[^‘’]|’(?=\w))*’(?!\w)")
 _TERMINAL = re.compile(r"[.!?…][”\"’»)]*$")
 _BREAK = re.compile(r"\n[ \t]*\n\s*")
 _END = re.compile(r"[.!?…]+[”\"’»)]*(?=\s+[“\"«„(‘]?[A-Z0-9])")

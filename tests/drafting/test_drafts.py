@@ -105,6 +105,25 @@ def test_a_quotation_that_follows_one_goes_to_the_same_speaker() -> None:
     assert second["occurred_at"] == first["occurred_at"] == "2025-03-03"
 
 
+def test_according_to_names_the_speaker_after_it() -> None:
+    text = "The port will reopen in spring, according to the council."
+    (line,) = drafts(text)
+    assert line["by"] == ["harbour-council"] and line["draft"]["rule"] == "inverted"
+    assert who("Talks are “stalled”, according to Jan Novak.") == [
+        (None, "stalled", "unknown-name")
+    ]
+
+
+def test_single_curly_quotation_marks_quote_but_an_apostrophe_does_not_close_them() -> None:
+    text = "Port ‘won’t close’, says Berg"
+    assert who(text) == [("olaf-berg", "won’t close", "inverted")]
+
+
+def test_a_name_after_an_inverted_verb_is_kept_though_unknown() -> None:
+    (line,) = drafts("“We are ready,” said Mr Tanaka.")
+    assert line["speaker"] is None and line["draft"]["speaker_text"] == "Mr Tanaka"
+
+
 def test_a_state_or_an_organisation_announces() -> None:
     (line,) = drafts("The council announced that the harbour would close on Friday.")
     assert line["type"] == "announcement" and line["by"] == ["harbour-council"]
@@ -156,6 +175,13 @@ def test_a_live_post_dates_what_follows_its_time_line() -> None:
     assert first["occurred_at"] == "2025-03-01" and first["draft"]["date_text"] == "yesterday"
     assert second["occurred_at"] == "2025-03-04"
     assert second["draft"]["date_text"] == "published at 18:05 GMT 4 March"
+
+
+def test_a_post_time_line_without_its_day_is_on_the_pages_day() -> None:
+    text = "Quay update\n\nposted at 7:15 pm BST\n\nBerg said the ferry was “late”."
+    (line,) = drafts(text)
+    assert line["occurred_at"] == "2025-03-06"
+    assert line["draft"]["date_text"] == "posted at 7:15 pm BST"
 
 
 def test_html_is_reduced_to_its_text() -> None:
