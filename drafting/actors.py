@@ -150,7 +150,8 @@ def _title_forms(title: str) -> list[str]:
 
 
 def _role_phrases(role: Role, actors: Mapping[str, Actor]) -> list[str]:
-    """`the <title>` and `<organization> <title>` in its forms."""
+    """`the <title>`, `<organization> <title>` and `<organization>'s <title>` in its
+    forms."""
     org = actors.get(role.organization or "")
     places = set()
     if org is not None:
@@ -163,7 +164,8 @@ def _role_phrases(role: Role, actors: Mapping[str, Actor]) -> list[str]:
     out = []
     for form in _title_forms(role.title):
         out.append(f"the {form}")
-        out += [f"{_role_key(p)} {form}" for p in places]
+        out += [f"{p} {form}" for p in places]
+        out += [f"{p}{s} {form}" for p in places for s in ("’s", "'s") if not p.endswith("s")]
     return [_role_key(p) for p in out]
 
 

@@ -171,6 +171,8 @@ def _continues(text: str, before: Span, after: Span) -> bool:
     if _TERMINAL.search(head[-8:]) and not _unclosed(head):
         return False
     first = text[after.start]
+    if _TIME_LINE.match(text, after.start):
+        return False  # a live post's time line stands alone
     if _OPEN_END.search(head[-24:]):
         return True
     return first.islower() or first in "–—,;:" or (_unclosed(head) and len(head) < 5000)
@@ -183,6 +185,9 @@ _OPEN_END = re.compile(
     r"our|who|which|is|was|are|were|will|would|has|have|had|says|said|told|adding|as)|"
     r"[’']s|[:,–—])\s*$"
 )
+
+
+_TIME_LINE = re.compile(r"(?:published|posted|updated) at \d", re.I)
 
 
 def sentences(text: str) -> list[Span]:
