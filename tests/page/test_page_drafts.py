@@ -1,6 +1,7 @@
-"""The Drafts tab in Chromium, on the demo: an article pasted, its drafts reviewed
-(a speaker named, a topic added, one dropped), the kept ones recorded through the API —
-once, however often the button is pressed — and nothing the article says run as markup."""
+"""The Drafts tab in Chromium, on the demo: an article pasted, its drafts reviewed (a
+topic added, one without a speaker refused, one dropped, one stored already left out),
+the kept ones recorded through the API — once, however often the button is pressed —
+and nothing the article says run as markup."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ ARTICLE = (
     "Harbour talks resume\n\n"
     "Nato Secretary General Mark Rutte said allies must “spend more, and spend it faster”.\n\n"
     "Olga Marsh, a fisheries expert, said the deal was “<img src=x onerror=alert(1)>”.\n\n"
-    "The weather was calm and nobody said anything else."
+    "The weather was calm and nobody said anything else.\n\n"
+    "Earlier, Trump said there was now a “good possibility” of ending the war."
 )
 
 
@@ -42,10 +44,12 @@ def test_drafts_are_reviewed_and_the_kept_ones_recorded_once(demo: Served, page:
     page.fill("#d-publisher", "Example News")
     page.fill("#d-key", demo.key)
     page.click("#draft-form button[type=submit]")
-    page.wait_for_selector("#drafts li.draft >> nth=1")
+    page.wait_for_selector("#drafts li.draft >> nth=2")
     rows = page.locator("#drafts li.draft")
-    assert rows.count() == 2
-    rutte, marsh = rows.nth(0), rows.nth(1)
+    assert rows.count() == 3
+    rutte, marsh, stored_already = rows.nth(0), rows.nth(1), rows.nth(2)
+    # The seed holds Trump's remark: its draft starts dropped, so it is not stored twice.
+    assert stored_already.locator(".d-drop").is_checked()
     assert rutte.locator(".d-speaker").input_value() == "mark-rutte"
     assert marsh.locator(".d-speaker").input_value() == ""
     # The quoted markup is text in a field and in the sentence, never an element.
@@ -56,6 +60,7 @@ def test_drafts_are_reviewed_and_the_kept_ones_recorded_once(demo: Served, page:
     page.click("#drafts-record")
     page.wait_for_selector("#drafts-summary:has-text('1 recorded')")
     assert marsh.locator(".draft-result").inner_text().startswith("Not recorded: name who")
+    assert stored_already.locator(".draft-result").inner_text() == ""
     key = rutte.get_attribute("data-key")
     stored = demo.get(f"/statements/by-key/{key}").json()
     assert stored["speaker"]["id"] == "mark-rutte" and stored["topics"] == ["defence-spending"]

@@ -931,6 +931,8 @@ function draftRow(line, chars) {
     h("option", { value: "statement", text: "statement" }),
     h("option", { value: "announcement", text: "announcement" }));
   kind.value = line.type;
+  const whoLabel = h("span", { text: line.type === "announcement" ? "By" : "Speaker" });
+  kind.addEventListener("change", () => { whoLabel.textContent = kind.value === "announcement" ? "By" : "Speaker"; });
   const speaker = h("input", { class: "d-speaker", type: "text", list: "draft-actors", value: who, placeholder: "an actor's slug" });
   const when = h("input", { class: "d-when", type: "text", value: line.occurred_at });
   const topics = h("input", { class: "d-topics", type: "text", value: line.topics.join(", "), placeholder: "topics' slugs" });
@@ -938,24 +940,26 @@ function draftRow(line, chars) {
   quote.value = line.quote || "";
   const summary = h("textarea", { class: "d-summary", rows: 2 });
   summary.value = line.summary;
-  const drop = h("input", { class: "d-drop", type: "checkbox" });
+  // A draft the store holds already (same speaker and quotation) starts dropped.
+  const drop = h("input", { class: "d-drop", type: "checkbox", checked: Boolean(note.existing) });
   const found = [
     `found by ${note.rule} (${Math.round(note.confidence * 100)}%)`,
     `as written: ${note.speaker_text}`,
     note.date_text ? `date from: ${note.date_text}` : "date: the page's day",
-    note.existing ? "already stored" : "",
+    note.existing ? "already stored, so dropped" : "",
   ].filter(Boolean).join(" · ");
   const row = h("li", { class: "draft", "data-key": line.key },
     // The offsets count characters (code points), as the service does.
     h("blockquote", { class: "draft-sentence", text: chars.slice(note.sentence.start, note.sentence.end).join("") }),
     h("p", { class: "hint", text: found }),
     h("div", { class: "draft-fields" },
-      field("Kind", kind), field(line.type === "announcement" ? "By" : "Speaker", speaker),
+      field("Kind", kind), field(whoLabel, speaker),
       field("Occurred", when), field("Topics", topics)),
     field("Quote", quote), field("Summary", summary),
     h("label", { class: "check" }, drop, " drop this draft"),
     h("p", { class: "draft-result", role: "status" }));
   drop.addEventListener("change", () => row.classList.toggle("dropped", drop.checked));
+  row.classList.toggle("dropped", drop.checked);
   return { line, row, kind, speaker, when, topics, quote, summary, drop };
 }
 
