@@ -16,6 +16,7 @@ COPY pyproject.toml README.md ./
 COPY domain domain
 COPY projections projections
 COPY service service
+COPY drafting drafting
 COPY data data
 # The project itself and nothing more (the seed is read from /app/data, so in place).
 RUN pip install --no-cache-dir --no-deps -e . \

@@ -40,7 +40,7 @@ PROBE_EVERY = 0.05  # seconds between the prober's statements
 
 
 def measure(cfg: suite.Config, runs: suite.Runs, logs: Path) -> list[dict[str, Any]]:
-    """Scenarios 14-16, each as the suite's report takes a scenario."""
+    """Scenarios 15-17, each as the suite's report takes a scenario."""
     events = min(cfg.events, MAX_EVENTS)
     with primary_and_replica(settings=SERVER) as (primary, replica):
         env = suite.environment(primary.url)
@@ -176,7 +176,7 @@ def scenario_appends(cfg: suite.Config, runs: suite.Runs) -> dict[str, Any]:
     two["unit"] = "statements/s"
     ratio, p99 = two.get("ratio", 0.0), two["p99_ms"]["median"]
     return {
-        "id": 14,
+        "id": 15,
         "title": f"API appends with serve --workers 2, {cfg.connections} concurrent clients",
         "rows": [two, save],
         "targets": [
@@ -209,7 +209,7 @@ def scenario_lag(lags: list[list[float]], bound: float = 2.0) -> dict[str, Any]:
     samples = sum(len(run) for run in lags)
     p99 = row["p99_ms"]["median"]
     return {
-        "id": 15,
+        "id": 16,
         "title": "Replica lag under the appends load",
         "rows": [row],
         "targets": [
@@ -222,7 +222,7 @@ def scenario_lag(lags: list[list[float]], bound: float = 2.0) -> dict[str, Any]:
         ],
         "notes": [
             f"{samples} probes: one statement every {PROBE_EVERY * 1000:.0f} ms beside the "
-            "appends of scenario 14, each timed from its POST's answer until the replica's "
+            "appends of scenario 15, each timed from its POST's answer until the replica's "
             "tracking row (read on the replica) has its position: the projection's batch on "
             "the primary, its commit, and the replica's replay of it."
         ],
@@ -257,7 +257,7 @@ def scenario_pages(runs: suite.Runs) -> dict[str, Any]:
             )
         )
     return {
-        "id": 16,
+        "id": 17,
         "title": "Pages from the replica beside the same pages from the primary",
         "rows": rows,
         "targets": targets,

@@ -4,12 +4,12 @@ same run, the table written as JSON and Markdown.
 
     python -m bench.suite --smoke              # about a minute; CI runs it
     python -m bench.suite --events 1000000     # the full run: docs/benchmarks.{md,json}
-    python -m bench.suite --scaling-only       # 14-16 alone: serve --workers 2, a replica
+    python -m bench.suite --scaling-only       # 15-17 alone: serve --workers 2, a replica
 
 The service runs as in production: `timeline serve` (one uvicorn worker) and `timeline
 project` in their own processes, loaded by wrk (`bench/load.py`) from a third. The
 history is loaded with `timeline backfill` and the read models built with the rebuild
-path; `bench.catchup` and `bench.backfill` are run for their own figures. Scenarios 14-16
+path; `bench.catchup` and `bench.backfill` are run for their own figures. Scenarios 15-17
 (`bench/scaling.py`) run last, on a primary and a replica of their own.
 """
 
@@ -85,7 +85,7 @@ class Config:
     command: str
     profile: bool = False  # sample the processes with py-spy (bench/profile.py)
     pages_only: bool = False  # scenarios 2 and 13 alone
-    scaling_only: bool = False  # scenarios 14-16 alone (bench/scaling.py)
+    scaling_only: bool = False  # scenarios 15-17 alone (bench/scaling.py)
 
 
 def records_for(events: int) -> int:
@@ -351,6 +351,25 @@ def run_module(module: str, records: int, database_url: str, logs: Path) -> dict
         )
     if done.returncode != 0:
         raise RuntimeError(f"{module} failed: {(logs / f'{module}.log').read_text()[-2000:]}")
+    found: dict[str, Any] = json.loads(out.read_text())
+    return found
+
+
+def run_drafts(logs: Path) -> dict[str, Any]:
+    """`python -m bench.drafts` on a megabyte of text (no database)."""
+    out = logs / "bench.drafts.json"
+    with (logs / "bench.drafts.log").open("wb") as log:
+        done = subprocess.run(  # noqa: S603 (our own command line)
+            [sys.executable, "-m", "bench.drafts", "--megabytes", "1", "--json", str(out)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"bench.drafts failed: {(logs / 'bench.drafts.log').read_text()[-2000:]}"
+        )
     found: dict[str, Any] = json.loads(out.read_text())
     return found
 
@@ -1459,6 +1478,40 @@ def scenario_backup(figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def scenario_drafts(figures: dict[str, Any]) -> dict[str, Any]:
+    size = float(figures["megabytes"])
+    split = report.row(
+        "splitting into sentences", "MB/s", [size / float(figures["sentences s"])],
+        short="sentence splitting",
+    )  # fmt: skip
+    per_mb = float(figures["draft s"]) / size
+    return {
+        "id": 14,
+        "title": "Drafts from an article",
+        "rows": [
+            report.row(
+                f"drafting {size:.2f} MB of live-page text with the seed's actors",
+                "MB/s",
+                [size / float(figures["draft s"])],
+                baseline=split,
+            ),
+            split,
+        ],
+        "targets": [
+            report.target(
+                "1 MB of text drafted in under 2 s (issue 21)",
+                per_mb,
+                per_mb < 2,
+                f"{per_mb:.2f} s per MB",
+            )
+        ],
+        "notes": [
+            f"`python -m bench.drafts` drafted {int(figures['drafts']):,} statements; the "
+            "median of three runs in one process, the rules alone (no model)."
+        ],
+    }
+
+
 def parse(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1496,7 +1549,7 @@ def parse(argv: list[str] | None = None) -> Config:
     parser.add_argument(
         "--scaling-only",
         action="store_true",
-        help="only many API processes and the replica, on a cluster of its own (14-16); "
+        help="only many API processes and the replica, on a cluster of its own (15-17); "
         "writes its report to a temp dir unless --json/--markdown say where",
     )
     parser.add_argument(
@@ -1634,7 +1687,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"bench.backup --events {cfg.module_records}", flush=True)
             backup = run_backup(cfg.module_records, db, logs)
             t = phase("bench.backup", t)
-            modules = {"bench.catchup": catchup, "bench.backfill": backfill, "bench.backup": backup}
+            drafting = run_drafts(logs)
+            t = phase("bench.drafts", t)
+            modules = {
+                "bench.catchup": catchup,
+                "bench.backfill": backfill,
+                "bench.backup": backup,
+                "bench.drafts": drafting,
+            }
             scenarios = [
                 scenario_appends(cfg, runs),
                 scenario_pages(cfg, runs, workload),
@@ -1649,6 +1709,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 scenario_page(drawn, built["events"]),
                 scenario_backup(backup),
                 scenario_servers(cfg, runs, servers),
+                scenario_drafts(drafting),
             ]
             print("many API processes and a replica", flush=True)
             scenarios += scaling.measure(cfg, runs, logs)
@@ -1687,7 +1748,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 def scaling_only(
     cfg: Config, runs: Runs, machine: dict[str, Any], started: datetime
 ) -> dict[str, Any]:
-    """Scenarios 14-16 alone, on a primary and a replica of their own."""
+    """Scenarios 15-17 alone, on a primary and a replica of their own."""
     clock = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="timeline-bench-") as tmp:
         scenarios = scaling.measure(cfg, runs, Path(tmp))

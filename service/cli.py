@@ -29,6 +29,8 @@ from domain.errors import TimelineError
 from domain.records import RecordKind
 from domain.when import parse_when
 from domain.writers import Author
+from drafting.scoring import score
+from drafting.text import MAX_CHARS, TextRefused
 from projections.view import Entity, TimelineQuery, TimelineView
 from service.files.backfill import (
     BATCH_SIZE,
@@ -48,6 +50,7 @@ from service.files.backup import (
     read_backup,
     restore_events,
 )
+from service.files.drafts import draft, published, source
 from service.files.replay import (
     all_items,
     backfill_lines,
@@ -704,6 +707,108 @@ def restore(
         typer.echo(f"timeline: built, at position {models.view().position()}", err=True)
     models.close()
     timeline.close()
+
+
+# The options of `extract` by the fields of the source they give.
+_OPTIONS = {"url": "source-url", "publisher": "publisher", "title": "title"}
+
+
+@app.command()
+def extract(
+    files: Annotated[
+        list[str], typer.Argument(help="articles: plain text or HTML (UTF-8), or - for stdin")
+    ],
+    published_at: Annotated[
+        str, typer.Option(help="when the page was published: an instant with a UTC offset")
+    ],
+    source_url: Annotated[
+        str | None, typer.Option(help="the page's URL (default: a URN of the text's digest)")
+    ] = None,
+    publisher: Annotated[str | None, typer.Option(help="who published it")] = None,
+    title: Annotated[str | None, typer.Option(help="the page's title")] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="the NDJSON file to write, or - for stdout")
+    ] = "-",
+    gold: Annotated[
+        Path | None,
+        typer.Option("--eval", help="a gold NDJSON file: print how well the drafts match it"),
+    ] = None,
+) -> None:
+    """Draft the statements an article reports (who said what, when) as backfill lines
+    with what found them; nothing is stored. Speakers are the store's actors."""
+    try:
+        at = published(published_at)
+    except TimelineError as e:
+        _fail(f"--published-at: {e.message}")
+    if gold is not None and len(files) != 1:
+        _fail("--eval scores the drafts of one article: give one file")
+    texts = [(name, _article(name)) for name in files]
+    store, timeline = _open()
+    models = open_read_models(store, timeline)
+    lease = models.make_lease()
+    if lease.acquire():  # else a worker keeps the view current
+        try:
+            models.catch_up()
+        finally:
+            lease.release()
+    lines, found = [], []
+    try:
+        for name, text in texts:
+            try:
+                drafts = draft(models.view(), text, source(text, at, source_url, publisher, title))
+            except TextRefused as e:
+                _fail(f"{name}: {e}")
+            except TimelineError as e:
+                _fail(f"--{_OPTIONS.get(e.field or '', 'source-url')}: {e.message}")
+            found.append(drafts)
+            lines += [json.dumps(line, ensure_ascii=False) + "\n" for line in drafts.lines]
+    finally:
+        models.close()
+        timeline.close()
+    if output == "-":
+        sys.stdout.write("".join(lines))
+    else:
+        Path(output).write_text("".join(lines), encoding="utf-8")
+    typer.echo(f"{len(lines)} drafts", err=True)
+    if gold is not None:
+        for line in score(found[0].text, found[0].lines, _gold(gold)).lines():
+            typer.echo(line, err=True)
+
+
+def _article(name: str) -> str:
+    """A file's text (or stdin's), refused before it is read when far too large."""
+    limit = MAX_CHARS * 4  # bytes: four to a character at most in UTF-8
+    if name != "-":
+        path = Path(name)
+        if not path.is_file():
+            _fail(f"no file {name}")
+        if path.stat().st_size > limit:
+            _fail(f"{name}: the text is longer than {MAX_CHARS:,} characters")
+    with open(name, "rb") if name != "-" else contextlib.nullcontext(sys.stdin.buffer) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        _fail(f"{name}: the text is longer than {MAX_CHARS:,} characters")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        _fail(f"{name}: this is not UTF-8 text (binary data?)")
+
+
+def _gold(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        _fail(f"no file {path}")
+    lines = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError as e:
+            _fail(f"{path}:{number}: not JSON: {e.msg}")
+        if not isinstance(line, dict):
+            _fail(f"{path}:{number}: each line must be a JSON object")
+        lines.append(line)
+    return lines
 
 
 def _print_report(report: Report) -> None:

@@ -22,7 +22,7 @@ from tests.projections.workers_support import wait_until
 from tests.reliability.serving import TIMELINE, environment
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("domain", "projections", "service")
+PACKAGES = ("domain", "projections", "service", "drafting")
 
 
 def _name(requirement: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("domain", "projections", "service", "bench", "tools")
+PACKAGES = ("domain", "projections", "service", "drafting", "bench", "tools")
 
 
 def _private(name: str) -> bool:

@@ -53,9 +53,10 @@ def line_key(line: Mapping[str, Any]) -> str | None:
 
 
 def apply_line(app: UseCases, line: object) -> Written:
+    """A line's use case; its `draft` (what `timeline extract` found it by) is not stored."""
     kind = line_type(line)
     assert isinstance(line, dict)
-    body = {k: v for k, v in line.items() if k != "type"}
+    body = {k: v for k, v in line.items() if k not in ("type", "draft")}
     if kind == "actor":
         return app.register_actor(body)
     if kind == "topic":

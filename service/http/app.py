@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from projections.workers import ReadModels
-from service.http import browse, compression, openapi, ops, page, params, reads, writes
+from service.http import browse, compression, drafts, openapi, ops, page, params, reads, writes
 from service.http.caching import conditional
 from service.http.context import Services, Side, services
 from service.http.cors import cors
@@ -187,6 +187,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             *writes.routes.handlers(),
+            *drafts.routes.handlers(),
             *reads.routes.handlers(),
             *browse.routes.handlers(),
             *ops.routes.handlers(),

@@ -244,6 +244,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Requests and their latencies by route, writes and duplicates by kind, the "
         "projections' positions and lag, waiting reads and open streams.",
     ),
+    ("POST", "/drafts"): Op(
+        "draftStatements",
+        "Draft the statements of an article",
+        "Paste an article (`text`, or `html`, reduced to its text first) with when it was "
+        "published: the statements it reports, each a record body of `POST /statements` or "
+        "`POST /announcements` (speaker resolved to a known actor, or null; date resolved "
+        "from the text) with a `draft` object saying how it was found. Nothing is stored: "
+        "a person reviews the drafts and records the good ones; each draft's `key` is made "
+        "from the source and the sentence, so recording one twice stores it once.",
+    ),
     ("POST", "/admin/backfill"): Op(
         "backfill",
         "Import NDJSON",
@@ -270,6 +280,7 @@ TAGS = {
     "ready": "operations",
     "metrics": "operations",
     "admin": "admin",
+    "drafts": "drafts",
 }
 
 _SLUG = "a lower-case slug, like `negotiations`"
@@ -433,6 +444,13 @@ EXAMPLES: dict[type[Any], dict[str, Any]] = {
     },
     schemas.TagsIn: {"add": ["security-guarantees"]},
     schemas.RetractionIn: {"reason": "entered twice: the same remark is recorded already"},
+    schemas.DraftsIn: {
+        "text": "Nato Secretary General Mark Rutte said Ukraine must be in \u201cthe strongest "
+        "possible position\u201d before any talks.",
+        "published_at": "2025-02-13T14:09:00Z",
+        "url": "https://www.bbc.com/news/live/example",
+        "publisher": "BBC News",
+    },
 }
 # Each field of the schemas by name, or by `Schema.field` where one name means two
 # things; the schemas' own words for a type (a slug, a time's forms) stay beneath.
@@ -557,6 +575,36 @@ FIELDS = {
     "to_position": "...up to this one, included.",
     "bucket": "The buckets' size.",
     "start": "The bucket's first day (UTC).",
+    # Drafts.
+    "DraftsIn.text": "The article as plain text (or give `html`).",
+    "html": "The article as HTML: reduced to its text (scripts and styles dropped) first.",
+    "DraftsIn.published_at": "When the page was published: an instant with a UTC offset. "
+    "Relative words (`yesterday`, `on Wednesday`) resolve against it, or against the time "
+    "line of the live post they are in.",
+    "DraftsIn.url": "The page's address (default: a URN of the text's digest).",
+    "DraftsIn.publisher": "Who published it (default: the address's host).",
+    "DraftsIn.title": "The page's title.",
+    "Drafts.text": "The text the drafts were read from (HTML reduced): `sentence` offsets "
+    "point into it.",
+    "drafts": "The draft statements and announcements, in the order of the text.",
+    "Draft.type": "`statement`, or `announcement` (an organization or a state, or a verb "
+    "of announcing).",
+    "Draft.key": "Made from the source's address, the sentence and the quotation: the same "
+    "draft always has the same key.",
+    "Draft.speaker": "Who said it: an actor's slug, or null when the text names no known "
+    "actor (never a guess).",
+    "Draft.occurred_at": "When it was said, at the precision the text gives.",
+    "draft": "How the draft was found.",
+    "speaker_text": "The speaker as the text wrote it (a name, a role, a pronoun).",
+    "confidence": "How sure the rule is, from 0 to 1.",
+    "rule": "The rule that found it: subject, inverted, colon, pronoun, role, participle, "
+    "continuation or unknown-name.",
+    "sentence": "Where the sentence is in `text` (character offsets, end excluded).",
+    "Sentence.start": "The sentence's first character.",
+    "Sentence.end": "The character after the sentence.",
+    "date_text": "The words the date came from (or the live post's time line); null when "
+    "it is the page's publication day.",
+    "existing": "The id of a stored record with the same speaker and quotation, if any.",
 }
 # What each error status means on any route.
 ERRORS = {

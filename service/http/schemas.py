@@ -187,7 +187,59 @@ RECORD_BODIES: dict[str, type[Body]] = {
     "occurrence": OccurrenceIn,
 }
 
+Article = Annotated[str, Meta(min_length=1, description="an article (bounded by the body)")]
+
+
+class DraftsIn(Body, kw_only=True):
+    text: Article | None = None
+    html: Article | None = None
+    published_at: When
+    url: Url | None = None
+    publisher: Name | None = None
+    title: SourceTitle | None = None
+
+
 # Responses ------------------------------------------------------------------------------
+
+
+DraftKind = Literal["statement", "announcement"]
+
+
+class Sentence(Struct, kw_only=True):
+    start: int
+    end: int
+
+
+class DraftNote(Struct, kw_only=True):
+    speaker_text: str
+    confidence: float
+    rule: str
+    sentence: Sentence
+    date_text: str | None
+    existing: str | None
+
+
+class Draft(Struct, kw_only=True):
+    """A line of the backfill format: `speaker` for a statement (null when no known actor
+    said it), `by` for an announcement."""
+
+    type: DraftKind
+    key: str
+    speaker: str | msgspec.UnsetType | None = msgspec.UNSET
+    by: list[str] | msgspec.UnsetType = msgspec.UNSET
+    quote: str | msgspec.UnsetType = msgspec.UNSET
+    summary: str
+    channel: Channel
+    occurred_at: str
+    topics: list[str]
+    mentions: list[str]
+    sources: list[Source]
+    draft: DraftNote
+
+
+class Drafts(Struct, kw_only=True):
+    text: str
+    drafts: list[Draft]
 
 
 class Written(Struct, kw_only=True):

@@ -37,7 +37,7 @@ def test_the_smoke_run_reports_every_scenario_with_numbers(tmp_path: Path) -> No
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     results = json.loads(out.read_text())
     # Every scenario, each with rows of finite numbers and its targets judged.
-    assert [s["id"] for s in results["scenarios"]] == list(range(1, 17))
+    assert [s["id"] for s in results["scenarios"]] == list(range(1, 18))
     for scenario in results["scenarios"]:
         assert scenario["rows"], scenario["title"]
         for row in scenario["rows"]:

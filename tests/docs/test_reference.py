@@ -18,7 +18,7 @@ from service.files.backfill import load
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-CODE = ("domain", "projections", "service", "bench", "tools")
+CODE = ("domain", "projections", "service", "drafting", "bench", "tools")
 
 
 def _python_blocks(doc: Path) -> list[str]:

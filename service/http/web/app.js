@@ -20,7 +20,7 @@ function readUrl() {
   const q = new URLSearchParams(location.search);
   const s = {};
   for (const k of KEYS) s[k] = q.get(k) || "";
-  s.view = ["records", "who", "changes"].includes(s.view) ? s.view : "records";
+  s.view = ["records", "who", "changes", "drafts"].includes(s.view) ? s.view : "records";
   s.rows = s.rows === "topic" ? "topic" : "actor";
   return s;
 }
@@ -829,7 +829,7 @@ document.addEventListener("keydown", (event) => {
 // Filters and views ---------------------------------------------------------------------
 
 function showView() {
-  for (const name of ["records", "who", "changes"]) {
+  for (const name of ["records", "who", "changes", "drafts"]) {
     const tab = $(`tab-${name}`);
     tab.setAttribute("aria-selected", String(state.view === name));
     $(`view-${name}`).hidden = state.view !== name;
@@ -889,6 +889,141 @@ async function loadView() {
   if (state.view === "changes") await loadChanges();
   else if (changedIds.size) { changedIds = new Set(); drawItems(); }
 }
+
+// Drafts: an article's statements, checked by a person, recorded through the API -----------
+
+// The write key is kept for this tab only, as the read key is.
+function writeKey() {
+  return $("d-key").value.trim() || sessionStorage.getItem("timeline-write-key") || "";
+}
+
+async function send(path, body) {
+  const k = writeKey();
+  if (k) sessionStorage.setItem("timeline-write-key", k);
+  const headers = { Accept: "application/json", "Content-Type": "application/json" };
+  if (k) headers.Authorization = `Bearer ${k}`;
+  const response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body) });
+  let answer = null;
+  try { answer = await response.json(); } catch { answer = null; }
+  if (!response.ok) throw new Problem(response.status, answer);
+  return answer;
+}
+
+let drafted = []; // { line, row }: each draft and its row of inputs
+
+// What the service refused, with the fields it names.
+function problemText(error) {
+  if (!(error instanceof Problem)) return `could not reach the service: ${error.message}`;
+  const fields = ((error.body && error.body.errors) || []).map((e) => e.field).filter(Boolean);
+  const detail = (error.body && error.body.detail) || `HTTP ${error.status}`;
+  return fields.length ? `${detail} (${fields.join(", ")})` : detail;
+}
+
+function slugs(text) {
+  return text.split(/[\s,]+/).filter(Boolean);
+}
+
+function draftRow(line, chars) {
+  const note = line.draft;
+  const who = line.type === "announcement" ? line.by.join(", ") : line.speaker || "";
+  const field = (label, input) => h("label", { class: "draft-field" }, label, input);
+  const kind = h("select", { class: "d-kind" },
+    h("option", { value: "statement", text: "statement" }),
+    h("option", { value: "announcement", text: "announcement" }));
+  kind.value = line.type;
+  const whoLabel = h("span", { text: line.type === "announcement" ? "By" : "Speaker" });
+  kind.addEventListener("change", () => { whoLabel.textContent = kind.value === "announcement" ? "By" : "Speaker"; });
+  const speaker = h("input", { class: "d-speaker", type: "text", list: "draft-actors", value: who, placeholder: "an actor's slug" });
+  const when = h("input", { class: "d-when", type: "text", value: line.occurred_at });
+  const topics = h("input", { class: "d-topics", type: "text", value: line.topics.join(", "), placeholder: "topics' slugs" });
+  const quote = h("textarea", { class: "d-quote", rows: 2 });
+  quote.value = line.quote || "";
+  const summary = h("textarea", { class: "d-summary", rows: 2 });
+  summary.value = line.summary;
+  // A draft the store holds already (same speaker and quotation) starts dropped.
+  const drop = h("input", { class: "d-drop", type: "checkbox", checked: Boolean(note.existing) });
+  const found = [
+    `found by ${note.rule} (${Math.round(note.confidence * 100)}%)`,
+    `as written: ${note.speaker_text}`,
+    note.date_text ? `date from: ${note.date_text}` : "date: the page's day",
+    note.existing ? "already stored, so dropped" : "",
+  ].filter(Boolean).join(" · ");
+  const row = h("li", { class: "draft", "data-key": line.key },
+    // The offsets count characters (code points), as the service does.
+    h("blockquote", { class: "draft-sentence", text: chars.slice(note.sentence.start, note.sentence.end).join("") }),
+    h("p", { class: "hint", text: found }),
+    h("div", { class: "draft-fields" },
+      field("Kind", kind), field(whoLabel, speaker),
+      field("Occurred", when), field("Topics", topics)),
+    field("Quote", quote), field("Summary", summary),
+    h("label", { class: "check" }, drop, " drop this draft"),
+    h("p", { class: "draft-result", role: "status" }));
+  drop.addEventListener("change", () => row.classList.toggle("dropped", drop.checked));
+  row.classList.toggle("dropped", drop.checked);
+  return { line, row, kind, speaker, when, topics, quote, summary, drop };
+}
+
+function bodyOf(d) {
+  const { line } = d;
+  const body = { key: line.key, summary: d.summary.value.trim(), channel: line.channel, occurred_at: d.when.value.trim(),
+    topics: slugs(d.topics.value), mentions: line.mentions, sources: line.sources };
+  if (d.quote.value.trim()) body.quote = d.quote.value;
+  const who = slugs(d.speaker.value);
+  if (d.kind.value === "announcement") body.by = who;
+  else body.speaker = who[0] || "";
+  body.mentions = body.mentions.filter((a) => !who.includes(a));
+  return body;
+}
+
+$("draft-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  busy(async () => {
+    const raw = $("d-text").value;
+    const body = { published_at: $("d-published").value.trim() };
+    body[/^\s*</.test(raw) ? "html" : "text"] = raw;
+    for (const [name, id] of [["url", "d-url"], ["publisher", "d-publisher"], ["title", "d-title"]]) {
+      if ($(id).value.trim()) body[name] = $(id).value.trim();
+    }
+    try {
+      const answer = await send("/drafts", body);
+      const chars = Array.from(answer.text);
+      drafted = answer.drafts.map((line) => draftRow(line, chars));
+      $("drafts").replaceChildren(...drafted.map((d) => d.row));
+      const unnamed = answer.drafts.filter((x) => x.type === "statement" && !x.speaker).length;
+      $("drafts-summary").textContent = `${answer.drafts.length} drafts${unnamed ? `, ${unnamed} without a known speaker` : ""}. Check each, drop what is wrong, then record the rest.`;
+      $("drafts-record").hidden = !answer.drafts.length;
+      const list = $("draft-actors") || document.body.appendChild(h("datalist", { id: "draft-actors" }));
+      list.replaceChildren(...[...actors.values()].map((a) => h("option", { value: a.id, label: a.name })));
+    } catch (error) {
+      $("drafts-summary").textContent = `Not drafted: ${problemText(error)}`;
+    }
+  });
+});
+
+$("drafts-record").addEventListener("click", () => busy(async () => {
+  let recorded = 0, already = 0, refused = 0;
+  for (const d of drafted) {
+    if (d.drop.checked) continue;
+    const result = d.row.querySelector(".draft-result");
+    const body = bodyOf(d);
+    if (!(body.speaker || (body.by && body.by.length))) {
+      refused += 1;
+      result.textContent = "Not recorded: name who said it (an actor's slug).";
+      continue;
+    }
+    try {
+      const answer = await send(`/${PLURAL[d.kind.value]}`, body);
+      if (answer.duplicate) already += 1; else recorded += 1;
+      result.textContent = answer.duplicate ? "Already recorded." : "Recorded.";
+      d.row.dataset.recorded = answer.id;
+    } catch (error) {
+      refused += 1;
+      result.textContent = `Not recorded: ${problemText(error)}`;
+    }
+  }
+  $("drafts-summary").textContent = `${recorded} recorded, ${already} already recorded, ${refused} not recorded.`;
+  if (recorded) soon();
+}));
 
 // Live: new records appear while the page is at "now" ----------------------------------
 
