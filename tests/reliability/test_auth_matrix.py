@@ -68,6 +68,8 @@ TABLE: dict[tuple[str, str], str | None] = {
     ("POST", "/topics"): WRITE,
     ("POST", "/topics/{id:str}/changes"): WRITE,
     ("POST", "/admin/backfill"): ADMIN,
+    # Drafts store nothing, but they read the store's actors and cost work: a writer's.
+    ("POST", "/drafts"): WRITE,
     **{("GET", f"/{r}/{{id:uuid}}"): READ for r in RECORDS},
     **{("GET", f"/{r}/{{id:uuid}}/history"): READ for r in RECORDS},
     **{("GET", f"/{r}/by-key/{{key:path}}"): READ for r in RECORDS},

@@ -75,6 +75,13 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "retraction": {"reason": "misattributed"},
     "sources": {"source": {**BBC, "url": "https://example.org/x", "published_at": "2025-02-13"}},
     "tags": {"add": ["sanctions"], "remove": ["g7"]},
+    "/drafts": {
+        "text": "“Talks resume on Monday,” Donald Trump said.",
+        "published_at": "2025-02-13T18:00Z",
+        "url": "https://example.org/live",
+        "publisher": "Wire",
+        "title": "Live",
+    },
 }
 BACKFILL_LINES: list[dict[str, Any]] = [
     {"type": "actor", "id": "hostile-actor", "name": "Hostile", "kind": "person"},
