@@ -158,7 +158,7 @@ class _Run:
             said = min(saids, key=lambda s: _distance(s, q), default=None)
             used.add(id(said))
             rule = said.rule if said is not None else ""
-            if said is not None and masked[: q.start].rstrip(' “"«„‘').endswith(":"):
+            if said is not None and masked[: q.start].rstrip(' “"«„‘\'').endswith(":"):
                 rule = "colon"
             if said is None and self.last is not None and _only_quoted(masked):
                 before, said, dated = self.last
@@ -258,6 +258,8 @@ def _masked(text: str, span: Span, found: list[Span]) -> str:
 def _reports(said: Said, masked: str, start: int, end: int) -> bool:
     """Reported speech: a verb that takes a clause, and a clause after it (before it, for
     "according to")."""
+    if said.rule == "unresolved":  # only a quotation is kept for a person to name
+        return False
     if said.verb == ACCORDING:
         return len(masked[start : said.verb_start].split()) >= 3
     after = masked[said.verb_end : end].split()
@@ -274,8 +276,9 @@ def _distance(said: Said, quote: Span) -> int:
 
 def _only_quoted(masked: str) -> bool:
     """A sentence that is a quotation (and at most a few words more): the last speaker's."""
-    outside = masked.replace(MASK, "").strip(' “”"«»„‘’.,;:!?…\n')
-    return masked.lstrip().startswith(("“", '"', "«", "„", "‘")) and len(outside.split()) <= 3
+    outside = masked.replace(MASK, "").strip(' “”"«»„‘’\'.,;:!?…\n')
+    opens = ("“", '"', "«", "„", "‘", "'")
+    return masked.lstrip().startswith(opens) and len(outside.split()) <= 3
 
 
 # What is said of someone in passing ("X, who took office last year, said"; "X – a former

@@ -282,11 +282,16 @@ def speakers(
         if start <= m.start and m.end <= end and masked[m.start] != MASK and not _object(masked, m)
     ]
     found: list[Said] = []
+    for mention in mentions:  # a headline's "UN envoy: ‘…’": the quotation is the named one's
+        colon = _HEADLINE.match(masked, mention.end, end)
+        if colon is not None and _opens(masked, start, mention.start):
+            found.append(_resolved(mention, directory, day, context, colon, "colon"))
     for verb in VERB.finditer(masked, start, end):
         said = None if verb.group() == ACCORDING else _subject(
             masked, start, verb, mentions, directory, day, context
         )  # fmt: skip
         said = said or _after(masked, verb, end, mentions, directory, day, context)
+        said = said or _unresolved(masked, start, verb)
         if said is not None and said.rule == "pronoun":
             # "X says he has warned …": the pronoun is the speaker of the same clause.
             earlier = next((s for s in reversed(found) if _person(s, directory)), None)
@@ -387,6 +392,32 @@ def _after(
     return None
 
 
+# The words before a verb that may be its subject, back to a clause's edge, less the
+# adverbs and auxiliaries between.
+_PHRASE = re.compile(r"(?:^|[,;:–—(\x01“”\"‘’«»„])\s*(?P<words>[^,;:–—()\x01“”\"‘’«»„]*?)\s*$")
+_PASSIVE = re.compile(r"\b(?:was|were|is|are|be|been|being)\s*$", re.I)
+_TRAILING = re.compile(
+    r"(?:\s+(?:who|which|has|have|had|also|then|later|again|now|would|will|did|[a-z]+ly))+$"
+)
+
+_LEADING = re.compile(rf"^\s*(?:(?:and|but|so|yet|{ACCORDING})\s+)+", re.I)
+
+
+def _unresolved(masked: str, start: int, verb: re.Match[str]) -> Said | None:
+    """A subject the rules cannot name (`the head of the delegation said`): kept as
+    written, with no speaker, so that its quotation is not lost."""
+    if verb.group() == ACCORDING:
+        return None
+    before = masked[start : verb.start()]
+    phrase = _PHRASE.search(before)
+    if phrase is None or _PASSIVE.search(before):
+        return None
+    words = _LEADING.sub("", _TRAILING.sub("", phrase["words"])).strip()
+    if not words or len(words.split()) > 6:
+        return None
+    return Said(None, words, "unresolved", 0.3, *_verb(verb))
+
+
 def _resolved(
     mention: Mention,
     directory: Directory,
@@ -408,6 +439,7 @@ def _verb(verb: re.Match[str]) -> tuple[int, int, str]:
     return verb.start(), verb.end(), verb.group()
 
 
+_HEADLINE = re.compile(r"\s*:(?=\s*[“\"‘«„'])")
 _COORDINATED = re.compile(r"\b(?:and|but)\s+(?:then\s+|also\s+)?$")
 _OPENING = re.compile(r"(?:(?:And|But|So|Yet|Earlier|Later|Meanwhile|Now)\b,?\s*)?")
 

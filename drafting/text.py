@@ -128,10 +128,15 @@ class Span:
 
 # Double quotation marks, guillemets, and single curly ones (‘…’, as headlines use them)
 # whose closing mark is no apostrophe (one followed by a letter: "don’t").
-_QUOTE = re.compile(r"“[^“”]*”|\"[^\"]*\"|«[^«»]*»|„[^„“]*“|‘(?:[^‘’]|’(?=\w))*’(?!\w)")
-_TERMINAL = re.compile(r"[.!?…][”\"’»)]*$")
+# Straight single ones ('…', as headlines use them) open after no letter and before one,
+# and close after one and before none: "Dalmor's" and "farmers' union" hold none.
+_QUOTE = re.compile(
+    r"“[^“”]*”|\"[^\"]*\"|«[^«»]*»|„[^„“]*“|‘(?:[^‘’]|’(?=\w))*’(?!\w)"
+    r"|(?<![\w'’])'(?=[^\s\d'])(?:[^'\n]|'(?=\w))*?(?<=[^\s'])'(?!\w)"
+)
+_TERMINAL = re.compile(r"[.!?…][”\"’'»)]*$")
 _BREAK = re.compile(r"\n[ \t]*\n\s*")
-_END = re.compile(r"[.!?…]+[”\"’»)]*(?=\s+[“\"«„(‘]?[A-Z0-9])")
+_END = re.compile(r"[.!?…]+[”\"’'»)]*(?=\s+[“\"«„(‘']?[A-Z0-9])")
 
 
 def quotes(text: str, span: Span) -> list[Span]:
