@@ -103,6 +103,7 @@ class Directory:
                     self.roles.setdefault(phrase, (set(), title))[0].add(a.id)
         self.places = _places(self.actors.values(), self.names)
         self._bodies = _bodies(self.places)
+        self._lower = {name.lower() for name in self.names}
         self._names = _alternation(self.names, flags=0)
         self._roles = _alternation({_pattern(p): None for p in self.roles}, flags=re.I, raw=True)
 
@@ -116,6 +117,8 @@ class Directory:
             holders, title = self.roles[_role_key(m.group())]
             found.append(Mention(m.start(), m.end(), m.group(), tuple(sorted(holders)), title))
         for m in self._bodies.finditer(text, start, stop) if self._bodies else ():
+            if " ".join(text[m.start("place") : m.end()].lower().split()) in self._lower:
+                continue  # the store has the body as an actor of its own
             found.append(Mention(m.start(), m.end(), m.group(), (self.places[m["place"]],), None))
         found.sort(key=lambda x: (x.start, -x.end))
         kept: list[Mention] = []

@@ -158,7 +158,7 @@ class _Run:
             said = min(saids, key=lambda s: _distance(s, q), default=None)
             used.add(id(said))
             rule = said.rule if said is not None else ""
-            if said is not None and masked[: q.start].rstrip(' “"«„‘\'').endswith(":"):
+            if said is not None and masked[: q.start].rstrip(" “\"«„‘'").endswith(":"):
                 rule = "colon"
             if said is None and self.last is not None and _only_quoted(masked):
                 before, said, dated = self.last
@@ -276,7 +276,7 @@ def _distance(said: Said, quote: Span) -> int:
 
 def _only_quoted(masked: str) -> bool:
     """A sentence that is a quotation (and at most a few words more): the last speaker's."""
-    outside = masked.replace(MASK, "").strip(' “”"«»„‘’\'.,;:!?…\n')
+    outside = masked.replace(MASK, "").strip(" “”\"«»„‘’'.,;:!?…\n")
     opens = ("“", '"', "«", "„", "‘", "'")
     return masked.lstrip().startswith(opens) and len(outside.split()) <= 3
 
