@@ -105,7 +105,10 @@ class Directory:
         self._bodies = _bodies(self.places)
         self._lower = {name.lower() for name in self.names}
         self._names = _alternation(self.names, flags=0)
-        self._roles = _alternation({_pattern(p): None for p in self.roles}, flags=re.I, raw=True)
+        # A bare head noun before `of` names another office ("the head of the navy").
+        bare = {p for p, (_, title) in self.roles.items() if p.endswith(f" {title}")}
+        patterns = {_pattern(p) + (r"(?!\s+of\b)" if p in bare else ""): None for p in self.roles}
+        self._roles = _alternation(patterns, flags=re.I, raw=True)
 
     def mentions(self, text: str, start: int = 0, end: int | None = None) -> list[Mention]:
         """The mentions in `text[start:end]`, left to right, the longest at each place."""

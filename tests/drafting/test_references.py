@@ -99,6 +99,11 @@ TWO_MINISTERS = actors_from(
 )  # fmt: skip
 
 
+def test_a_bare_title_before_of_names_another_office() -> None:
+    (line,) = drafts("The minister of fisheries said the port was “open”.")
+    assert line["speaker"] is None
+
+
 def test_a_bare_title_two_people_hold_is_left_for_a_person_to_name() -> None:
     (line,) = extract("The minister said the port was “open”.", SOURCE, TWO_MINISTERS).lines
     assert line["speaker"] is None and line["draft"]["speaker_text"] == "The minister"
