@@ -99,10 +99,16 @@ class Directory:
         self.roles: dict[str, tuple[set[str], str]] = {}  # phrase -> holders, title
         for a in self.actors.values():
             for role in a.roles:
-                for phrase in _role_phrases(role, self.actors):
-                    self.roles.setdefault(phrase.lower(), (set(), role.title))[0].add(a.id)
+                for phrase, title in _role_phrases(role, self.actors):
+                    self.roles.setdefault(phrase, (set(), title))[0].add(a.id)
+        self.places = _places(self.actors.values(), self.names)
+        self._bodies = _bodies(self.places)
+        self._lower = {name.lower() for name in self.names}
         self._names = _alternation(self.names, flags=0)
-        self._roles = _alternation({_pattern(p): None for p in self.roles}, flags=re.I, raw=True)
+        # A bare head noun before `of` names another office ("the head of the navy").
+        bare = {p for p, (_, title) in self.roles.items() if p.endswith(f" {title}")}
+        patterns = {_pattern(p) + (r"(?!\s+of\b)" if p in bare else ""): None for p in self.roles}
+        self._roles = _alternation(patterns, flags=re.I, raw=True)
 
     def mentions(self, text: str, start: int = 0, end: int | None = None) -> list[Mention]:
         """The mentions in `text[start:end]`, left to right, the longest at each place."""
@@ -113,6 +119,10 @@ class Directory:
         for m in self._roles.finditer(text, start, stop) if self._roles else ():
             holders, title = self.roles[_role_key(m.group())]
             found.append(Mention(m.start(), m.end(), m.group(), tuple(sorted(holders)), title))
+        for m in self._bodies.finditer(text, start, stop) if self._bodies else ():
+            if " ".join(text[m.start("place") : m.end()].lower().split()) in self._lower:
+                continue  # the store has the body as an actor of its own
+            found.append(Mention(m.start(), m.end(), m.group(), (self.places[m["place"]],), None))
         found.sort(key=lambda x: (x.start, -x.end))
         kept: list[Mention] = []
         for mention in found:
@@ -128,8 +138,60 @@ class Directory:
         return [
             a
             for a in mention.actors
-            if any(r.title == mention.title and r.held_on(day) for r in self.actors[a].roles)
+            if any(_fits(r.title, mention.title) and r.held_on(day) for r in self.actors[a].roles)
         ]
+
+
+# The bodies through which a state or an organization speaks: when the store has no actor
+# of their own, they name it ("Qatar's foreign ministry", "the Japanese government").
+BODIES = [
+    "government", "foreign ministry", "defence ministry", "defense ministry",
+    "interior ministry", "ministry of foreign affairs", "ministry of defence",
+    "ministry of defense", "foreign office", "state department", "presidency", "embassy",
+    "delegation", "cabinet", "presidential office", "press office", "secretariat",
+]  # fmt: skip
+
+
+def _places(actors: Iterable[Actor], names: Mapping[str, set[str]]) -> dict[str, str]:
+    """The names, aliases and adjectives of each state and organization, as written."""
+    places: dict[str, str] = {}
+    for a in actors:
+        if a.kind in ("state", "organization"):
+            for name in (a.name, *a.aliases):
+                if not name.startswith("the ") and len(names.get(name, ())) == 1:
+                    places.setdefault(name, a.id)
+                    places.setdefault(DEMONYMS.get(name, name), a.id)
+    return places
+
+
+def _bodies(places: Mapping[str, str]) -> re.Pattern[str] | None:
+    if not places:
+        return None
+    names = "|".join(re.escape(p) for p in sorted(places, key=len, reverse=True))
+    bodies = "|".join(b.replace(" ", r"\s+") for b in BODIES)
+    return re.compile(
+        rf"(?<![\w’'-])(?:(?i:the)\s+)?(?P<place>{names})(?:[’']s)?\s+(?i:{bodies})(?![\w-])"
+    )
+
+
+def _fits(title: str, said: str) -> bool:
+    """A role's title is what the text said: the title, or its head noun alone."""
+    return title.lower() == said.lower() or head_noun(title) == said.lower()
+
+
+# Words that make a title another office ("prime minister" is no "minister") or that
+# follow its noun ("secretary general"): such titles have no bare head noun.
+_RANKS = frozenset(["vice", "deputy", "prime", "assistant", "under", "acting", "associate"])
+_POSTPOSED = frozenset(["general", "elect", "designate"])
+
+
+def head_noun(title: str) -> str | None:
+    """The noun a title is referred to by ("the minister" for a trade minister, "the
+    chief" for the chief of the general staff), when it has one besides itself."""
+    words = _role_key(title).split(" of ")[0].split()
+    if len(_role_key(title).split()) < 2 or words[0] in _RANKS or words[-1] in _POSTPOSED:
+        return None
+    return words[-1]
 
 
 def _role_key(found: str) -> str:
@@ -149,9 +211,9 @@ def _title_forms(title: str) -> list[str]:
     return forms
 
 
-def _role_phrases(role: Role, actors: Mapping[str, Actor]) -> list[str]:
+def _role_phrases(role: Role, actors: Mapping[str, Actor]) -> list[tuple[str, str]]:
     """`the <title>`, `<organization> <title>` and `<organization>'s <title>` in its
-    forms."""
+    forms, and the same with its head noun alone, each with the title it says."""
     org = actors.get(role.organization or "")
     places = set()
     if org is not None:
@@ -162,11 +224,15 @@ def _role_phrases(role: Role, actors: Mapping[str, Actor]) -> list[str]:
     elif role.organization:
         places.add(role.organization.replace("-", " "))
     out = []
-    for form in _title_forms(role.title):
-        out.append(f"the {form}")
-        out += [f"{p} {form}" for p in places]
-        out += [f"{p}{s} {form}" for p in places for s in ("’s", "'s") if not p.endswith("s")]
-    return [_role_key(p) for p in out]
+    head = head_noun(role.title)
+    for form in _title_forms(role.title) + ([head] if head else []):
+        title = role.title if form != head else head
+        out.append((f"the {form}", title))
+        out += [(f"{p} {form}", title) for p in places]
+        out += [
+            (f"{p}{s} {form}", title) for p in places for s in ("’s", "'s") if not p.endswith("s")
+        ]
+    return [(_role_key(p), title) for p, title in out]
 
 
 def _alternation(

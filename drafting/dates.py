@@ -27,12 +27,27 @@ ZONES = {
     "cet": 60, "cest": 120, "est": -300, "edt": -240, "pst": -480, "pdt": -420,
 }  # fmt: skip
 _ZONE = "|".join(sorted(ZONES, key=len, reverse=True))
+_WEEKDAY = r"(?:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\.?"
+_CLOCK = rf"(?P<h>\d{{1,2}})[:.](?P<min>\d{{2}})\s*(?P<ampm>[ap]\.?m\.?)?\s*(?P<zone>{_ZONE})?"
+
+
+def _date(n: int) -> str:
+    return (
+        rf"(?:{_WEEKDAY},?\s+)?(?:(?P<d{n}>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<m{n}>{_MONTH})"
+        rf"|(?P<n{n}>{_MONTH})\s+(?P<e{n}>\d{{1,2}})(?:st|nd|rd|th)?)(?:,?\s+(?P<y{n}>\d{{4}}))?"
+    )
+
+
+# A live post's time line, alone on its line, in the forms pages use: `published at 14:09
+# GMT 14 February` (BBC), `Mon 2 Mar 2026 16.20 GMT` (Guardian), `Updated 3 March 2026,
+# 09:12 GMT` (agencies), `2.20pm GMT`, `14:09`.
 _POST = re.compile(
-    rf"^[ \t]*(?:published|posted|updated) at (?P<h>\d{{1,2}})[:.](?P<min>\d{{2}})\s*"
-    rf"(?P<ampm>[ap]\.?m\.?)?\s*(?P<zone>{_ZONE})?(?:,?\s*(?:on\s+)?(?P<d>\d{{1,2}})\s+"
-    rf"(?P<month>{_MONTH})(?:\s+(?P<y>\d{{4}}))?)?[ \t]*$",
+    rf"^[ \t]*(?:(?:last\s+)?(?:published|posted|updated)(?:\s+(?:at|on))?:?\s+)?"
+    rf"(?:{_date(1)},?\s+(?:at\s+)?)?{_CLOCK}(?:,?\s*(?:on\s+)?{_date(2)})?[ \t]*$",
     re.I | re.M,
 )
+TIME_LINE = _POST
+_TERMINAL = re.compile(r"[.!?…][”\"’'»)]*$")
 _NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 _EXPRESSION = re.compile(
     rf"""\b(?:
@@ -67,34 +82,66 @@ class Dated:
 
 
 def posts(text: str, published: datetime) -> list[tuple[int, Anchor]]:
-    """Where each post starts (its headline, the line before its time) and its time."""
-    found = []
+    """Where each post starts and its time: a post opens with its headline, on the line
+    before its time line (BBC) or the line after it (Guardian), as most of the page's time
+    lines show; the text before the first post is the page's."""
+    found, before, after = [], 0, 0
     for m in _POST.finditer(text):
-        hour = int(m["h"])
-        if m["ampm"]:
-            hour = hour % 12 + (12 if m["ampm"].lower().startswith("p") else 0)
-        zone = published.tzinfo
-        if m["zone"]:
-            zone = timezone(timedelta(minutes=ZONES[m["zone"].lower()]))
-        day = published.astimezone(zone).date()  # a time line without its day: the page's
-        try:
-            moment = datetime(
-                int(m["y"] or published.year),
-                _month(m["month"]) if m["month"] else day.month,
-                int(m["d"] or day.day),
-                hour,
-                int(m["min"]),
-                tzinfo=zone,
-            )
-        except ValueError:
+        moment = _moment(m, published)
+        if moment is None:
             continue
-        found.append((_headline_start(text, m.start()), Anchor(moment, " ".join(m[0].split()))))
-    return found
+        above, below = _line_before(text, m.start()), _line_after(text, m.end())
+        before += _headline(above) and not _headline(below)
+        after += _headline(below) and not _headline(above)
+        found.append((m.start(), Anchor(moment, " ".join(m[0].split()))))
+    if after > before:
+        return found
+    return [(_headline_start(text, at), anchor) for at, anchor in found]
+
+
+def _moment(m: re.Match[str], published: datetime) -> datetime | None:
+    hour = int(m["h"])
+    if m["ampm"]:
+        hour = hour % 12 + (12 if m["ampm"].lower().startswith("p") else 0)
+    zone = published.tzinfo
+    if m["zone"]:
+        zone = timezone(timedelta(minutes=ZONES[m["zone"].lower()]))
+    day = published.astimezone(zone).date()  # a time line without its day: the page's
+    n = 1 if m["y1"] or m["d1"] or m["e1"] else 2
+    month, d, y = m[f"m{n}"] or m[f"n{n}"], m[f"d{n}"] or m[f"e{n}"], m[f"y{n}"]
+    try:
+        return datetime(
+            int(y or published.year),
+            _month(month) if month else day.month,
+            int(d or day.day),
+            hour,
+            int(m["min"]),
+            tzinfo=zone,
+        )
+    except ValueError:
+        return None
 
 
 def _headline_start(text: str, at: int) -> int:
     before = text[:at].rstrip()
     return before.rfind("\n") + 1 if before else at
+
+
+def _line_before(text: str, at: int) -> str:
+    before = text[:at].rstrip()
+    return before[before.rfind("\n") + 1 :]
+
+
+def _line_after(text: str, at: int) -> str:
+    after = text[at:].lstrip()
+    end = after.find("\n")
+    return after if end < 0 else after[:end]
+
+
+def _headline(line: str) -> bool:
+    """A line that reads as a headline: short, and no sentence's end."""
+    line = line.strip()
+    return 0 < len(line) <= 200 and not _TERMINAL.search(line) and not _POST.match(line)
 
 
 def anchor_at(anchors: list[tuple[int, Anchor]], offset: int, page: Anchor) -> Anchor:

@@ -19,10 +19,12 @@ from drafting.speakers import (
     ANNOUNCING,
     MASK,
     REPORTING,
+    THAT_CLAUSE,
     VERB,
     Context,
     Said,
     speakers,
+    subject_of,
 )
 from drafting.text import Span, plain_text, quotes, sentences, squeezed
 
@@ -93,6 +95,7 @@ class _Run:
         self.page = Anchor(source.published_at, None)
         self.posts = posts(text, source.published_at)
         self.context = Context([])
+        self.anchor = self.page
         self.lines: list[dict[str, Any]] = []
         self.keys: set[str] = set()
         self.last: tuple[int, Said, Dated] | None = None
@@ -102,10 +105,10 @@ class _Run:
     def sentence(self, number: int, span: Span) -> None:
         self.context.sentence = number
         anchor = anchor_at(self.posts, span.start, self.page)
+        if anchor is not self.anchor:  # a new post: pronouns look back no further
+            self.anchor, self.context.post = anchor, number
         found = quotes(self.text, span)
         masked = _masked(self.text, span, found)
-        if not found and VERB.search(masked) is None:
-            return  # nothing quoted, nothing reported
         named = [
             replace(m, start=m.start - span.start, end=m.end - span.start)
             for m in self.mentions[
@@ -113,11 +116,21 @@ class _Run:
             ]
             if m.end <= span.end
         ]
+        self._people(number, masked, named, day_of(anchor).value)
+        if not found and VERB.search(masked) is None:
+            return  # nothing quoted, nothing reported
         start = 0
         for clause in masked.split(";"):
             end = start + len(clause)
             self._clause(number, span, masked, Span(start, end), named, found, anchor)
             start = end + 1
+
+    def _people(self, number: int, masked: str, named: list[Mention], day: str) -> None:
+        """The person a sentence is about (its first mention, as its subject): whom a later
+        `he` or `she` or a bare title may mean."""
+        person = subject_of(masked, named, self.directory, day)
+        if person is not None:
+            self.context.named.append((number, person))
 
     def _clause(
         self,
@@ -145,7 +158,7 @@ class _Run:
             said = min(saids, key=lambda s: _distance(s, q), default=None)
             used.add(id(said))
             rule = said.rule if said is not None else ""
-            if said is not None and masked[: q.start].rstrip(' “"«„‘').endswith(":"):
+            if said is not None and masked[: q.start].rstrip(" “\"«„‘'").endswith(":"):
                 rule = "colon"
             if said is None and self.last is not None and _only_quoted(masked):
                 before, said, dated = self.last
@@ -217,6 +230,8 @@ class _Run:
         self.lines.append(line)
         if said.actor is not None:
             self.context.recent.append((number, said.actor))
+            if said.text.lower() in ("he", "she"):
+                self.context.pronouns[said.actor] = said.text.lower()
         self.last = (number, said, dated)
 
     def _source(self, excerpt: str) -> dict[str, Any]:
@@ -243,9 +258,14 @@ def _masked(text: str, span: Span, found: list[Span]) -> str:
 def _reports(said: Said, masked: str, start: int, end: int) -> bool:
     """Reported speech: a verb that takes a clause, and a clause after it (before it, for
     "according to")."""
+    if said.rule == "unresolved":  # only a quotation is kept for a person to name
+        return False
     if said.verb == ACCORDING:
         return len(masked[start : said.verb_start].split()) >= 3
-    return said.verb in REPORTING and len(masked[said.verb_end : end].split()) >= 3
+    after = masked[said.verb_end : end].split()
+    if said.verb in THAT_CLAUSE and after[:1] != ["that"]:
+        return False
+    return said.verb in REPORTING and len(after) >= 3
 
 
 def _distance(said: Said, quote: Span) -> int:
@@ -256,10 +276,18 @@ def _distance(said: Said, quote: Span) -> int:
 
 def _only_quoted(masked: str) -> bool:
     """A sentence that is a quotation (and at most a few words more): the last speaker's."""
-    outside = masked.replace(MASK, "").strip(' “”"«»„‘’.,;:!?…\n')
-    return masked.lstrip().startswith(("“", '"', "«", "„", "‘")) and len(outside.split()) <= 3
+    outside = masked.replace(MASK, "").strip(" “”\"«»„‘’'.,;:!?…\n")
+    opens = ("“", '"', "«", "„", "‘", "'")
+    return masked.lstrip().startswith(opens) and len(outside.split()) <= 3
 
 
+# What is said of someone in passing ("X, who took office last year, said"; "X – a former
+# envoy – said"): its dates are not the statement's.
+_ASIDE = re.compile(
+    r"(?:,\s*(?:who|whom|whose|which)\b[^,;–—()]*(?:,|$)|[–—]\s*(?:who|whom|whose|which|a|an|the)\b"
+    r"[^–—;]*[–—]|\((?:who|whom|whose|which|a|an|the)\b[^()]*\)"
+    r"|,\s*(?:a|an|the|his|her|its|their)\s[^,;]*,(?=\s*(?:\w+ly\s+|has\s+|have\s+|had\s+)*$))"
+)
 # Verbs that name whom they were said to before when: "told reporters on Wednesday".
 _TOLD = re.compile(r"\s+(?:the\s+)?\w+(?:\s+\w+)?(?=\s+(?:on|this|last|earlier|yesterday|today))")
 _TO_WHOM = frozenset(
@@ -270,7 +298,7 @@ _TO_WHOM = frozenset(
 def _dated(masked: str, start: int, end: int, said: Said, anchor: Anchor) -> Dated:
     """The words before the verb date it, or those that follow it at once (after whom it
     was said to)."""
-    before = masked[start : said.verb_start].replace(MASK, " ")
+    before = _ASIDE.sub(" ", masked[start : said.verb_start].replace(MASK, " "))
     after = masked[said.verb_end : end].replace(MASK, " ")
     if said.verb in _TO_WHOM and (whom := _TOLD.match(after)):
         after = after[whom.end() :]

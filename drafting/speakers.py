@@ -9,7 +9,8 @@ store does not know (kept as written, with no actor: never a guess).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from drafting.actors import Directory, Mention
 
@@ -75,7 +76,36 @@ _VERBS = [
     "repeated",
     "repeats",
     "tweeted",
+    "cautioned",
+    "cautions",
+    "cautioning",
+    "pledged",
+    "pledges",
+    "conceded",
+    "concedes",
+    "maintained",
+    "maintains",
+    "recalled",
+    "recalls",
+    # These frame a quotation ("hailed the deal as “…”"); their clause is no statement.
+    "hailed",
+    "hails",
+    "praised",
+    "praises",
+    "criticised",
+    "criticized",
+    "criticises",
+    "criticizes",
+    "dismissed",
+    "dismisses",
+    "rejected",
+    "rejects",
 ]
+# These take a clause only with `that` ("conceded that …"; not "maintained its forces").
+THAT_CLAUSE = frozenset(
+    ["cautioned", "cautions", "cautioning", "pledged", "pledges", "conceded", "concedes",
+     "maintained", "maintains", "recalled", "recalls"]
+)  # fmt: skip
 # Verbs whose clause is itself the statement (reported speech), not only a frame for a quote.
 REPORTING = frozenset(
     [
@@ -127,11 +157,14 @@ REPORTING = frozenset(
         "acknowledges",
         "repeated",
         "repeats",
+        *THAT_CLAUSE,
     ]
 )
 ANNOUNCING = frozenset(["announced", "announces", "announcing"])
 ACCORDING = "according to"  # the speaker follows: "…, according to the Kremlin"
-VERB = re.compile(rf"\b(?:{'|'.join(_VERBS)}|{ACCORDING})\b")
+# "called it “…”": naming something in a quotation is saying it.
+_CALLED = r"called(?=\s+(?:it|this|that|them|him|her|the\s+\w+(?:\s+\w+)?)\s+[“\"‘«„'])"
+VERB = re.compile(rf"\b(?:{'|'.join(_VERBS)}|{ACCORDING}|{_CALLED})\b")
 # What may stand between a speaker and its verb: an aside between commas, dashes or
 # brackets, then adverbs and auxiliaries ("Trump – who spoke to him – has since said").
 _GAP = re.compile(
@@ -198,26 +231,38 @@ class Said:
 
 @dataclass
 class Context:
-    """What earlier sentences tell later ones: the speakers most recently found."""
+    """What earlier sentences tell later ones: the speakers most recently found, the people
+    named, the pronoun each was last referred to by, and where the current post began."""
 
     recent: list[tuple[int, str]]  # (sentence number, actor) of the drafts so far
     sentence: int = 0
+    post: int = 0  # the number of the current post's first sentence
+    named: list[tuple[int, str]] = field(default_factory=list)  # people named, sentence by sentence
+    pronouns: dict[str, str] = field(default_factory=dict)  # actor -> "he" or "she"
 
-    def last_person(self, directory: Directory, within: int = 6) -> str | None:
-        for number, actor in reversed(self.recent):
-            if self.sentence - number > within:
-                return None
-            if directory.actors[actor].kind == "person":
-                return actor
-        return None
+    def last_person(self, directory: Directory, pronoun: str, within: int = 6) -> str | None:
+        """The latest person spoken of in this post who may be `pronoun`: a speaker before a
+        person only named in the same sentence, and never one last called otherwise."""
+        word = pronoun.lower()
+        return self._latest(
+            lambda a: directory.actors[a].kind == "person" and self.pronouns.get(a, word) == word,
+            within,
+            self.post,
+        )
 
     def last_holder(self, candidates: list[str], within: int = 6) -> str | None:
-        for number, actor in reversed(self.recent):
-            if self.sentence - number > within:
-                return None
-            if actor in candidates:
-                return actor
-        return None
+        return self._latest(candidates.__contains__, within, 0)
+
+    def _latest(self, fits: Callable[[str], bool], within: int, since: int) -> str | None:
+        best: tuple[int, int, str] | None = None
+        for rank, seen in ((1, self.recent), (0, self.named)):
+            for number, actor in reversed(seen):
+                if self.sentence - number > within or number < since:
+                    break
+                if (rank or number < self.sentence) and fits(actor):
+                    best = max(best or (number, rank, actor), (number, rank, actor))
+                    break
+        return best[2] if best else None
 
 
 def speakers(
@@ -237,11 +282,16 @@ def speakers(
         if start <= m.start and m.end <= end and masked[m.start] != MASK and not _object(masked, m)
     ]
     found: list[Said] = []
+    for mention in mentions:  # a headline's "UN envoy: ‘…’": the quotation is the named one's
+        colon = _HEADLINE.match(masked, mention.end, end)
+        if colon is not None and _opens(masked, start, mention.start):
+            found.append(_resolved(mention, directory, day, context, colon, "colon"))
     for verb in VERB.finditer(masked, start, end):
         said = None if verb.group() == ACCORDING else _subject(
             masked, start, verb, mentions, directory, day, context
         )  # fmt: skip
         said = said or _after(masked, verb, end, mentions, directory, day, context)
+        said = said or _unresolved(masked, start, verb)
         if said is not None and said.rule == "pronoun":
             # "X says he has warned …": the pronoun is the speaker of the same clause.
             earlier = next((s for s in reversed(found) if _person(s, directory)), None)
@@ -250,6 +300,18 @@ def speakers(
         if said is not None:
             found.append(said)
     return found
+
+
+def subject_of(masked: str, named: list[Mention], directory: Directory, day: str) -> str | None:
+    """The person a sentence is about: its first mention outside its quotations, when that
+    is one person and neither an object ("talks with X") nor a possessive ("X's talks")."""
+    first = next((m for m in named if masked[m.start] != MASK), None)
+    if first is None or _object(masked, first) or masked.startswith(("’s", "'s"), first.end):
+        return None
+    holders = directory.holders(first, day)
+    if len(holders) != 1 or directory.actors[holders[0]].kind != "person":
+        return None
+    return holders[0]
 
 
 def _person(said: Said, directory: Directory) -> bool:
@@ -290,18 +352,19 @@ def _subject(
             return _resolved(mention, directory, day, context, verb, "subject")
     for pronoun in reversed(list(_PRONOUN.finditer(masked, start, verb.start()))):
         if _GAP.fullmatch(masked, pronoun.end(), verb.start()):
-            actor = context.last_person(directory)
+            actor = context.last_person(directory, pronoun.group())
             return Said(actor, pronoun.group(), "pronoun", 0.6, *_verb(verb))
     for name in reversed(list(_NAME.finditer(masked, start, verb.start()))):
         if _GAP.fullmatch(masked, name.end(), verb.start()) and _a_name(masked, start, name):
             return Said(None, name.group(), "unknown-name", 0.3, *_verb(verb))
-    if verb.group().endswith("ing"):  # "X spoke to Y … before announcing": X's clause
+    # "X spoke to Y … before announcing", "X welcomed it but cautioned": X's clause.
+    if verb.group().endswith("ing") or _COORDINATED.search(masked, start, verb.start()):
         first = next((m for m in mentions if _opens(masked, start, m.start)), None)
         if first is not None:
             return _resolved(first, directory, day, context, verb, "participle", 0.6)
         opening = _PRONOUN.match(masked, _skip_opening(masked, start))
         if opening is not None:
-            actor = context.last_person(directory)
+            actor = context.last_person(directory, opening.group())
             return Said(actor, opening.group(), "pronoun", 0.55, *_verb(verb))
     return None
 
@@ -329,6 +392,32 @@ def _after(
     return None
 
 
+# The words before a verb that may be its subject, back to a clause's edge, less the
+# adverbs and auxiliaries between.
+_PHRASE = re.compile(r"(?:^|[,;:–—(\x01“”\"‘’«»„])\s*(?P<words>[^,;:–—()\x01“”\"‘’«»„]*?)\s*$")
+_PASSIVE = re.compile(r"\b(?:was|were|is|are|be|been|being)\s*$", re.I)
+_TRAILING = re.compile(
+    r"(?:\s+(?:who|which|has|have|had|also|then|later|again|now|would|will|did|[a-z]+ly))+$"
+)
+
+_LEADING = re.compile(rf"^\s*(?:(?:and|but|so|yet|{ACCORDING})\s+)+", re.I)
+
+
+def _unresolved(masked: str, start: int, verb: re.Match[str]) -> Said | None:
+    """A subject the rules cannot name (`the head of the delegation said`): kept as
+    written, with no speaker, so that its quotation is not lost."""
+    if verb.group() == ACCORDING:
+        return None
+    before = masked[start : verb.start()]
+    phrase = _PHRASE.search(before)
+    if phrase is None or _PASSIVE.search(before):
+        return None
+    words = _LEADING.sub("", _TRAILING.sub("", phrase["words"])).strip()
+    if not words or len(words.split()) > 6:
+        return None
+    return Said(None, words, "unresolved", 0.3, *_verb(verb))
+
+
 def _resolved(
     mention: Mention,
     directory: Directory,
@@ -350,6 +439,8 @@ def _verb(verb: re.Match[str]) -> tuple[int, int, str]:
     return verb.start(), verb.end(), verb.group()
 
 
+_HEADLINE = re.compile(r"\s*:(?=\s*[“\"‘«„'])")
+_COORDINATED = re.compile(r"\b(?:and|but)\s+(?:then\s+|also\s+)?$")
 _OPENING = re.compile(r"(?:(?:And|But|So|Yet|Earlier|Later|Meanwhile|Now)\b,?\s*)?")
 
 

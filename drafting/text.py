@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from drafting.dates import TIME_LINE
+
 MAX_CHARS = 5_000_000  # 5 MB of text: a long live page is under 1 MB
 
 
@@ -126,10 +128,15 @@ class Span:
 
 # Double quotation marks, guillemets, and single curly ones (‘…’, as headlines use them)
 # whose closing mark is no apostrophe (one followed by a letter: "don’t").
-_QUOTE = re.compile(r"“[^“”]*”|\"[^\"]*\"|«[^«»]*»|„[^„“]*“|‘(?:[^‘’]|’(?=\w))*’(?!\w)")
-_TERMINAL = re.compile(r"[.!?…][”\"’»)]*$")
+# Straight single ones ('…', as headlines use them) open after no letter and before one,
+# and close after one and before none: "Dalmor's" and "farmers' union" hold none.
+_QUOTE = re.compile(
+    r"“[^“”]*”|\"[^\"]*\"|«[^«»]*»|„[^„“]*“|‘(?:[^‘’]|’(?=\w))*’(?!\w)"
+    r"|(?<![\w'’])'(?=[^\s\d'])(?:[^'\n]|'(?=\w))*?(?<=[^\s'])'(?!\w)"
+)
+_TERMINAL = re.compile(r"[.!?…][”\"’'»)]*$")
 _BREAK = re.compile(r"\n[ \t]*\n\s*")
-_END = re.compile(r"[.!?…]+[”\"’»)]*(?=\s+[“\"«„(‘]?[A-Z0-9])")
+_END = re.compile(r"[.!?…]+[”\"’'»)]*(?=\s+[“\"«„(‘']?[A-Z0-9])")
 
 
 def quotes(text: str, span: Span) -> list[Span]:
@@ -171,7 +178,7 @@ def _continues(text: str, before: Span, after: Span) -> bool:
     if _TERMINAL.search(head[-8:]) and not _unclosed(head):
         return False
     first = text[after.start]
-    if _TIME_LINE.match(text, after.start):
+    if TIME_LINE.match(text, after.start):
         return False  # a live post's time line stands alone
     if _OPEN_END.search(head[-24:]):
         return True
@@ -185,9 +192,6 @@ _OPEN_END = re.compile(
     r"our|who|which|is|was|are|were|will|would|has|have|had|says|said|told|adding|as)|"
     r"[’']s|[:,–—])\s*$"
 )
-
-
-_TIME_LINE = re.compile(r"(?:published|posted|updated) at \d", re.I)
 
 
 def sentences(text: str) -> list[Span]:
