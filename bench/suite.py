@@ -1518,7 +1518,7 @@ def parse(argv: list[str] | None = None) -> Config:
     )
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the history")
     parser.add_argument("--smoke", action="store_true", help="5,000 events, short runs: ~1 min")
-    parser.add_argument("--duration", type=int, help="seconds per load run (10; smoke 2)")
+    parser.add_argument("--duration", type=int, help="seconds per load run (10; smoke 1)")
     parser.add_argument("--repeats", type=int, help="runs of each load (3; smoke 1)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--ryw-clients", type=int, default=16, help="read-your-writes clients")
@@ -1567,7 +1567,7 @@ def parse(argv: list[str] | None = None) -> Config:
     return Config(
         events=events,
         smoke=args.smoke,
-        duration=args.duration or (2 if args.smoke else 10),
+        duration=args.duration or (1 if args.smoke else 10),
         repeats=args.repeats or (1 if args.smoke else 3),
         warmup=0 if args.smoke else 3,
         connections=args.connections,
