@@ -179,10 +179,7 @@ class PostgresView(SqlView):
                 )
             if pending.filed:
                 # Before the closes: a version filed anew may be closed in the same batch.
-                with cur.copy(
-                    f"COPY {p}_links (row_id, rel, value, start_at, first_pos, from_pos, to_pos)"
-                    " FROM STDIN"
-                ) as copy:
+                with cur.copy(f"COPY {p}_links ({LINK_COLUMNS}) FROM STDIN") as copy:
                     for link in pending.filed:
                         copy.write_row(link)
             if pending.closes:
@@ -201,10 +198,7 @@ class PostgresView(SqlView):
                     f"start_at, end_at, body, state) FROM STDIN"
                 ) as copy:
                     copy.write("".join(map(_row_line, pending.rows)))
-                with cur.copy(
-                    f"COPY {p}_links (row_id, rel, value, start_at, first_pos, from_pos, to_pos)"
-                    " FROM STDIN"
-                ) as copy:
+                with cur.copy(f"COPY {p}_links ({LINK_COLUMNS}) FROM STDIN") as copy:
                     copy.write("".join(map(_links_lines, pending.rows)))
                 with cur.copy(f"COPY {p}_search (row_id, text) FROM STDIN") as copy:
                     copy.write("".join(map(_search_line, pending.rows)))
@@ -285,6 +279,9 @@ class AdvisoryLease:
             self._conn = None
 
 
+LINK_COLUMNS = "row_id, rel, value, start_at, first_pos, from_pos, to_pos, end_at"
+
+
 # COPY's text format, written directly: psycopg's row formatter costs more than the
 # rest of a projection's work on a row.
 def _text(value: str) -> str:
@@ -304,7 +301,7 @@ def _opt(value: object) -> str:
 
 
 def _links_lines(r: Row) -> str:
-    tail = f"{_opt(r.start_at)}\t{r.first_pos}\t{r.from_pos}\t{_opt(r.to_pos)}\n"
+    tail = f"{_opt(r.start_at)}\t{r.first_pos}\t{r.from_pos}\t{_opt(r.to_pos)}\t{_opt(r.end_at)}\n"
     return "".join(f"{r.row_id}\t{_text(rel)}\t{_text(value)}\t{tail}" for rel, value in r.links)
 
 

@@ -68,7 +68,7 @@ def schema(prefix: str, bigint: str, instant: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {prefix}_links ("
         f" row_id {bigint} NOT NULL, rel text NOT NULL, value text NOT NULL,"
         f" start_at {instant}, first_pos {bigint} NOT NULL,"
-        f" from_pos {bigint} NOT NULL, to_pos {bigint})",
+        f" from_pos {bigint} NOT NULL, to_pos {bigint}, end_at {instant})",
         f"CREATE INDEX IF NOT EXISTS {prefix}_links_row ON {prefix}_links (row_id)",
         f"CREATE TABLE IF NOT EXISTS {prefix}_tracking ("
         f" application_name text PRIMARY KEY, notification_id {bigint} NOT NULL)",
@@ -104,10 +104,11 @@ def read_indexes(prefix: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {prefix}_closed ON {prefix}_rows (to_pos)"
         " WHERE to_pos IS NOT NULL",
         # One index in timeline order for current and as_of reads, covering the range of
-        # positions, so that a closed version is passed over in the index (the last two
-        # columns are never compared: a row links a (rel, value) once).
+        # positions and the end, so that a closed version, or one that ends before a
+        # window, is passed over in the index (the last three columns are never
+        # compared: a row links a (rel, value) once).
         f"CREATE INDEX IF NOT EXISTS {prefix}_links_in_order ON {prefix}_links"
-        f" (rel, value, start_at, first_pos, row_id, from_pos, to_pos)",
+        f" (rel, value, start_at, first_pos, row_id, from_pos, to_pos, end_at)",
     ]
 
 
@@ -151,9 +152,19 @@ class Row:
         return search_text(self.body)
 
     def link_rows(self) -> list[tuple[Any, ...]]:
-        """`(row_id, rel, value, start_at, first_pos, from_pos, to_pos)` of each link."""
+        """`(row_id, rel, value, start_at, first_pos, from_pos, to_pos, end_at)` of each
+        link."""
         return [
-            (self.row_id, rel, value, self.start_at, self.first_pos, self.from_pos, self.to_pos)
+            (
+                self.row_id,
+                rel,
+                value,
+                self.start_at,
+                self.first_pos,
+                self.from_pos,
+                self.to_pos,
+                self.end_at,
+            )
             for rel, value in self.links
         ]
 
@@ -211,6 +222,7 @@ class Filing:
 
     row_id: int
     start_at: datetime | None
+    end_at: datetime | None
     first_pos: int
     topics: frozenset[str]
     under: frozenset[str]

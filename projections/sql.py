@@ -126,13 +126,9 @@ class _Scan:
 
     @property
     def join(self) -> bool:
-        """Only records link topics and actors: the rows are needed only to filter."""
-        return (
-            self.links is None
-            or set(self.kinds) != set(RECORD_KINDS)
-            or self.window[0] is not None
-            or self.where is not None
-        )
+        """Only records link topics and actors, and a link knows its row's order, end and
+        positions: the rows are needed only to filter by kind or by `where`."""
+        return self.links is None or set(self.kinds) != set(RECORD_KINDS) or self.where is not None
 
     def branch(
         self, q: Sql, link: tuple[str, str] | None, piece: list[tuple[str, datetime]]
@@ -153,7 +149,7 @@ class _Scan:
         for op, bound in piece:
             q.add(f"AND {a}.start_at {op} %s", bound)
         if self.window[0] is not None:
-            q.add("AND r.end_at > %s", self.window[0])
+            q.add(f"AND {a}.end_at > %s", self.window[0])
         if self.after is not None:
             q.add(f"AND ({a}.start_at, {a}.first_pos) > (%s, %s)", *self.after)
         if self.where is not None:

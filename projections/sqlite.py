@@ -191,7 +191,7 @@ class SqliteView(SqlView):
             )
             # Before the closes: a version filed anew may be closed in the same batch.
             conn.executemany(
-                f"INSERT INTO {p}_links VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {p}_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [tuple(map(_param, link)) for link in pending.filed],
             )
             # A link closed before (filed elsewhere) keeps its end.
@@ -223,7 +223,7 @@ class SqliteView(SqlView):
                 ],
             )
             conn.executemany(
-                f"INSERT INTO {p}_links VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {p}_links VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [tuple(map(_param, link)) for r in pending.rows for link in r.link_rows()],
             )
             conn.executemany(

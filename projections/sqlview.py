@@ -659,26 +659,27 @@ class SqlView(TimelineView):
         if pending.rows or pending.closes:
             raise RuntimeError("a change of the tree must start a batch of its own")
         p = self.prefix
-        order: dict[int, tuple[Any, int]] = {}
+        order: dict[int, tuple[Any, Any, int]] = {}
         links: dict[tuple[int, str], set[str]] = {}
-        for row_id, start_at, first_pos, rel, value in self.query(
-            f"SELECT l.row_id, l.start_at, l.first_pos, l.rel, l.value FROM {p}_links u "
+        for row_id, start_at, end_at, first_pos, rel, value in self.query(
+            f"SELECT l.row_id, l.start_at, l.end_at, l.first_pos, l.rel, l.value FROM {p}_links u "
             f"JOIN {p}_links l ON l.row_id = u.row_id AND l.rel IN ('topic', 'under') "
             "AND l.to_pos IS NULL "
             "WHERE u.rel IN ('topic', 'under') AND u.value = %s AND u.to_pos IS NULL",
             (topic,),
         ):
-            order[int(row_id)] = (start_at, int(first_pos))
+            order[int(row_id)] = (start_at, end_at, int(first_pos))
             links.setdefault((int(row_id), str(rel)), set()).add(str(value))
         return [
             Filing(
                 row_id,
                 None if start_at is None else parse_utc(start_at),
+                None if end_at is None else parse_utc(end_at),
                 first_pos,
                 frozenset(links.get((row_id, "topic"), ())),
                 frozenset(links.get((row_id, "under"), ())),
             )
-            for row_id, (start_at, first_pos) in order.items()
+            for row_id, (start_at, end_at, first_pos) in order.items()
         ]
 
     def refile(self, filing: Filing, under: frozenset[str], position: int) -> None:
@@ -687,7 +688,16 @@ class SqlView(TimelineView):
             pending.unfiled.append((filing.row_id, topic, position))
         for topic in sorted(under - filing.under):
             pending.filed.append(
-                (filing.row_id, "under", topic, filing.start_at, filing.first_pos, position, None)
+                (
+                    filing.row_id,
+                    "under",
+                    topic,
+                    filing.start_at,
+                    filing.first_pos,
+                    position,
+                    None,
+                    filing.end_at,
+                )
             )
 
     def tick(self, position: int, recorded_at: datetime) -> None:
