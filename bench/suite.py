@@ -1499,7 +1499,7 @@ def scenario_drafts(figures: dict[str, Any]) -> dict[str, Any]:
         ],
         "targets": [
             report.target(
-                "1 MB of text drafted in under 2 s (issue 21)",
+                "1 MB of text drafted in under 2 s",
                 per_mb,
                 per_mb < 2,
                 f"{per_mb:.2f} s per MB",

@@ -31,6 +31,8 @@ VIEWS = {
 }
 
 TALL = {"changes", "who-said-what"}  # their lists are below the axis
+# The drafts screen is shown the seed page's first posts.
+ARTICLE = Path(__file__).resolve().parent.parent / "data" / "seed-gold" / "article.txt"
 
 
 def free_port() -> int:
@@ -44,6 +46,24 @@ def settle(page: Page) -> None:
     page.wait_for_selector("body[data-busy='0']", state="attached")
     page.wait_for_selector(".vis-timeline")  # shown once the axis has drawn
     page.wait_for_timeout(300)
+
+
+def drafts(page: Page, base: str, key: str) -> None:
+    """The drafts of the seed page's first posts, found and ready for review."""
+    page.goto(f"{base}/?view=drafts")
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#d-text", ARTICLE.read_text(encoding="utf-8")[:2500])
+    page.fill("#d-published", "2025-02-13T18:00Z")
+    page.fill("#d-url", "https://www.bbc.com/news/live/example")
+    page.fill("#d-publisher", "BBC News")
+    page.fill("#d-key", key)
+    page.click("#draft-form button[type=submit]")
+    page.wait_for_selector("#drafts li.draft")
+    page.wait_for_timeout(300)
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.screenshot(path=OUT / "drafts.png")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    print(OUT / "drafts.png")
 
 
 def main() -> int:
@@ -74,6 +94,14 @@ def main() -> int:
             # The demo's review comes after the seed: the changes since the seed's last event.
             review = httpx.get(f"{base}/changes", params={"change": "retracted"}).json()
             since = review["items"][0]["position"] - 2
+            made = subprocess.run(  # noqa: S603 (our own command line)
+                [timeline, "keys", "create", "screenshots", "--scope", "write"],
+                env={**env, "TIMELINE_HOME": home},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            key = made.stdout.split()[-1]
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=args.chromium)
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -82,6 +110,7 @@ def main() -> int:
                     settle(page)
                     page.screenshot(path=OUT / f"{name}.png", full_page=name in TALL)
                     print(OUT / f"{name}.png")
+                drafts(page, base, key)
                 page.set_viewport_size({"width": 390, "height": 844})
                 page.goto(f"{base}/?{WEEK}")
                 settle(page)
