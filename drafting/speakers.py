@@ -106,60 +106,15 @@ THAT_CLAUSE = frozenset(
     ["cautioned", "cautions", "cautioning", "pledged", "pledges", "conceded", "concedes",
      "maintained", "maintains", "recalled", "recalls"]
 )  # fmt: skip
+# Verbs that only frame a quotation or a question: their clause is no statement.
+FRAME_ONLY = frozenset(
+    ["accused", "accuses", "asked", "asks", "criticised", "criticises", "criticized",
+     "criticizes", "described", "describes", "dismissed", "dismisses", "hailed", "hails",
+     "posted", "praised", "praises", "rejected", "rejects", "replied", "replies", "tell",
+     "tweeted", "urged", "urges"]
+)  # fmt: skip
 # Verbs whose clause is itself the statement (reported speech), not only a frame for a quote.
-REPORTING = frozenset(
-    [
-        "said",
-        "says",
-        "say",
-        "saying",
-        "told",
-        "tells",
-        "added",
-        "adds",
-        "adding",
-        "warned",
-        "warns",
-        "warning",
-        "declared",
-        "declares",
-        "declaring",
-        "insisted",
-        "insists",
-        "insisting",
-        "wrote",
-        "writes",
-        "stated",
-        "announced",
-        "announces",
-        "announcing",
-        "confirmed",
-        "confirms",
-        "claimed",
-        "argued",
-        "argues",
-        "noted",
-        "stressed",
-        "stresses",
-        "vowed",
-        "vows",
-        "promised",
-        "promises",
-        "denied",
-        "denies",
-        "admitted",
-        "admits",
-        "explained",
-        "explains",
-        "suggested",
-        "suggests",
-        "acknowledged",
-        "acknowledges",
-        "repeated",
-        "repeats",
-        *THAT_CLAUSE,
-    ]
-)
+REPORTING = frozenset(_VERBS) - FRAME_ONLY
 ANNOUNCING = frozenset(["announced", "announces", "announcing"])
 ACCORDING = "according to"  # the speaker follows: "…, according to the Kremlin"
 # "called it “…”": naming something in a quotation is saying it.

@@ -5,17 +5,10 @@ The drafts of each meet the targets set for unseen pages."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from pathlib import Path
-
 import pytest
 
 from drafting.actors import actors_from
-from drafting.drafts import Source, extract
-from drafting.scoring import score
-
-DATA = Path(__file__).parent / "data"
+from tests.drafting.pages import assert_meets_the_targets, scores_of
 
 ELECTION = actors_from(
     [
@@ -84,12 +77,4 @@ PAGES = {
 
 @pytest.mark.parametrize("page", PAGES)
 def test_the_drafts_of_a_held_out_live_page_meet_the_targets(page: str) -> None:
-    actors, published = PAGES[page]
-    source = Source(f"https://news.example/live/{page}", "Example", None,
-                    datetime.fromisoformat(published))  # fmt: skip
-    text = (DATA / f"{page}.txt").read_text(encoding="utf-8")
-    gold = [json.loads(x) for x in (DATA / f"{page}-gold.ndjson").read_text().splitlines()]
-    result = extract(text, source, actors)
-    scores = score(result.text, result.lines, gold)
-    assert scores.precision >= 0.85 and scores.recall >= 0.65
-    assert scores.quote_recall >= 0.85 and scores.date_accuracy >= 0.9
+    assert_meets_the_targets(scores_of(page, *PAGES[page]))
